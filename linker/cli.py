@@ -1,0 +1,505 @@
+"""The `linker` command line: thin commands over `Project`, one error handler, exit codes.
+
+Exit codes: 0 success, 1 a quality gate failed (the run completed), 2 usage/configuration
+error (or the project is busy), 3 input data error, 4 internal error (a bug: the traceback
+goes to a crash log, never to the terminal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from linker.errors import ExitCode, LinkerError
+from linker.project import Progress, Project
+
+app = typer.Typer(
+    name="linker",
+    help="Resolve every system's customer records to one account_id and publish a Parquet crosswalk.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ProjectOpt = Annotated[
+    Path,
+    typer.Option(
+        "-p",
+        "--project",
+        envvar="LINKER_PROJECT",
+        show_default=False,
+        help="Project directory (default: the current one; env LINKER_PROJECT).",
+    ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object instead of tables (for CI).")
+]
+QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="No progress or warnings on stderr.")]
+
+
+class StderrProgress(Progress):
+    """Stage progress and warnings on stderr, so stdout stays clean for --json."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        t0 = time.perf_counter()
+        if not self.quiet and err.is_terminal:
+            err.print(f"[dim]… {name}[/dim]", end="\r")
+        yield
+        if not self.quiet:
+            err.print(f"[dim]✓ {name:<10} {time.perf_counter() - t0:7.2f} s[/dim]")
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            err.print(f"[yellow]warning:[/yellow] {escape(message)}")
+
+
+def _project(path: Path | None, quiet: bool = False) -> Project:
+    return Project(path or Path("."), progress=StderrProgress(quiet))
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def handle_errors(fn):
+    """The one error handler: known errors -> message + exit code; a bug -> crash log, exit 4."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except LinkerError as e:
+            err.print(f"[red]error:[/red] {escape(str(e))}")
+            raise typer.Exit(int(e.exit_code)) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as e:  # a bug: keep the terminal clean, keep the details
+            log = Path(tempfile.gettempdir()) / f"linker-crash-{os.getpid()}.log"
+            log.write_text(traceback.format_exc(), "utf-8")
+            first = next((ln for ln in str(e).splitlines() if ln.strip()), "")
+            err.print(
+                f"[red]internal error:[/red] {escape(type(e).__name__)}: {escape(first)}\n"
+                f"  this is a bug in linker; the traceback is in {escape(str(log))}"
+            )
+            raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+    return wrapper
+
+
+def command(*args, **kwargs):
+    """app.command, with the one error handler around the function."""
+
+    def register(fn):
+        return app.command(*args, **kwargs)(handle_errors(fn))
+
+    return register
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+@command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create the project.")],
+    example: Annotated[
+        str | None, typer.Option(help="Copy a complete example project: 'acme'.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Write into a directory that already has a linker.toml.")
+    ] = False,
+) -> None:
+    """Create a project: a commented linker.toml, or a complete runnable example."""
+    from linker.scaffold import init_project
+
+    created = init_project(directory, example=example, force=force)
+    out.print(f"created {escape(str(directory))}/ ({len(created)} files)")
+    out.print(
+        f"next: linker run -p {escape(str(directory))} --publish"
+        if example
+        else f"next: edit {escape(str(directory / 'linker.toml'))}, then `linker check -p {escape(str(directory))}`"
+    )
+
+
+@command()
+def check(project: ProjectOpt = None, json_: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Validate the config, the rules and every source (read and mapped) without matching."""
+    p = _project(project, quiet)
+    result = p.check()
+    if json_:
+        _print_json({"ok": True, **result})
+        return
+    for w in result["warnings"]:
+        p.progress.warn(w)
+    t = Table(title=f"{p.config.name}: sources", title_justify="left")
+    for col in ("source", "entity", "rows", "records", "no id", "dup ids"):
+        t.add_column(col, justify="right" if col not in ("source", "entity") else "left")
+    for name, s in result["sources"].items():
+        t.add_row(
+            name,
+            p.config.sources[name].entity,
+            str(s["rows"]),
+            str(s["records"]),
+            str(len(s["null_ids"])),
+            str(len(s["duplicate_ids"])),
+        )
+    out.print(t)
+    out.print("[green]ok[/green]: config, rules and sources are valid")
+
+
+@command()
+def run(
+    project: ProjectOpt = None,
+    publish: Annotated[
+        bool, typer.Option("--publish", help="Publish the crosswalk if the quality gates pass.")
+    ] = False,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Publish here instead of [publish] out.")
+    ] = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Ingest, normalize, apply the rules, resolve; print a summary per source."""
+    p = _project(project, quiet or json_)
+    res = p.run(do_publish=publish, publish_out=out_dir)
+    _finish(p, res, json_, publish)
+
+
+@command("publish")
+def publish_cmd(
+    project: ProjectOpt = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Publish here instead of [publish] out.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Publish even when a quality gate fails.")] = False,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Apply the reviewers' decisions to the last run and write the crosswalk atomically."""
+    p = _project(project, quiet or json_)
+    res = p.publish(out_dir, force=force)
+    _finish(p, res, json_, True)
+
+
+def _finish(p: Project, res, json_: bool, wanted_publish: bool) -> None:
+    if json_:
+        _print_json({**res.report, "gates": res.gates, "published": res.manifest})
+    else:
+        _print_summary(p, res.report)
+        for g in res.gates:
+            mark = "[green]pass[/green]" if g["ok"] else "[red]FAIL[/red]"
+            out.print(f"quality gate {g['gate']}: {g['value']} (limit {g['limit']}) {mark}")
+        if res.manifest:
+            target = Path(res.manifest.get("_out", "")) if "_out" in res.manifest else None
+            where = target or (p.config.out_dir)
+            out.print(
+                f"published run {res.manifest['run_id']} → {escape(str(where))}/ "
+                f"({', '.join(f'{k}: {v}' for k, v in res.manifest['row_counts'].items())})"
+            )
+        elif wanted_publish and res.gates_failed:
+            out.print(
+                "[red]not published[/red]: a quality gate failed (use `linker publish --force` to override)"
+            )
+    if res.gates_failed:
+        raise typer.Exit(ExitCode.QUALITY_GATE)
+
+
+def _print_summary(p: Project, rep: dict) -> None:
+    acc = Table(
+        title=f"{rep['project']} · run {rep.get('run_id', '')} · accounts", title_justify="left"
+    )
+    for col in (
+        "source",
+        "records",
+        "linked",
+        "by rule / method",
+        "unresolved",
+        "conflicts",
+        "dups",
+        "bad VAT",
+    ):
+        acc.add_column(
+            col, justify="left" if col in ("source", "by rule / method", "unresolved") else "right"
+        )
+    con = Table(title="contacts", title_justify="left")
+    for col in (
+        "source",
+        "records",
+        "user_id",
+        "account_id",
+        "account via",
+        "unresolved",
+        "disagree",
+    ):
+        con.add_column(
+            col, justify="left" if col in ("source", "account via", "unresolved") else "right"
+        )
+    for name, s in rep["sources"].items():
+        unresolved = ", ".join(f"{k} {v}" for k, v in s["unresolved"].items()) or "–"
+        if s["entity"] == "accounts":
+            acc.add_row(
+                name,
+                str(s["records"]),
+                _pct(s["linked"], s["records"]),
+                ", ".join(f"{k} {v}" for k, v in s["by_method"].items()) or "–",
+                unresolved,
+                str(s["conflicts"]),
+                str(s["duplicates"]),
+                str(s["invalid_vats"]),
+            )
+        else:
+            con.add_row(
+                name,
+                str(s["records"]),
+                str(s["with_user"]),
+                _pct(s["linked"], s["records"]),
+                ", ".join(f"{k} {v}" for k, v in s["account_via"].items()) or "–",
+                unresolved,
+                str(s["disagreements"]),
+            )
+    out.print(acc)
+    if con.row_count:
+        out.print(con)
+    c = rep["conflicts"]
+    if c["components"]:
+        out.print(
+            f"[yellow]{c['components']} conflict(s)[/yellow]: records that join two or more accounts; "
+            "nothing in them is published as linked. First ones:"
+        )
+        for item in c["detail"][:5]:
+            chain = "  ".join(
+                f"{escape(':'.join(s['from']))} ─{escape(s['rule'] or '')}─ {escape(':'.join(s['to']))}"
+                for s in item["chain"]
+            )
+            out.print(f"  accounts {', '.join(map(escape, item['sor_ids']))}: {chain}")
+        out.print("  see `linker explain SOURCE ID`; cut a wrong edge with a no_match decision")
+    if rep.get("keys_without_edges_total"):
+        out.print(
+            f"{rep['keys_without_edges_total']} key(s) made no edges (shared by several accounts, or by "
+            "too many records), e.g. "
+            + ", ".join(
+                f"{escape(k['rule'])} {escape(k['key'])} ({k['records']} records, {k['sor_records']} accounts)"
+                for k in rep["keys_without_edges"][:3]
+            )
+        )
+    t = rep.get("timings", {})
+    if t:
+        out.print(
+            "time: "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in t.items())
+            + f" · total {sum(t.values()):.2f} s"
+        )
+
+
+def _edge(step: dict) -> str:
+    label = escape(f"[{step['rule'] or step['method']}]")
+    return (
+        f"{escape(':'.join(step['from']))} ─{label}→ {escape(':'.join(step['to']))}   "
+        f"{escape(step['evidence'] or '')}"
+    )
+
+
+def _pct(n: int, total: int) -> str:
+    return f"{n} ({100 * n / total:.1f}%)" if total else "0"
+
+
+@command()
+def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
+    """The last run, the reviewers' decisions and the last publication."""
+    st = _project(project, True).status()
+    if json_:
+        _print_json(st)
+        return
+    out.print(f"project {escape(st['project'])} at {escape(st['root'])}")
+    lr = st["last_run"]
+    if lr is None:
+        out.print("last run: none yet (`linker run`)")
+    else:
+        changed = " [yellow](linker.toml changed since)[/yellow]" if lr["config_changed"] else ""
+        out.print(
+            f"last run: {lr['run_id']}{changed}: {lr['conflicts']} conflicts, "
+            f"{lr['pending_review']} pending review"
+        )
+        for name, s in lr["sources"].items():
+            out.print(f"  {name:<16} {s['linked']:>8} of {s['records']:>8} linked")
+    d = st["decisions"]
+    out.print(
+        f"decisions: {d['standing']} standing ({d['match']} match, {d['no_match']} no_match) "
+        f"from {d['lines']} lines"
+        + (
+            ": " + ", ".join(f"{k} {v}" for k, v in d["by_reviewer"].items())
+            if d["by_reviewer"]
+            else ""
+        )
+    )
+    m = st["last_publication"]
+    out.print(
+        "last publication: "
+        + (
+            f"run {m['run_id']} at {m['created_at']}, "
+            + ", ".join(f"{k} {v}" for k, v in m["row_counts"].items())
+            if m
+            else "none"
+        )
+    )
+
+
+@command()
+def explain(
+    source: Annotated[str, typer.Argument(help="Source name from linker.toml.")],
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="The record's id in that source.")],
+    project: ProjectOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Why this record has this account: the chain of edges to the SOR record, or why none."""
+    info = _project(project, True).explain(source, record_id)
+    if json_:
+        _print_json(info)
+        return
+    head = f"{escape(source)}:{escape(info['id'])}"
+    if "user_id" in info:
+        out.print(
+            f"{head} → user_id {info['user_id'] or '–'}, account_id {info['account_id'] or '–'}"
+            f" (via {info['account_via'] or '–'})"
+            + (f", unresolved: {info['reason']}" if info["reason"] else "")
+        )
+        if info.get("own_account"):
+            oa = info["own_account"]
+            rec = escape(":".join(oa["record"]))
+            out.print(
+                f"  own account link → {rec}: "
+                + (
+                    "not found"
+                    if oa.get("missing")
+                    else f"account {oa['account_id'] or '–'} ({oa['method']}{', ' + oa['reason'] if oa['reason'] else ''})"
+                )
+            )
+        if info["disagreement"]:
+            out.print(
+                "  [yellow]the rules disagree about this contact's account; the first in contacts_order won[/yellow]"
+            )
+    else:
+        if info["method"] == "sor":
+            out.print(
+                f"{head} is a system-of-record account: account_id {escape(info['account_id'])}"
+            )
+        elif info["account_id"]:
+            what = info["rule"] or info["method"]
+            out.print(
+                f"{head} → account_id {escape(info['account_id'])} ({info['method']}: {escape(what)})"
+            )
+        else:
+            out.print(f"{head} → unresolved: {info['reason']}")
+        for step in info["chain"]:
+            prob = f" p={step['probability']:.3f}" if step.get("probability") is not None else ""
+            out.print(f"  {_edge(step)}{prob}")
+        if info.get("conflict_chain"):
+            out.print(
+                f"  conflict: accounts {', '.join(map(escape, info['sor_ids']))} are joined by:"
+            )
+            for step in info["conflict_chain"]:
+                out.print(f"    {_edge(step)}")
+            out.print(
+                "  cut the wrong edge with a no_match decision (decisions.jsonl / `linker review`)"
+            )
+        if info.get("component"):
+            out.print(
+                "  linked to records that reach no account: "
+                + ", ".join(escape(":".join(r)) for r in info["component"])
+            )
+        for ref in info.get("refs", []):
+            state = (
+                "found"
+                if ref["found"]
+                else "[yellow]names no record there[/yellow] (deleted, filtered, or a typo?)"
+            )
+            out.print(
+                f"  ref {escape(ref['column'])} = {escape(ref['value'])} → {escape(ref['target'])}: {state}"
+            )
+        for k in info.get("blocked_keys", []):
+            out.print(
+                f"  rule {escape(k['rule'])}: key {escape(k['key'])} made no edge: "
+                + (
+                    f"{k['sor_records']} accounts share it"
+                    if k["reason"] == "ambiguous"
+                    else f"{k['records']} records share it (more than [rules] max_key_records)"
+                )
+            )
+        if info["reason"] == "no_match":
+            out.print(
+                "  no rule found an equal key; its keys: "
+                + ", ".join(
+                    f"{k}={escape(str(v))}" for k, v in info["keys"].items() if k != "account_ref"
+                )
+            )
+
+
+@command()
+def evaluate(
+    truth: Annotated[
+        Path, typer.Option("--truth", help="CSV: source, source_record_id, account_id, user_id.")
+    ],
+    project: ProjectOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Precision, recall and F1 of the last run against labelled truth."""
+    res = _project(project, True).evaluate(truth)
+    if json_:
+        _print_json(res)
+        return
+    for section, title in (
+        ("accounts", "accounts → account_id"),
+        ("contacts", "contacts → account_id"),
+        ("contacts_user", "contacts → user_id"),
+    ):
+        t = Table(title=title, title_justify="left")
+        for col in ("source", "predicted", "true", "correct", "precision", "recall", "F1"):
+            t.add_column(col, justify="left" if col == "source" else "right")
+        for name, s in res[section].items():
+            label = {"all": "all", "all_rules_only": "all (rules only)"}.get(name, name)
+            t.add_row(
+                label,
+                str(s["predicted"]),
+                str(s["true"]),
+                str(s["correct"]),
+                *(
+                    f"{s[k]:.4f}" if s[k] is not None else "–"
+                    for k in ("precision", "recall", "f1")
+                ),
+            )
+        out.print(t)
+    if res["unlabelled"]:
+        out.print(
+            f"{res['unlabelled']} record(s) have no row in the truth file and were not scored"
+        )
+
+
+# --- the one error handler --------------------------------------------------------------------
+
+
+def main() -> None:
+    """Entry point (the `linker` console script)."""
+    app(prog_name="linker")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

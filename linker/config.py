@@ -1,0 +1,505 @@
+"""Load and validate linker.toml into frozen dataclasses, strictly, before any data is read.
+
+Every problem is a ConfigError naming the file and the dotted key; unknown keys get the
+nearest valid key as a hint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from linker.errors import ConfigError, did_you_mean
+
+CONFIG_NAME = "linker.toml"
+
+ACCOUNT_FIELDS = (
+    "name",
+    "domain",
+    "email",
+    "phone",
+    "country",
+    "city",
+    "address",
+    "postcode",
+    "vat",
+    "registration_number",
+    "join_date",
+)
+CONTACT_FIELDS = ("email", "first_name", "last_name", "full_name", "phone")
+ENTITIES = ("accounts", "contacts")
+FORMATS = ("csv", "parquet", "json", "jsonl")
+COMPARISON_KINDS = ("name", "exact", "jaro_winkler", "levenshtein", "email", "date", "postcode")
+DEFAULT_ACCOUNT_RULES = ("ref", "vat", "registration", "email", "domain", "name_country")
+DEFAULT_CONTACT_RULES = ("sor_user", "own_account", "email_domain")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class AccountLink:
+    """A contacts source's link to the account record it belongs to."""
+
+    source: str
+    column: str
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    entity: str
+    id: str
+    path: Path | None = None
+    query: str | None = None
+    filter: str | None = None
+    format: str | None = None
+    delimiter: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)
+    account: AccountLink | None = None
+
+    @property
+    def label(self) -> str:
+        """How messages name this source's origin: its file, or 'query of sources.X'."""
+        return str(self.path) if self.path is not None else f"query of sources.{self.name}"
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    order: tuple[str, ...] = DEFAULT_ACCOUNT_RULES
+    contacts_order: tuple[str, ...] = DEFAULT_CONTACT_RULES
+    max_key_records: int = 25
+
+
+@dataclass(frozen=True)
+class Comparison:
+    field: str
+    kind: str
+    tf: bool = False
+    thresholds: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Blocking:
+    on: tuple[str, ...] = ()
+    sql: str | None = None
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    enabled: bool = True
+    accept: float = 0.99
+    review: float = 0.80
+    comparisons: tuple[Comparison, ...] = ()
+    blocking: tuple[Blocking, ...] = ()
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    max_conflicts: int | None = None
+    max_pending_review: int | None = None
+    min_linked_share: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    out: Path = Path("crosswalk")
+    keep: int = 10
+
+
+@dataclass(frozen=True)
+class Config:
+    file: Path
+    root: Path
+    name: str
+    accounts_sor: str
+    contacts_sor: str | None
+    sources: dict[str, Source]
+    rules: RulesConfig = RulesConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    duplicates_policy: str = "report"
+    quality: QualityConfig = QualityConfig()
+    publish: PublishConfig = PublishConfig()
+    digest: str = ""
+    warnings: tuple[str, ...] = ()
+
+    def sources_of(self, entity: str) -> list[Source]:
+        return [s for s in self.sources.values() if s.entity == entity]
+
+    @property
+    def out_dir(self) -> Path:
+        out = self.publish.out
+        return out if out.is_absolute() else self.root / out
+
+
+# --- a tiny schema checker -------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, file: Path) -> None:
+        self.file = str(file)
+        self.warnings: list[str] = []
+
+    def fail(self, key: str, message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(message, file=self.file, key=key, hint=hint)
+
+    def table(self, value: Any, key: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a table, got {_kind(value)}")
+        return value
+
+    def keys(self, tbl: dict[str, Any], key: str, allowed: tuple[str, ...], required=()) -> None:
+        for k in tbl:
+            if k not in allowed:
+                raise self.fail(
+                    _join(key, k),
+                    "unknown key" + (f" in [{key}]" if key else ""),
+                    did_you_mean(k, allowed) or f"valid keys: {', '.join(allowed)}",
+                )
+        for k in required:
+            if k not in tbl:
+                raise self.fail(_join(key, k), "missing required key")
+
+    def str_(self, tbl: dict[str, Any], key: str, name: str, default: Any = None) -> Any:
+        if name not in tbl:
+            return default
+        v = tbl[name]
+        if not isinstance(v, str):
+            raise self.fail(_join(key, name), f"expected a string, got {_kind(v)}")
+        if not v.strip():
+            raise self.fail(_join(key, name), "must not be empty")
+        return v
+
+    def number(self, tbl, key, name, default, *, integer=False, lo=None, hi=None):
+        if name not in tbl:
+            return default
+        v = tbl[name]
+        ok = isinstance(v, int) if integer else isinstance(v, int | float)
+        if isinstance(v, bool) or not ok:
+            want = "an integer" if integer else "a number"
+            raise self.fail(_join(key, name), f"expected {want}, got {_kind(v)}")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise self.fail(_join(key, name), f"must be between {lo} and {hi}, got {v}")
+        return v
+
+    def bool_(self, tbl, key, name, default):
+        if name not in tbl:
+            return default
+        v = tbl[name]
+        if not isinstance(v, bool):
+            raise self.fail(_join(key, name), f"expected true or false, got {_kind(v)}")
+        return v
+
+    def str_list(self, tbl, key, name, default):
+        if name not in tbl:
+            return default
+        v = tbl[name]
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise self.fail(_join(key, name), f"expected a list of strings, got {_kind(v)}")
+        return tuple(v)
+
+    def str_map(self, tbl, key, name) -> dict[str, str]:
+        if name not in tbl:
+            return {}
+        sub = self.table(tbl[name], _join(key, name))
+        for k, v in sub.items():
+            if not isinstance(v, str) or not v.strip():
+                raise self.fail(_join(key, name, k), f"expected a column name, got {_kind(v)}")
+        return dict(sub)
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p)
+
+
+def _kind(v: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(v), type(v).__name__)
+
+
+# --- loading --------------------------------------------------------------------------
+
+_TOP = ("project", "sources", "rules", "scoring", "duplicates", "quality", "publish")
+_SOURCE_KEYS = (
+    "entity",
+    "path",
+    "query",
+    "id",
+    "filter",
+    "format",
+    "delimiter",
+    "fields",
+    "refs",
+    "account",
+)
+
+
+def find_config(project: Path) -> Path:
+    """The linker.toml of a project directory, or a ConfigError saying what is missing."""
+    project = project.expanduser()
+    if project.is_file() and project.name.endswith(".toml"):
+        return project
+    if not project.exists():
+        raise ConfigError(f"project directory {project} does not exist")
+    file = project / CONFIG_NAME
+    if not file.is_file():
+        raise ConfigError(
+            f"no {CONFIG_NAME} in {project.resolve()}",
+            hint="run `linker init DIR` to create a project, or pass -p/--project DIR",
+        )
+    return file
+
+
+def load_config(project: Path) -> Config:
+    """Read and validate a project's linker.toml. Raises ConfigError (exit 2)."""
+    file = find_config(project)
+    raw_bytes = file.read_bytes()
+    try:
+        data = tomllib.loads(raw_bytes.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"not UTF-8 text ({e.reason} at byte {e.start})", file=str(file)
+        ) from None
+    except tomllib.TOMLDecodeError as e:
+        line = getattr(e, "lineno", None)
+        msg = getattr(e, "msg", str(e))
+        raise ConfigError(f"TOML syntax error: {msg}", file=str(file), line=line) from None
+    return parse_config(data, file, digest=hashlib.sha256(raw_bytes).hexdigest())
+
+
+def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:
+    c = _Checker(file)
+    root = file.parent
+    c.keys(data, "", _TOP, required=("project", "sources"))
+
+    proj = c.table(data["project"], "project")
+    c.keys(proj, "project", ("name", "accounts_sor", "contacts_sor"), ("name", "accounts_sor"))
+    name = c.str_(proj, "project", "name")
+    accounts_sor = c.str_(proj, "project", "accounts_sor")
+    contacts_sor = c.str_(proj, "project", "contacts_sor")
+
+    srcs = c.table(data["sources"], "sources")
+    if not srcs:
+        raise c.fail("sources", "no sources defined", "add a [sources.NAME] table per input")
+    sources: dict[str, Source] = {}
+    for sname, sraw in srcs.items():
+        sources[sname] = _parse_source(c, sname, sraw, root)
+
+    # Cross references: every name must point at a source of the right entity.
+    def must_be(key: str, ref: str, entity: str | None) -> None:
+        if ref not in sources:
+            raise c.fail(key, f"names no source: {ref!r}", did_you_mean(ref, sources))
+        if entity and sources[ref].entity != entity:
+            raise c.fail(
+                key, f"source {ref!r} has entity {sources[ref].entity!r}, expected {entity!r}"
+            )
+
+    must_be("project.accounts_sor", accounts_sor, "accounts")
+    if contacts_sor is not None:
+        must_be("project.contacts_sor", contacts_sor, "contacts")
+    for s in sources.values():
+        for target in s.refs:
+            must_be(f"sources.{s.name}.refs.{target}", target, None)
+            if target == s.name:
+                raise c.fail(f"sources.{s.name}.refs.{target}", "a source cannot refer to itself")
+        if s.account is not None:
+            must_be(f"sources.{s.name}.account.source", s.account.source, "accounts")
+    if contacts_sor is not None and sources[contacts_sor].account is None:
+        raise c.fail(
+            f"sources.{contacts_sor}.account",
+            "the contacts system of record needs an account link",
+            'e.g. account = { source = "product", column = "account_id" }',
+        )
+
+    rules = _parse_rules(c, data.get("rules", {}))
+    scoring = _parse_scoring(c, data.get("scoring", {}))
+    dup = c.table(data.get("duplicates", {}), "duplicates")
+    c.keys(dup, "duplicates", ("policy",))
+    policy = c.str_(dup, "duplicates", "policy", "report")
+    if policy not in ("report", "merge"):
+        raise c.fail("duplicates.policy", f"expected 'report' or 'merge', got {policy!r}")
+    quality = _parse_quality(c, data.get("quality", {}), sources)
+    pub = c.table(data.get("publish", {}), "publish")
+    c.keys(pub, "publish", ("out", "keep"))
+    publish = PublishConfig(
+        out=Path(c.str_(pub, "publish", "out", "crosswalk")),
+        keep=c.number(pub, "publish", "keep", 10, integer=True, lo=0, hi=10_000),
+    )
+    return Config(
+        file=file,
+        root=root,
+        name=name,
+        accounts_sor=accounts_sor,
+        contacts_sor=contacts_sor,
+        sources=sources,
+        rules=rules,
+        scoring=scoring,
+        duplicates_policy=policy,
+        quality=quality,
+        publish=publish,
+        digest=digest,
+        warnings=tuple(c.warnings),
+    )
+
+
+def _parse_source(c: _Checker, sname: str, raw: Any, root: Path) -> Source:
+    key = f"sources.{sname}"
+    if not _IDENT.match(sname):
+        raise c.fail(key, "source names must be letters, digits and _, starting with a letter")
+    tbl = c.table(raw, key)
+    c.keys(tbl, key, _SOURCE_KEYS, required=("entity", "id"))
+    entity = c.str_(tbl, key, "entity")
+    if entity not in ENTITIES:
+        raise c.fail(
+            f"{key}.entity",
+            f"expected 'accounts' or 'contacts', got {entity!r}",
+            did_you_mean(entity, ENTITIES),
+        )
+    path = c.str_(tbl, key, "path")
+    query = c.str_(tbl, key, "query")
+    if (path is None) == (query is None):
+        raise c.fail(key, "needs exactly one of `path` (a file) or `query` (a DuckDB query)")
+    fmt = c.str_(tbl, key, "format")
+    if fmt is not None and fmt not in FORMATS:
+        raise c.fail(f"{key}.format", f"expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    if path is not None and fmt is None:
+        suffix = Path(path).suffix.lower().lstrip(".")
+        if suffix in ("tsv", "txt"):
+            suffix = "csv"
+        if suffix == "ndjson":
+            suffix = "jsonl"
+        if suffix not in FORMATS:
+            raise c.fail(
+                f"{key}.path",
+                f"unsupported file type {Path(path).suffix or '(none)'!r}",
+                f"use .csv, .parquet, .json or .jsonl, or set {key}.format",
+            )
+        fmt = suffix
+    delimiter = c.str_(tbl, key, "delimiter")
+    if delimiter is not None and len(delimiter) != 1 and delimiter != "\\t":
+        raise c.fail(f"{key}.delimiter", f"expected one character, got {delimiter!r}")
+
+    fields = c.str_map(tbl, key, "fields")
+    canonical = ACCOUNT_FIELDS if entity == "accounts" else CONTACT_FIELDS
+    for f in fields:
+        if f not in canonical:
+            if not _IDENT.match(f):
+                raise c.fail(f"{key}.fields.{f}", "field names must be identifiers")
+            hint = did_you_mean(f, canonical)
+            if hint:
+                c.warnings.append(
+                    f"{c.file}: key {key}.fields.{f}: not a canonical {entity} field, "
+                    f"kept as a custom field ({hint})"
+                )
+    refs = c.str_map(tbl, key, "refs")
+    account = None
+    if "account" in tbl:
+        if entity != "contacts":
+            raise c.fail(f"{key}.account", "only contacts sources have an account link")
+        acc = c.table(tbl["account"], f"{key}.account")
+        c.keys(acc, f"{key}.account", ("source", "column"), ("source", "column"))
+        account = AccountLink(
+            c.str_(acc, f"{key}.account", "source"), c.str_(acc, f"{key}.account", "column")
+        )
+    return Source(
+        name=sname,
+        entity=entity,
+        id=c.str_(tbl, key, "id"),
+        path=None if path is None else (Path(path) if Path(path).is_absolute() else root / path),
+        query=query,
+        filter=c.str_(tbl, key, "filter"),
+        format=fmt,
+        delimiter="\t" if delimiter == "\\t" else delimiter,
+        fields=fields,
+        refs=refs,
+        account=account,
+    )
+
+
+def _parse_rules(c: _Checker, raw: Any) -> RulesConfig:
+    tbl = c.table(raw, "rules")
+    c.keys(tbl, "rules", ("order", "contacts_order", "max_key_records"))
+    return RulesConfig(
+        order=c.str_list(tbl, "rules", "order", DEFAULT_ACCOUNT_RULES),
+        contacts_order=c.str_list(tbl, "rules", "contacts_order", DEFAULT_CONTACT_RULES),
+        max_key_records=c.number(tbl, "rules", "max_key_records", 25, integer=True, lo=2),
+    )
+
+
+def _parse_scoring(c: _Checker, raw: Any) -> ScoringConfig:
+    tbl = c.table(raw, "scoring")
+    c.keys(tbl, "scoring", ("enabled", "accept", "review", "comparisons", "blocking"))
+    accept = c.number(tbl, "scoring", "accept", 0.99, lo=0.0, hi=1.0)
+    review = c.number(tbl, "scoring", "review", 0.80, lo=0.0, hi=1.0)
+    if review > accept:
+        raise c.fail("scoring.review", f"must not exceed scoring.accept ({accept}), got {review}")
+    comps = []
+    for i, item in enumerate(_array_of_tables(c, tbl, "scoring.comparisons", "comparisons")):
+        key = f"scoring.comparisons[{i}]"
+        c.keys(item, key, ("field", "kind", "tf", "thresholds"), ("field", "kind"))
+        kind = c.str_(item, key, "kind")
+        if kind not in COMPARISON_KINDS:
+            raise c.fail(
+                f"{key}.kind",
+                f"expected one of {', '.join(COMPARISON_KINDS)}, got {kind!r}",
+                did_you_mean(kind, COMPARISON_KINDS),
+            )
+        thresholds = item.get("thresholds", [])
+        if not isinstance(thresholds, list) or not all(
+            isinstance(t, int | float) and not isinstance(t, bool) for t in thresholds
+        ):
+            raise c.fail(f"{key}.thresholds", "expected a list of numbers")
+        comps.append(
+            Comparison(
+                c.str_(item, key, "field"),
+                kind,
+                c.bool_(item, key, "tf", False),
+                tuple(float(t) for t in thresholds),
+            )
+        )
+    blocks = []
+    for i, item in enumerate(_array_of_tables(c, tbl, "scoring.blocking", "blocking")):
+        key = f"scoring.blocking[{i}]"
+        c.keys(item, key, ("on", "sql"))
+        on = c.str_list(item, key, "on", ())
+        sql = c.str_(item, key, "sql")
+        if not on and sql is None:
+            raise c.fail(key, "needs `on` (a list of fields) or `sql`")
+        blocks.append(Blocking(on, sql))
+    return ScoringConfig(
+        c.bool_(tbl, "scoring", "enabled", True), accept, review, tuple(comps), tuple(blocks)
+    )
+
+
+def _array_of_tables(c: _Checker, tbl: dict, key: str, name: str) -> list[dict]:
+    items = tbl.get(name, [])
+    if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
+        raise c.fail(key, f"expected an array of tables ([[{key}]]), got {_kind(items)}")
+    return items
+
+
+def _parse_quality(c: _Checker, raw: Any, sources: dict[str, Source]) -> QualityConfig:
+    tbl = c.table(raw, "quality")
+    c.keys(tbl, "quality", ("max_conflicts", "max_pending_review", "min_linked_share"))
+    shares = {}
+    if "min_linked_share" in tbl:
+        sub = c.table(tbl["min_linked_share"], "quality.min_linked_share")
+        for s in sub:
+            k = f"quality.min_linked_share.{s}"
+            if s not in sources:
+                raise c.fail(k, f"names no source: {s!r}", did_you_mean(s, sources))
+            shares[s] = c.number(sub, "quality.min_linked_share", s, None, lo=0.0, hi=1.0)
+    return QualityConfig(
+        max_conflicts=c.number(tbl, "quality", "max_conflicts", None, integer=True, lo=0),
+        max_pending_review=c.number(tbl, "quality", "max_pending_review", None, integer=True, lo=0),
+        min_linked_share=shares,
+    )

@@ -1,0 +1,62 @@
+"""The DuckDB connection and the few helpers every stage shares.
+
+Data values never become SQL text: statements are built only from identifiers (quoted here)
+and the user's own config (filters, queries, rule `where` clauses); values travel as
+parameters or stay inside DuckDB tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+
+def ident(name: str) -> str:
+    """Quote an identifier (column, table) for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """Quote a config-provided string (a file path) as a SQL literal. Never used for data."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def connect(path: Path | None = None, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path) if path else ":memory:")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    # Row order of every result we rely on is forced by ORDER BY; this lets DuckDB stream.
+    con.execute("SET preserve_insertion_order = true")
+    return con
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple]:
+    """Run a query and fetch all rows (drains the result so the connection stays free)."""
+    return con.execute(sql, params or []).fetchall()
+
+
+def arrow(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None):
+    """Run a query and return a fully materialized pyarrow Table."""
+    return con.sql(sql, params=params or None).to_arrow_table()
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
+    r = con.execute(sql, params or []).fetchone()
+    return None if r is None else r[0]
+
+
+def columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Column name -> DuckDB type name of a table, in table order."""
+    return {r[0]: r[1] for r in rows(con, f"DESCRIBE {table}")}
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        scalar(
+            con,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [schema, table],
+        )
+    )

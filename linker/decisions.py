@@ -1,0 +1,134 @@
+"""The reviewers' append-only decisions log (`decisions.jsonl`).
+
+One JSON object a line:
+
+    {"left": ["crm", "0017b…"], "right": ["product", "34"], "decision": "match",
+     "reviewer": "ana", "at": "2026-11-23T10:00:00Z", "note": ""}
+
+`decision` is `match`, `no_match` or `undo` (takes back the latest match/no_match about
+that pair). The last word about a pair wins; the pair is unordered. Lines are appended and
+fsynced, never rewritten. A torn last line (a crash mid-write) is ignored with a warning;
+a bad line anywhere else is an input error naming the line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from linker.errors import InputError
+
+DECISIONS_FILE = "decisions.jsonl"
+VALUES = ("match", "no_match", "undo")
+
+
+@dataclass(frozen=True)
+class Decision:
+    left: tuple[str, str]
+    right: tuple[str, str]
+    decision: str
+    reviewer: str = ""
+    at: str = ""
+    note: str = ""
+
+    @property
+    def pair(self) -> tuple[tuple[str, str], tuple[str, str]]:
+        a, b = sorted([self.left, self.right])
+        return a, b
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["left"], d["right"] = list(self.left), list(self.right)
+        return json.dumps(d, ensure_ascii=False, sort_keys=False)
+
+
+def read_log(path: Path) -> tuple[list[Decision], list[str]]:
+    """All decisions in file order, and warnings (a torn last line)."""
+    if not path.exists():
+        return [], []
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    out: list[Decision] = []
+    warnings: list[str] = []
+    last = len(lines) - 1
+    while last >= 0 and not lines[last].strip():
+        last -= 1
+    for i, raw in enumerate(lines[: last + 1]):
+        if not raw.strip():
+            continue
+        try:
+            out.append(_parse(json.loads(raw.decode("utf-8"))))
+        except (ValueError, KeyError, TypeError) as e:
+            if i == last and not data.endswith(b"\n"):
+                warnings.append(f"{path}:{i + 1}: torn last line ignored (a crash while writing?)")
+                continue
+            raise InputError(
+                f"bad decision line: {e}",
+                file=str(path),
+                line=i + 1,
+                hint="each line must be one JSON object as documented in the README",
+            ) from None
+    return out, warnings
+
+
+def _parse(obj: dict) -> Decision:
+    if not isinstance(obj, dict):
+        raise TypeError("expected a JSON object")
+    left, right = obj["left"], obj["right"]
+    for side in (left, right):
+        if not (
+            isinstance(side, list) and len(side) == 2 and all(isinstance(x, str) for x in side)
+        ):
+            raise TypeError('"left" and "right" must be ["source", "id"]')
+    if obj["decision"] not in VALUES:
+        raise ValueError(f"decision must be one of {', '.join(VALUES)}, got {obj['decision']!r}")
+    return Decision(
+        tuple(left),
+        tuple(right),
+        obj["decision"],
+        str(obj.get("reviewer", "")),
+        str(obj.get("at", "")),
+        str(obj.get("note", "")),
+    )
+
+
+def current(decisions: list[Decision]) -> dict[tuple, Decision]:
+    """The standing decision per pair after undos: pair -> Decision (match or no_match)."""
+    stacks: dict[tuple, list[Decision]] = {}
+    for d in decisions:
+        stack = stacks.setdefault(d.pair, [])
+        if d.decision == "undo":
+            if stack:
+                stack.pop()
+        else:
+            stack.append(d)
+    return {pair: s[-1] for pair, s in stacks.items() if s}
+
+
+def append(path: Path, decision: Decision) -> None:
+    """Append one decision and fsync it before returning: a killed terminal loses nothing."""
+    new = not path.exists()
+    line = decision.to_json() + "\n"
+    with open(path, "ab") as fh:
+        # A torn last line from an earlier crash must not swallow this one.
+        if not new and fh.tell() > 0:
+            with open(path, "rb") as rd:
+                rd.seek(-1, os.SEEK_END)
+                if rd.read(1) != b"\n":
+                    fh.write(b"\n")
+        fh.write(line.encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    if new:
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,106 @@
+"""`linker evaluate --truth FILE`: precision, recall and F1 against labelled truth.
+
+The truth file is CSV with the columns `source, source_record_id, account_id, user_id`
+(account_id / user_id empty where the record has none). A *link* is a non-SOR record with an
+account_id; it is correct when the truth gives the same account_id. Precision = correct /
+predicted links, recall = correct / true links. Contacts are scored on account_id and,
+separately, on user_id. Ids in the truth are normalized like source ids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from linker.config import Config
+from linker.db import literal, rows
+from linker.errors import InputError
+from linker.ingest import id_sql
+
+TRUTH_COLUMNS = ("source", "source_record_id", "account_id", "user_id")
+
+
+def evaluate(con: duckdb.DuckDBPyConnection, config: Config, truth: Path) -> dict:
+    if not truth.is_file():
+        raise InputError("truth file not found", file=str(truth))
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _truth_raw AS SELECT * FROM read_csv({literal(str(truth))}, "
+            "header = true, all_varchar = true)"
+        )
+    except duckdb.Error as e:
+        raise InputError(
+            f"cannot read the truth file: {str(e).splitlines()[0]}", file=str(truth)
+        ) from None
+    have = [r[0] for r in rows(con, "DESCRIBE _truth_raw")]
+    for c in TRUTH_COLUMNS:
+        if c not in have:
+            raise InputError(
+                f"missing column {c!r}; expected {', '.join(TRUTH_COLUMNS)}",
+                file=str(truth),
+                column=c,
+            )
+    norm = {c: id_sql(c, "VARCHAR") for c in TRUTH_COLUMNS[1:]}
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _truth AS SELECT source, "
+        f"{norm['source_record_id']} AS id, {norm['account_id']} AS account_id, {norm['user_id']} AS user_id "
+        "FROM _truth_raw"
+    )
+    out: dict = {"truth": str(truth), "accounts": {}, "contacts": {}, "contacts_user": {}}
+    sor = {config.accounts_sor, config.contacts_sor}
+    for entity, table, key, section in (
+        ("accounts", "account_result", "account_id", "accounts"),
+        ("contacts", "contact_result", "account_id", "contacts"),
+        ("contacts", "contact_result", "user_id", "contacts_user"),
+    ):
+        names = [s.name for s in config.sources_of(entity) if s.name not in sor]
+        for name in names:
+            out[section][name] = _score(con, table, key, [name])
+        out[section]["all"] = _score(con, table, key, names)
+        out[section]["all_rules_only"] = _score(con, table, key, names, rules_only=True)
+    out["unlabelled"] = rows(
+        con,
+        "SELECT count(*) FROM (SELECT source, id FROM account_result UNION ALL "
+        "SELECT source, id FROM contact_result) p ANTI JOIN _truth t USING (source, id)",
+    )[0][0]
+    return out
+
+
+def _score(con, table: str, key: str, sources: list[str], rules_only: bool = False) -> dict:
+    if not sources:
+        return {
+            "predicted": 0,
+            "true": 0,
+            "correct": 0,
+            "precision": None,
+            "recall": None,
+            "f1": None,
+        }
+    # "Rules only": links a deterministic rule made (what the product gives without Splink).
+    pred = f"p.{key} IS NOT NULL" + (" AND p.method IN ('rule', 'sor')" if rules_only else "")
+    predicted, true, correct = con.execute(
+        f"""
+        SELECT count(*) FILTER (WHERE {pred}),
+               count(*) FILTER (WHERE t.{key} IS NOT NULL),
+               count(*) FILTER (WHERE {pred} AND p.{key} = t.{key})
+        FROM {table} p JOIN _truth t USING (source, id)
+        WHERE p.source IN (SELECT unnest(?))
+        """,
+        [sources],
+    ).fetchone()
+    precision = correct / predicted if predicted else None
+    recall = correct / true if true else None
+    f1 = (2 * precision * recall / (precision + recall)) if precision and recall else None
+    return {
+        "predicted": predicted,
+        "true": true,
+        "correct": correct,
+        "precision": _r(precision),
+        "recall": _r(recall),
+        "f1": _r(f1),
+    }
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)

@@ -1,0 +1,204 @@
+"""`linker explain SOURCE ID`: why a record has its account, as data the CLI renders."""
+
+from __future__ import annotations
+
+import duckdb
+
+from linker.config import Config
+from linker.db import rows, scalar
+from linker.errors import InputError
+from linker.ingest import id_sql
+from linker.report import shortest_chain
+
+KEY_FIELDS = (
+    "name",
+    "name_raw",
+    "domain",
+    "email",
+    "phone",
+    "country",
+    "city",
+    "postcode",
+    "vat",
+    "vat_raw",
+    "registration_number",
+    "first_name",
+    "last_name",
+    "full_name",
+    "account_ref",
+)
+
+
+def explain_record(
+    con: duckdb.DuckDBPyConnection, config: Config, source: str, record_id: str
+) -> dict:
+    norm_id = scalar(con, f"SELECT {id_sql('?', 'VARCHAR')}", [record_id])
+    found = rows(con, "SELECT rid FROM records WHERE source = ? AND id = ?", [source, norm_id])
+    if not found:
+        raise InputError(
+            f"no record with id {record_id!r} in source {source!r}",
+            key="ID",
+            hint="ids are case-sensitive text; `linker check` lists the sources",
+        )
+    rid = found[0][0]
+    out: dict = {"source": source, "id": norm_id, "keys": _keys(con, rid)}
+    if config.sources[source].entity == "accounts":
+        out.update(_explain_account(con, rid))
+        out["refs"] = [
+            {"column": c, "value": v, "target": t, "found": bool(f)}
+            for c, v, t, f in rows(
+                con,
+                "SELECT x.column_name, x.value, x.target, t.rid IS NOT NULL FROM raw_refs x "
+                "LEFT JOIN records t ON t.source = x.target AND t.id = x.value "
+                "WHERE x.rid = ? ORDER BY ALL",
+                [rid],
+            )
+        ]
+        out["blocked_keys"] = _blocked_keys(con, rid)
+    else:
+        out.update(_explain_contact(con, config, rid))
+    return out
+
+
+def _keys(con, rid: int) -> dict:
+    cols = ", ".join(KEY_FIELDS)
+    r = con.execute(f"SELECT {cols} FROM records WHERE rid = ?", [rid]).fetchone()
+    return {k: v for k, v in zip(KEY_FIELDS, r, strict=True) if v not in (None, [], False)}
+
+
+def _blocked_keys(con, rid: int) -> list[dict]:
+    """Keys of this record that made no edges (shared by several accounts or too many records)."""
+    return [
+        {"rule": r, "key": k, "records": n, "sor_records": s, "reason": why}
+        for r, k, n, s, why in rows(
+            con,
+            "SELECT * FROM key_report WHERE key IN (SELECT unnest([vat, email, registration_number, "
+            "name || ' / ' || country] || coalesce(domain, [])) FROM records WHERE rid = ?) ORDER BY rule, key",
+            [rid],
+        )
+    ]
+
+
+def _label(con, rid: int) -> list[str]:
+    s, i = con.execute("SELECT source, id FROM records WHERE rid = ?", [rid]).fetchone()
+    return [s, i]
+
+
+def _explain_account(con, rid: int) -> dict:
+    account_id, method, rule, prob, reason, comp, size = con.execute(
+        "SELECT account_id, method, rule, match_probability, reason, comp, comp_size "
+        "FROM account_result WHERE rid = ?",
+        [rid],
+    ).fetchone()
+    out: dict = {
+        "account_id": account_id,
+        "method": method,
+        "rule": rule,
+        "match_probability": prob,
+        "reason": reason,
+        "chain": [],
+    }
+    if method not in ("sor", "unresolved"):
+        # Follow the tree from the record up to its SOR record.
+        v = rid
+        while True:
+            step = con.execute(
+                "SELECT parent, edge_method, edge_rule, edge_evidence, edge_probability "
+                "FROM tree WHERE rid = ?",
+                [v],
+            ).fetchone()
+            if step is None or step[0] is None:
+                break
+            parent, m, r, ev, p = step
+            out["chain"].append(
+                {
+                    "from": _label(con, v),
+                    "to": _label(con, parent),
+                    "method": m,
+                    "rule": r,
+                    "evidence": ev,
+                    "probability": p,
+                }
+            )
+            v = parent
+    elif reason == "conflict":
+        edges = rows(
+            con,
+            "SELECT a, b, coalesce(rule, method), evidence FROM live_edges WHERE a IN "
+            "(SELECT rid FROM account_result WHERE comp = ?)",
+            [comp],
+        )
+        sors = [
+            r[0]
+            for r in rows(
+                con,
+                "SELECT rid FROM account_result WHERE comp = ? AND method = 'sor' ORDER BY id",
+                [comp],
+            )
+        ]
+        out["sor_ids"] = [_label(con, s)[1] for s in sors]
+        out["chain"] = _steps(con, shortest_chain(edges, rid, set(sors)))
+        # The chain that glues two accounts together: cut one of its edges to resolve it.
+        out["conflict_chain"] = _steps(con, shortest_chain(edges, sors[0], set(sors[1:])))
+    elif reason == "no_account" and size > 1:
+        out["component"] = [
+            list(r)
+            for r in rows(
+                con,
+                "SELECT source, id FROM account_result WHERE comp = ? ORDER BY source, id",
+                [comp],
+            )
+        ]
+    return out
+
+
+def _steps(con, chain: list[tuple]) -> list[dict]:
+    return [
+        {
+            "from": _label(con, a),
+            "to": _label(con, b),
+            "method": "rule",
+            "rule": r,
+            "evidence": ev,
+            "probability": None,
+        }
+        for a, b, r, ev in chain
+    ]
+
+
+def _explain_contact(con, config: Config, rid: int) -> dict:
+    r = con.execute(
+        "SELECT user_id, account_id, account_via, method, rule, reason, disagreement "
+        "FROM contact_result WHERE rid = ?",
+        [rid],
+    ).fetchone()
+    user_id, account_id, via, method, rule, reason, disagreement = r
+    out = {
+        "user_id": user_id,
+        "account_id": account_id,
+        "account_via": via,
+        "method": method,
+        "rule": rule,
+        "reason": reason,
+        "disagreement": disagreement,
+    }
+    link = config.sources[_label(con, rid)[0]].account
+    ref = scalar(con, "SELECT account_ref FROM records WHERE rid = ?", [rid])
+    if link is not None and ref is not None:
+        acc = rows(
+            con,
+            "SELECT ar.rid, ar.account_id, ar.method, ar.reason FROM records a "
+            "JOIN account_result ar USING (rid) WHERE a.source = ? AND a.id = ?",
+            [link.source, ref],
+        )
+        out["own_account"] = (
+            {
+                "record": [link.source, ref],
+                "account_id": acc[0][1],
+                "method": acc[0][2],
+                "reason": acc[0][3],
+            }
+            if acc
+            else {"record": [link.source, ref], "missing": True}
+        )
+    return out

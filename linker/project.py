@@ -1,0 +1,390 @@
+"""The facade: `Project(path).run()`, `.publish()`, `.explain()`, ... — what the CLI calls.
+
+State. A run builds `.linker/state.duckdb` (records, edges, results, report) in a temporary
+file and renames it into place when complete, so a crash mid-run leaves the previous state
+or none; everything in `.linker/` can be rebuilt from sources + config + model + decisions.
+One command at a time holds `.linker/lock` (others wait a few seconds, then exit 2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from linker import decisions as decisions_log
+from linker import normalize, publish, report, resolve, rules
+from linker.config import Config, load_config
+from linker.db import connect, rows, scalar
+from linker.errors import ConfigError, InputError, ProjectBusy
+from linker.ingest import Ingestor
+
+STATE_DIR = ".linker"
+STATE_DB = "state.duckdb"
+MODEL_FILE = "model.json"
+
+
+class Progress:
+    """Where stages report what they do. The default says nothing (library use is quiet)."""
+
+    def stage(self, name: str) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+    def warn(self, message: str) -> None:
+        pass
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    report: dict
+    gates: list[dict]
+    timings: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+    manifest: dict | None = None
+
+    @property
+    def gates_failed(self) -> list[dict]:
+        return [g for g in self.gates if not g["ok"]]
+
+
+class _Timer:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        with self.progress.stage(name):
+            yield
+        self.timings[name] = round(time.perf_counter() - t0, 3)
+
+
+class Project:
+    def __init__(self, path: Path | str = ".", progress: Progress | None = None) -> None:
+        self.path = Path(path)
+        self.progress = progress or Progress()
+        self._config: Config | None = None
+
+    # --- paths and config ------------------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.path)
+        return self._config
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def state_db(self) -> Path:
+        return self.state_dir / STATE_DB
+
+    @property
+    def decisions_file(self) -> Path:
+        return self.root / decisions_log.DECISIONS_FILE
+
+    # --- one writer at a time ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        self.state_dir.mkdir(exist_ok=True)
+        path = self.state_dir / "lock"
+        fh = open(path, "a+")  # noqa: SIM115 - held for the whole command, closed below
+        wait = float(os.environ.get("LINKER_LOCK_TIMEOUT", "5"))
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "another linker command"
+                    fh.close()
+                    raise ProjectBusy(
+                        f"the project is busy: {holder} is working on it",
+                        file=str(path),
+                        hint=f"wait for it to finish (waited {wait:g} s), then retry",
+                    ) from None
+                time.sleep(0.1)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"`linker {command}` (pid {os.getpid()})")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def check(self) -> dict:
+        """Validate config, rules and sources (read and mapped) without matching."""
+        cfg = self.config
+        con = connect()
+        try:
+            rules.ordered_rules(cfg, self._fields())
+            ing = Ingestor(con, cfg)
+            ing.load_all()
+            return {
+                "sources": report.stats_dict(ing.stats),
+                "warnings": [*cfg.warnings, *ing.warnings],
+            }
+        finally:
+            con.close()
+
+    def run(self, *, publish_out: Path | None = None, do_publish: bool = False) -> RunResult:
+        """Ingest, normalize, rules, resolve, contacts; optionally publish (if gates pass)."""
+        cfg = self.config
+        acc_rules, contact_rules = rules.ordered_rules(cfg, self._fields())
+        with self.lock("run"):
+            timer = _Timer(self.progress)
+            log, dec_warnings = decisions_log.read_log(self.decisions_file)
+            run_id = self._run_id()
+            tmp = self.state_dir / (STATE_DB + ".tmp")
+            for p in (tmp, Path(str(tmp) + ".wal")):
+                p.unlink(missing_ok=True)
+            con = connect(tmp)
+            try:
+                ing = Ingestor(con, cfg)
+                with timer("ingest"):
+                    ing.load_all()
+                with timer("normalize"):
+                    normalize.normalize(con, self._custom_fields())
+                with timer("rules"):
+                    rules.run_account_rules(con, cfg, acc_rules)
+                warnings = [*cfg.warnings, *ing.warnings, *dec_warnings]
+                stats = report.stats_dict(ing.stats)
+                result = self._resolve(con, decisions_log.current(log), contact_rules, timer, stats)
+                warnings += result.pop("warnings")
+                rep = result["report"]
+                rep["run_id"] = run_id
+                rep["config_hash"] = cfg.digest
+                rep["timings"] = timer.timings
+                rep["warnings"] = warnings
+                self._save_meta(con, stats, rep, contact_rules)
+            finally:
+                con.close()
+            os.replace(tmp, self.state_db)
+            Path(str(self.state_db) + ".wal").unlink(missing_ok=True)
+            for w in warnings:
+                self.progress.warn(w)
+            gates = report.quality_gates(rep, cfg)
+            res = RunResult(run_id, rep, gates, timer.timings, warnings)
+            if do_publish and not res.gates_failed:
+                with timer("publish"):
+                    res.manifest = self._publish_from_state(publish_out, run_id)
+                rep["timings"] = timer.timings
+            return res
+
+    def publish(self, out: Path | None = None, *, force: bool = False) -> RunResult:
+        """Re-apply the decisions to the last run's edges and write the crosswalk."""
+        with self.lock("publish"):
+            con = self._open_state(read_only=False)
+            try:
+                meta = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'run'"))
+                _, contact_rules = rules.ordered_rules(self.config, self._fields())
+                log, dec_warnings = decisions_log.read_log(self.decisions_file)
+                timer = _Timer(self.progress)
+                result = self._resolve(
+                    con, decisions_log.current(log), contact_rules, timer, meta["stats"]
+                )
+                rep = result["report"]
+                run_id = self._run_id()
+                rep.update(
+                    run_id=run_id,
+                    config_hash=self.config.digest,
+                    timings=timer.timings,
+                    warnings=[*dec_warnings, *result["warnings"]],
+                )
+                self._save_meta(con, meta["stats"], rep, contact_rules)
+            finally:
+                con.close()
+            for w in rep["warnings"]:
+                self.progress.warn(w)
+            gates = report.quality_gates(rep, self.config)
+            res = RunResult(run_id, rep, gates, timer.timings, rep["warnings"])
+            if not res.gates_failed or force:
+                res.manifest = self._publish_from_state(out, run_id)
+            return res
+
+    def status(self) -> dict:
+        """The last run, the decisions log and the last publication, without re-running."""
+        out: dict = {"project": self.config.name, "root": str(self.root)}
+        if self.state_db.exists():
+            con = self._open_state(read_only=True)
+            try:
+                rep = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'report'"))
+            finally:
+                con.close()
+            out["last_run"] = {
+                "run_id": rep.get("run_id"),
+                "conflicts": rep["conflicts"]["components"],
+                "pending_review": rep.get("pending_review", 0),
+                "config_changed": rep.get("config_hash") != self.config.digest,
+                "sources": {
+                    k: {"records": v["records"], "linked": v["linked"]}
+                    for k, v in rep["sources"].items()
+                },
+            }
+        else:
+            out["last_run"] = None
+        log, warnings = decisions_log.read_log(self.decisions_file)
+        standing = decisions_log.current(log)
+        by_reviewer: dict[str, int] = {}
+        for d in standing.values():
+            by_reviewer[d.reviewer or "(unknown)"] = (
+                by_reviewer.get(d.reviewer or "(unknown)", 0) + 1
+            )
+        out["decisions"] = {
+            "lines": len(log),
+            "standing": len(standing),
+            "match": sum(d.decision == "match" for d in standing.values()),
+            "no_match": sum(d.decision == "no_match" for d in standing.values()),
+            "by_reviewer": dict(sorted(by_reviewer.items())),
+        }
+        out["last_publication"] = publish.read_manifest(self.config.out_dir)
+        out["warnings"] = warnings
+        return out
+
+    def explain(self, source: str, record_id: str) -> dict:
+        """Why a record has its account (or none): the chain of edges to the SOR record."""
+        from linker.explain import explain_record
+
+        if source not in self.config.sources:
+            raise ConfigError(
+                f"no source named {source!r}",
+                key="SOURCE",
+                hint=rules.did_you_mean(source, self.config.sources),
+            )
+        con = self._open_state(read_only=True)
+        try:
+            return explain_record(con, self.config, source, record_id)
+        finally:
+            con.close()
+
+    def evaluate(self, truth: Path) -> dict:
+        from linker.evaluate import evaluate
+
+        con = self._open_state(read_only=True)
+        try:
+            return evaluate(con, self.config, truth)
+        finally:
+            con.close()
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _fields(self) -> list[str]:
+        return normalize.canonical_fields(self._custom_fields())
+
+    def _custom_fields(self) -> list[str]:
+        from linker.config import ACCOUNT_FIELDS, CONTACT_FIELDS
+
+        canon = set(ACCOUNT_FIELDS) | set(CONTACT_FIELDS)
+        out: list[str] = []
+        for s in self.config.sources.values():
+            out += [f for f in s.fields if f not in canon and f not in out]
+        return out
+
+    def _resolve(self, con, standing, contact_rules, timer: _Timer, stats: dict) -> dict:
+        cfg = self.config
+        with timer("resolve"):
+            warnings = resolve.load_decisions(con, standing)
+            resolve.build_live_edges(con, cfg.scoring.accept)
+            resolve.components(con)
+            resolve.assign_accounts(con, cfg)
+        with timer("contacts"):
+            con.execute(
+                "DELETE FROM key_report WHERE rule IN (SELECT unnest(?))",
+                [[r.name for r in contact_rules]],
+            )
+            resolve.resolve_contacts(con, cfg, contact_rules)
+        return {"report": report.build_report(con, cfg, stats), "warnings": warnings}
+
+    def _save_meta(self, con, stats: dict, rep: dict, contact_rules) -> None:
+        con.execute("CREATE OR REPLACE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute(
+            "INSERT INTO meta VALUES ('run', ?), ('report', ?)",
+            [json.dumps({"stats": stats}), json.dumps(rep, sort_keys=True)],
+        )
+
+    def _open_state(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        if not self.state_db.exists():
+            raise ConfigError(
+                "no run yet: there is no state to read",
+                file=str(self.state_db),
+                hint="run `linker run` first",
+            )
+        con = duckdb.connect(str(self.state_db), read_only=read_only)
+        return con
+
+    def _publish_from_state(self, out: Path | None, run_id: str) -> dict:
+        cfg = self.config
+        target = Path(out) if out is not None else cfg.out_dir
+        con = self._open_state(read_only=True)
+        try:
+            tables = publish.crosswalk_tables(
+                con,
+                run_id,
+                cfg.accounts_sor,
+                [s.name for s in cfg.sources_of("accounts")],
+                cfg.duplicates_policy == "merge",
+            )
+        finally:
+            con.close()
+        return publish.publish(
+            tables,
+            target,
+            run_id=run_id,
+            config_digest=cfg.digest,
+            keep=cfg.publish.keep,
+            extra={"project": cfg.name},
+        )
+
+    def _run_id(self) -> str:
+        """A hash of everything the output depends on: same inputs -> same run id."""
+        cfg = self.config
+        h = hashlib.sha256()
+        h.update(cfg.digest.encode())
+        for s in cfg.sources.values():
+            h.update(s.name.encode())
+            if s.path is not None:
+                try:
+                    with open(s.path, "rb") as fh:
+                        for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                            h.update(block)
+                except FileNotFoundError:
+                    raise InputError(
+                        "file not found", file=str(s.path), key=f"sources.{s.name}.path"
+                    ) from None
+            else:
+                h.update((s.query or "").encode())
+        for r in rules.available_rules(cfg).values():
+            h.update(Path(r.file).read_bytes())
+        for extra in (self.decisions_file, self.root / MODEL_FILE):
+            if extra.exists():
+                h.update(extra.read_bytes())
+        return h.hexdigest()[:16]
+
+
+def records_of(con: duckdb.DuckDBPyConnection, source: str, record_id: str) -> list[tuple]:
+    return rows(con, "SELECT rid FROM records WHERE source = ? AND id = ?", [source, record_id])

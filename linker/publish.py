@@ -1,0 +1,260 @@
+"""Write the crosswalk: deterministic Parquet files and a manifest, replaced atomically.
+
+The new publication is written in full beside OUT (`.OUT.staging-*`), with the previous
+publication hard-linked into its `_history/<run>/`, fsynced, and then swapped with OUT in
+one atomic `renameat2(RENAME_EXCHANGE)` (Linux). Where that call is missing, OUT is renamed
+aside and the staging directory renamed in; a crash between the two renames leaves
+`.OUT.previous`, which the next publish puts back before doing anything else. Readers see
+the old complete publication or the new complete one, never a mix.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from linker.db import arrow
+
+SCHEMA_VERSION = 1
+HISTORY = "_history"
+FILES = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet")
+
+ACCOUNTS_SCHEMA = pa.schema(
+    [
+        ("account_id", pa.string()),
+        ("source", pa.string()),
+        ("source_record_id", pa.string()),
+        ("method", pa.string()),
+        ("rule", pa.string()),
+        ("match_probability", pa.float64()),
+        ("reason", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+CONTACTS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("account_id", pa.string()),
+        ("source", pa.string()),
+        ("source_record_id", pa.string()),
+        ("method", pa.string()),
+        ("rule", pa.string()),
+        ("match_probability", pa.float64()),
+        ("reason", pa.string()),
+        ("account_via", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+
+def crosswalk_tables(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    sor: str,
+    account_sources: list[str],
+    merge_duplicates: bool,
+) -> dict[str, pa.Table]:
+    """The three Parquet tables, sorted by a stable key, with fixed schemas."""
+    accounts = arrow(
+        con,
+        "SELECT account_id, source, id AS source_record_id, method, rule, match_probability, reason, "
+        "? AS run_id FROM account_result ORDER BY source, id",
+        [run_id],
+    ).cast(ACCOUNTS_SCHEMA)
+    contacts = arrow(
+        con,
+        "SELECT user_id, account_id, source, id AS source_record_id, method, rule, "
+        "NULL::DOUBLE AS match_probability, reason, account_via, ? AS run_id "
+        "FROM contact_result ORDER BY source, id",
+        [run_id],
+    ).cast(CONTACTS_SCHEMA)
+    others = [s for s in account_sources if s != sor]
+    # With policy "merge", a source's duplicates follow their leading record: only it is listed.
+    skip = (
+        "AND NOT EXISTS (SELECT 1 FROM duplicates d WHERE d.rid = ar.rid AND NOT d.leading)"
+        if merge_duplicates
+        else ""
+    )
+    cols = ", ".join(
+        f"coalesce(list(ar.id ORDER BY ar.id) FILTER (WHERE ar.source = '{s}' {skip}), []) AS \"{s}_ids\""
+        for s in others
+    )
+    wide_sql = (
+        f"SELECT ar.account_id{', ' + cols if cols else ''} FROM account_result ar "
+        "WHERE ar.account_id IS NOT NULL GROUP BY ar.account_id ORDER BY ar.account_id"
+    )
+    wide = arrow(con, wide_sql)
+    wide_schema = pa.schema(
+        [("account_id", pa.string())] + [(f"{s}_ids", pa.list_(pa.string())) for s in others]
+    )
+    return {
+        "accounts.parquet": accounts,
+        "contacts.parquet": contacts,
+        "accounts_wide.parquet": wide.cast(wide_schema),
+    }
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Byte-identical output for identical tables: one row group, fixed options, no timestamps."""
+    pq.write_table(
+        table,
+        path,
+        compression="zstd",
+        row_group_size=max(1, table.num_rows),
+        write_statistics=True,
+        use_dictionary=True,
+        store_schema=True,
+    )
+    _fsync(path)
+
+
+def publish(
+    tables: dict[str, pa.Table],
+    out: Path,
+    *,
+    run_id: str,
+    config_digest: str,
+    keep: int,
+    extra: dict | None = None,
+) -> dict:
+    """Write the tables as a new publication at `out`, atomically; return the manifest."""
+    out = out.resolve()
+    parent = out.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    recover(out)
+    staging = parent / f".{out.name}.staging-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    files = {}
+    for name in FILES:
+        path = staging / name
+        write_parquet(tables[name], path)
+        files[name] = {
+            "sha256": _sha256(path),
+            "rows": tables[name].num_rows,
+            "bytes": path.stat().st_size,
+        }
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "config_hash": config_digest,
+        "row_counts": {name: f["rows"] for name, f in files.items()},
+        "files": files,
+        **(extra or {}),
+    }
+    mpath = staging / "manifest.json"
+    mpath.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
+    _fsync(mpath)
+    _carry_history(out, staging, keep)
+    _fsync_dir(staging)
+    if out.exists():
+        if not _exchange(staging, out):
+            aside = parent / f".{out.name}.previous"
+            os.rename(out, aside)
+            os.rename(staging, out)
+            staging = aside
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the previous publication
+    else:
+        os.rename(staging, out)
+    _fsync_dir(parent)
+    return manifest
+
+
+def recover(out: Path) -> None:
+    """Undo what a publish killed between its two fallback renames left behind."""
+    parent = out.parent
+    aside = parent / f".{out.name}.previous"
+    if aside.exists():
+        if out.exists():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.rename(aside, out)
+    for stale in parent.glob(f".{out.name}.staging-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def read_manifest(out: Path) -> dict | None:
+    try:
+        return json.loads((out / "manifest.json").read_text("utf-8"))
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        return None
+
+
+def _carry_history(out: Path, staging: Path, keep: int) -> None:
+    """Hard-link the old history and the current publication into staging/_history/."""
+    hist = staging / HISTORY
+    hist.mkdir()
+    if not out.exists():
+        return
+    old_hist = out / HISTORY
+    entries = sorted(p for p in old_hist.iterdir() if p.is_dir()) if old_hist.is_dir() else []
+    current = read_manifest(out)
+    if current is not None:
+        stamp = current.get("created_at", "").replace(":", "").replace("-", "")
+        name = f"{stamp}-{current.get('run_id', 'unknown')}"
+        target = hist / name
+        target.mkdir()
+        for f in (*FILES, "manifest.json"):
+            if (out / f).exists():
+                _link_or_copy(out / f, target / f)
+    for entry in entries:
+        if not (hist / entry.name).exists():
+            shutil.copytree(entry, hist / entry.name, copy_function=_link_or_copy)
+    kept = sorted(p for p in hist.iterdir() if p.is_dir())
+    for p in kept[: max(0, len(kept) - keep)]:
+        shutil.rmtree(p)
+
+
+def _link_or_copy(src, dst) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    try:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return rc == 0
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    _fsync(path)

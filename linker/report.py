@@ -1,0 +1,218 @@
+"""The run report: per-source counts, conflicts with their chains, keys that made no edge,
+and the quality gates. Built from the state tables; serialised as JSON (`--json`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+
+import duckdb
+
+from linker.config import Config
+from linker.db import rows, scalar
+from linker.ingest import IngestStats
+from linker.rules import key_report
+
+MAX_CONFLICTS_DETAILED = 50
+
+
+def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str, dict]) -> dict:
+    """Counts per source from account_result / contact_result, plus the run's findings."""
+    sources: dict[str, dict] = {}
+    for s in config.sources.values():
+        st = stats.get(s.name, {})
+        entry: dict = {
+            "entity": s.entity,
+            "rows": st.get("rows", 0),
+            "records": st.get("records", 0),
+            "null_ids": len(st.get("null_ids", [])),
+            "duplicate_ids": len(st.get("duplicate_ids", [])),
+        }
+        table = "account_result" if s.entity == "accounts" else "contact_result"
+        entry["linked"] = scalar(
+            con,
+            f"SELECT count(*) FROM {table} WHERE source = ? AND account_id IS NOT NULL",
+            [s.name],
+        )
+        entry["by_method"] = _counts(
+            con,
+            f"SELECT coalesce(rule, method) , count(*) FROM {table} "
+            "WHERE source = ? AND account_id IS NOT NULL GROUP BY ALL",
+            s.name,
+        )
+        entry["unresolved"] = _counts(
+            con,
+            f"SELECT reason, count(*) FROM {table} WHERE source = ? "
+            "AND account_id IS NULL AND reason IS NOT NULL GROUP BY ALL",
+            s.name,
+        )
+        if s.entity == "accounts":
+            entry["conflicts"] = entry["unresolved"].get("conflict", 0)
+            entry["duplicates"] = scalar(
+                con, "SELECT count(*) FROM duplicates WHERE source = ?", [s.name]
+            )
+            entry["invalid_vats"] = scalar(
+                con, "SELECT count(*) FROM records WHERE source = ? AND vat_invalid", [s.name]
+            )
+            entry["dangling_refs"] = _counts(
+                con,
+                "SELECT x.target, count(*) FROM raw_refs x JOIN records s ON s.rid = x.rid "
+                "LEFT JOIN records t ON t.source = x.target AND t.id = x.value "
+                "WHERE s.source = ? AND t.rid IS NULL GROUP BY ALL",
+                s.name,
+            )
+        else:
+            entry["with_user"] = scalar(
+                con,
+                "SELECT count(*) FROM contact_result WHERE source = ? AND user_id IS NOT NULL",
+                [s.name],
+            )
+            entry["account_via"] = _counts(
+                con,
+                "SELECT account_via, count(*) FROM contact_result "
+                "WHERE source = ? AND account_via IS NOT NULL GROUP BY ALL",
+                s.name,
+            )
+            entry["disagreements"] = scalar(
+                con,
+                "SELECT count(*) FROM contact_result WHERE source = ? AND disagreement",
+                [s.name],
+            )
+        entry["linked_share"] = (
+            round(entry["linked"] / entry["records"], 4) if entry["records"] else None
+        )
+        sources[s.name] = entry
+    conflicts = conflict_chains(con)
+    return {
+        "project": config.name,
+        "sources": sources,
+        "conflicts": {
+            "components": scalar(con, "SELECT count(*) FROM comp_stat WHERE n_sor >= 2"),
+            "detail": conflicts,
+        },
+        "edges": _counts(
+            con, "SELECT coalesce(rule, method), count(*) FROM live_edges GROUP BY ALL"
+        ),
+        "keys_without_edges": key_report(con),
+        "keys_without_edges_total": scalar(con, "SELECT count(*) FROM key_report"),
+        "pending_review": 0,
+    }
+
+
+def _counts(con, sql: str, *params) -> dict[str, int]:
+    return {
+        str(k): int(v) for k, v in sorted(rows(con, sql, list(params)), key=lambda r: str(r[0]))
+    }
+
+
+def conflict_chains(
+    con: duckdb.DuckDBPyConnection, limit: int = MAX_CONFLICTS_DETAILED
+) -> list[dict]:
+    """For each conflict component: its SOR records and a chain of edges joining two of them."""
+    comps = [
+        r[0]
+        for r in rows(
+            con, f"SELECT comp FROM comp_stat WHERE n_sor >= 2 ORDER BY comp LIMIT {int(limit)}"
+        )
+    ]
+    out = []
+    for comp in comps:
+        members = {
+            rid: (src, rid_id)
+            for rid, src, rid_id in rows(
+                con, "SELECT rid, source, id FROM account_result WHERE comp = ?", [comp]
+            )
+        }
+        sor = [
+            rid
+            for rid, _ in rows(
+                con,
+                "SELECT rid, id FROM account_result WHERE comp = ? AND method = 'sor' ORDER BY id",
+                [comp],
+            )
+        ]
+        edges = rows(
+            con,
+            "SELECT a, b, coalesce(rule, method), evidence FROM live_edges e "
+            "WHERE a IN (SELECT rid FROM account_result WHERE comp = ?)",
+            [comp],
+        )
+        chain = shortest_chain(edges, sor[0], set(sor[1:]))
+        out.append(
+            {
+                "sor_ids": [members[r][1] for r in sor],
+                "records": len(members),
+                "chain": [
+                    {"from": list(members[a]), "to": list(members[b]), "rule": rule, "evidence": ev}
+                    for a, b, rule, ev in chain
+                ],
+            }
+        )
+    return out
+
+
+def shortest_chain(edges: list[tuple], start: int, goals: set[int]) -> list[tuple]:
+    """Edges (a, b, rule, evidence) on a shortest path from start to any goal, oriented."""
+    adj: dict[int, list[tuple]] = defaultdict(list)
+    for a, b, rule, ev in edges:
+        adj[a].append((b, rule, ev))
+        adj[b].append((a, rule, ev))
+    prev: dict[int, tuple] = {start: None}
+    queue = deque([start])
+    while queue:
+        v = queue.popleft()
+        if v in goals:
+            path = []
+            while prev[v] is not None:
+                u, rule, ev = prev[v]
+                path.append((u, v, rule, ev))
+                v = u
+            return list(reversed(path))
+        for u, rule, ev in sorted(adj[v], key=lambda t: t[0]):
+            if u not in prev:
+                prev[u] = (v, rule, ev)
+                queue.append(u)
+    return []
+
+
+def quality_gates(report: dict, config: Config) -> list[dict]:
+    """Each configured gate with its value and whether it passed."""
+    q = config.quality
+    gates = []
+    if q.max_conflicts is not None:
+        n = report["conflicts"]["components"]
+        gates.append(
+            {
+                "gate": "max_conflicts",
+                "limit": q.max_conflicts,
+                "value": n,
+                "ok": n <= q.max_conflicts,
+            }
+        )
+    if q.max_pending_review is not None:
+        n = report["pending_review"]
+        gates.append(
+            {
+                "gate": "max_pending_review",
+                "limit": q.max_pending_review,
+                "value": n,
+                "ok": n <= q.max_pending_review,
+            }
+        )
+    for source, share in sorted(q.min_linked_share.items()):
+        v = report["sources"][source]["linked_share"] or 0.0
+        gates.append(
+            {"gate": f"min_linked_share.{source}", "limit": share, "value": v, "ok": v >= share}
+        )
+    return gates
+
+
+def stats_dict(stats: dict[str, IngestStats]) -> dict[str, dict]:
+    return {
+        k: {
+            "rows": v.rows,
+            "records": v.records,
+            "null_ids": v.null_ids,
+            "duplicate_ids": v.duplicate_ids,
+        }
+        for k, v in stats.items()
+    }

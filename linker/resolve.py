@@ -1,0 +1,397 @@
+"""Resolve: edges + decisions -> an account_id (or a reason) per record; then contacts.
+
+Accounts. Connected components over the live edges (rule and accepted probabilistic edges,
+plus reviewers' `match` pairs, minus their `no_match` pairs), by label propagation with
+pointer jumping in DuckDB. A component with one SOR record gives every member its id; two or
+more is a conflict (its non-SOR records stay unresolved); none is `no_account`; a record
+with no edge is `no_match`. Within a resolved component a breadth-first tree from the SOR
+record gives each record its chain of edges (`explain`) and its method: the least certain
+kind of edge on that chain (probabilistic > review > rule) and, for rules, the weakest rule
+(latest in [rules] order) on it.
+
+Contacts. In `[rules] contacts_order` (default sor_user, own_account, email_domain), the
+first rule that yields an account wins (`account_via`); `user_id` comes from the first
+user-matching rule (an equal rule: same email as a user of the contacts SOR).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from linker.config import Config
+from linker.db import ident, rows, scalar
+from linker.decisions import Decision
+from linker.ingest import LIST_FIELDS
+from linker.rules import Rule
+
+METHOD_LEVELS = {"rule": 0, "review": 1, "probabilistic": 2}
+_LEVEL_SQL = "CASE method WHEN 'rule' THEN 0 WHEN 'review' THEN 1 ELSE 2 END"
+
+
+def load_decisions(con: duckdb.DuckDBPyConnection, standing: dict[tuple, Decision]) -> list[str]:
+    """Put standing decisions in `decision_pairs` (rids); warn about unknown records."""
+    con.execute(
+        "CREATE OR REPLACE TABLE decision_pairs (a BIGINT, b BIGINT, decision VARCHAR, "
+        "reviewer VARCHAR, decided_at VARCHAR, note VARCHAR)"
+    )
+    if not standing:
+        return []
+    flat = [
+        (a[0], a[1], b[0], b[1], d.decision, d.reviewer, d.at, d.note)
+        for (a, b), d in sorted(standing.items())
+    ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _dec (ls VARCHAR, li VARCHAR, rs VARCHAR, ri VARCHAR, "
+        "decision VARCHAR, reviewer VARCHAR, decided_at VARCHAR, note VARCHAR)"
+    )
+    con.executemany("INSERT INTO _dec VALUES (?, ?, ?, ?, ?, ?, ?, ?)", flat)
+    con.execute(
+        "INSERT INTO decision_pairs SELECT least(l.rid, r.rid), greatest(l.rid, r.rid), d.decision, "
+        "d.reviewer, d.decided_at, d.note FROM _dec d "
+        "JOIN records l ON l.source = d.ls AND l.id = d.li JOIN records r ON r.source = d.rs AND r.id = d.ri "
+        "WHERE l.rid <> r.rid AND l.entity = 'accounts' AND r.entity = 'accounts'"
+    )
+    missing = rows(
+        con,
+        "SELECT ls, li, rs, ri FROM _dec d WHERE NOT EXISTS (SELECT 1 FROM records l JOIN records r "
+        "ON true WHERE l.source = d.ls AND l.id = d.li AND r.source = d.rs AND r.id = d.ri "
+        "AND l.entity = 'accounts' AND r.entity = 'accounts') ORDER BY ALL",
+    )
+    con.execute("DROP TABLE _dec")
+    warnings = [
+        f"decisions.jsonl: a decision about {ls}:{li} and {rs}:{ri} names a record that no longer "
+        "exists (or is not an account record); ignored"
+        for ls, li, rs, ri in missing[:20]
+    ]
+    if len(missing) > 20:
+        warnings.append(
+            f"decisions.jsonl: {len(missing) - 20} more decisions about unknown records ignored"
+        )
+    return warnings
+
+
+def build_live_edges(con: duckdb.DuckDBPyConnection, accept: float) -> None:
+    """live_edges = rule edges + accepted scores + reviewed matches - reviewed non-matches."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE live_edges AS
+        SELECT * FROM (
+            SELECT * FROM edges WHERE method = 'rule' OR probability >= {float(accept)}
+            UNION ALL
+            SELECT d.a, d.b, 'review', NULL, -1, e.probability,
+                   'reviewed match by ' || coalesce(nullif(d.reviewer, ''), 'someone') || ' at ' || d.decided_at
+            FROM decision_pairs d LEFT JOIN (SELECT a, b, max(probability) AS probability FROM edges
+                                             GROUP BY ALL) e USING (a, b)
+            WHERE d.decision = 'match'
+        ) x
+        ANTI JOIN decision_pairs n ON n.a = x.a AND n.b = x.b AND n.decision = 'no_match'
+        QUALIFY row_number() OVER (PARTITION BY a, b ORDER BY rank) = 1
+        """
+    )
+
+
+def components(con: duckdb.DuckDBPyConnection) -> int:
+    """Table `component(rid, comp)` for records with at least one live edge; returns rounds."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _nb AS SELECT a AS v, b AS u FROM live_edges "
+        "UNION ALL SELECT b, a FROM live_edges"
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE component AS SELECT v AS rid, min(least(v, u)) AS comp FROM _nb GROUP BY v"
+    )
+    rounds = 0
+    while True:
+        rounds += 1
+        con.execute(
+            "CREATE OR REPLACE TABLE _next AS SELECT c.rid, least(c.comp, min(nc.comp)) AS comp "
+            "FROM component c JOIN _nb n ON n.v = c.rid JOIN component nc ON nc.rid = n.u GROUP BY c.rid, c.comp"
+        )
+        # Pointer jumping: a label is itself a member; take its label too.
+        con.execute(
+            "CREATE OR REPLACE TABLE _next AS SELECT n.rid, least(n.comp, p.comp) AS comp "
+            "FROM _next n JOIN _next p ON p.rid = n.comp"
+        )
+        changed = scalar(
+            con, "SELECT count(*) FROM _next n JOIN component c USING (rid) WHERE n.comp <> c.comp"
+        )
+        con.execute("DROP TABLE component")
+        con.execute("ALTER TABLE _next RENAME TO component")
+        if not changed:
+            break
+    con.execute("DROP TABLE _nb")
+    return rounds
+
+
+def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Table `account_result`: one row per account record with account_id / method / reason."""
+    sor = config.accounts_sor
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _comp AS SELECT r.rid, r.source = ? AS is_sor, "
+        "coalesce(c.comp, r.rid) AS comp FROM records r LEFT JOIN component c USING (rid) "
+        "WHERE r.entity = 'accounts'",
+        [sor],
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE comp_stat AS SELECT comp, count(*) AS n, "
+        "count(*) FILTER (WHERE is_sor) AS n_sor, min(rid) FILTER (WHERE is_sor) AS sor_rid "
+        "FROM _comp GROUP BY comp"
+    )
+    # Directed neighbour list with edge attributes.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _nbe AS SELECT a AS v, b AS u, method, rule, rank, probability, "
+        f"evidence, {_LEVEL_SQL} AS level FROM live_edges UNION ALL SELECT b, a, method, rule, rank, "
+        f"probability, evidence, {_LEVEL_SQL} FROM live_edges"
+    )
+    _strongest_chains(con)
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE account_result AS
+        SELECT r.rid, r.source, r.id, c.comp, s.n AS comp_size, s.n_sor,
+               CASE WHEN c.is_sor THEN r.id WHEN s.n_sor = 1 THEN sr.id END AS account_id,
+               CASE WHEN c.is_sor THEN 'sor'
+                    WHEN s.n_sor = 1 THEN CASE t.path_level WHEN 0 THEN 'rule' WHEN 1 THEN 'review'
+                                                            ELSE 'probabilistic' END
+                    ELSE 'unresolved' END AS method,
+               CASE WHEN NOT c.is_sor AND s.n_sor = 1 AND t.path_level = 0 THEN t.path_rule END AS rule,
+               CASE WHEN NOT c.is_sor AND s.n_sor = 1 AND t.path_level > 0 THEN t.path_probability END
+                   AS match_probability,
+               CASE WHEN c.is_sor OR s.n_sor = 1 THEN NULL
+                    WHEN s.n_sor >= 2 THEN 'conflict'
+                    WHEN s.n > 1 THEN 'no_account'
+                    -- it names an account the system of record does not have (deleted, filtered)
+                    WHEN r.rid IN (SELECT x.rid FROM raw_refs x ANTI JOIN records t
+                                   ON t.source = x.target AND t.id = x.value
+                                   WHERE x.target = ?) THEN 'no_account'
+                    ELSE 'no_match' END AS reason,
+               t.parent, t.depth, t.path_rank
+        FROM records r
+        JOIN _comp c USING (rid)
+        JOIN comp_stat s USING (comp)
+        LEFT JOIN records sr ON sr.rid = s.sor_rid
+        LEFT JOIN tree t ON t.rid = r.rid
+        ORDER BY r.rid
+        """,
+        [sor],
+    )
+    # Duplicates: two or more records of one non-SOR source on one account.
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE duplicates AS
+        SELECT account_id, source, rid, id,
+               row_number() OVER (PARTITION BY account_id, source
+                                  ORDER BY depth, path_rank, id) = 1 AS leading,
+               count(*) OVER (PARTITION BY account_id, source) AS group_size
+        FROM account_result
+        WHERE account_id IS NOT NULL AND method <> 'sor'
+        QUALIFY group_size > 1
+        """
+    )
+    for t in ("_comp", "_nbe"):
+        con.execute(f"DROP TABLE {t}")
+
+
+# A chain's cost: its least certain edge kind, then its weakest rule, then its length.
+_SCORE = "((path_level + 1) * 1000000000 + (path_rank + 2) * 1000000 + depth)"
+
+
+def _strongest_chains(con: duckdb.DuckDBPyConnection) -> None:
+    """Table `tree`: for each record of a one-account component, its parent on the strongest chain
+    to the SOR record: fewest uncertain edges, then the strongest weakest rule, then the shortest.
+
+    Label-correcting search in SQL: relax from the records whose chain improved last round until
+    nothing improves (scores only decrease, so it ends; rounds ~ ranks x diameter).
+    """
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE tree AS
+        SELECT s.sor_rid AS rid, NULL::BIGINT AS parent, 0 AS depth, NULL::VARCHAR AS edge_method,
+               NULL::VARCHAR AS edge_rule, NULL::VARCHAR AS edge_evidence, NULL::DOUBLE AS edge_probability,
+               -1 AS path_level, -2 AS path_rank, NULL::VARCHAR AS path_rule, NULL::DOUBLE AS path_probability,
+               0::BIGINT AS score, true AS fresh
+        FROM comp_stat s WHERE s.n_sor = 1
+        """
+    )
+    while True:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _better AS
+            SELECT *, {_SCORE} AS score, true AS fresh FROM (
+                SELECT e.u AS rid, t.rid AS parent, t.depth + 1 AS depth, e.method AS edge_method,
+                       e.rule AS edge_rule, e.evidence AS edge_evidence, e.probability AS edge_probability,
+                       greatest(t.path_level, e.level) AS path_level,
+                       CASE WHEN e.method = 'rule' THEN greatest(t.path_rank, e.rank) ELSE t.path_rank END
+                           AS path_rank,
+                       CASE WHEN e.method = 'rule' AND e.rank > t.path_rank THEN e.rule ELSE t.path_rule END
+                           AS path_rule,
+                       least(t.path_probability, e.probability) AS path_probability
+                FROM tree t JOIN _nbe e ON e.v = t.rid
+                WHERE t.fresh
+            ) c
+            QUALIFY row_number() OVER (PARTITION BY rid ORDER BY {_SCORE}, parent) = 1
+            """
+        )
+        con.execute(
+            "DELETE FROM _better b WHERE EXISTS (SELECT 1 FROM tree t WHERE t.rid = b.rid AND "
+            "(t.score < b.score OR (t.score = b.score AND t.parent IS NOT DISTINCT FROM b.parent) "
+            "OR (t.score = b.score AND t.parent < b.parent) OR t.parent IS NULL))"
+        )
+        improved = scalar(con, "SELECT count(*) FROM _better")
+        con.execute("UPDATE tree SET fresh = false WHERE fresh")
+        if not improved:
+            break
+        con.execute("DELETE FROM tree WHERE rid IN (SELECT rid FROM _better)")
+        con.execute("INSERT INTO tree SELECT * FROM _better")
+    con.execute("DROP TABLE _better")
+
+
+def resolve_contacts(con: duckdb.DuckDBPyConnection, config: Config, rules: list[Rule]) -> None:
+    """Table `contact_result`: user_id, account_id, account_via ... per contact record."""
+    csor = config.contacts_sor
+    link_of = {s.name: s.account.source for s in config.sources_of("contacts") if s.account}
+    # The account record each contact's own link points at (per contacts source).
+    link_cases = (
+        " ".join(
+            f"WHEN c.source = '{_s(src)}' THEN '{_s(target)}'"
+            for src, target in sorted(link_of.items())
+        )
+        or "WHEN false THEN NULL"
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _c AS
+        SELECT c.rid, c.source, c.id, c.email, c.domain, c.source = ? AS is_sor,
+               ar.rid AS link_rid, ar.account_id AS link_account, ar.reason AS link_reason,
+               c.account_ref IS NOT NULL AS has_link
+        FROM records c
+        LEFT JOIN records a ON a.source = (CASE {link_cases} END) AND a.id = c.account_ref
+        LEFT JOIN account_result ar ON ar.rid = a.rid
+        WHERE c.entity = 'contacts'
+        """,
+        [csor],
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _cand (rid BIGINT, rule VARCHAR, ord INTEGER, "
+        "user_rid BIGINT, account_id VARCHAR)"
+    )
+    for ord_, rule in enumerate(rules):
+        if rule.kind == "own_account":
+            con.execute(
+                "INSERT INTO _cand SELECT rid, ?, ?, NULL, link_account FROM _c "
+                "WHERE link_account IS NOT NULL AND NOT is_sor",
+                [rule.name, ord_],
+            )
+        elif rule.kind == "email_domain":
+            _email_domain_candidates(con, config, rule, ord_)
+        elif csor is not None:
+            _user_candidates(con, config, rule, ord_)
+    # The SOR users themselves: their own user_id and their own account.
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE contact_result AS
+        WITH best_user AS (
+            SELECT rid, arg_min(user_rid, ord) AS user_rid, arg_min(rule, ord) AS user_rule
+            FROM _cand WHERE user_rid IS NOT NULL GROUP BY rid
+        ), best_account AS (
+            SELECT rid, arg_min(account_id, ord) AS account_id, arg_min(rule, ord) AS account_via,
+                   count(DISTINCT account_id) AS n_accounts
+            FROM _cand WHERE account_id IS NOT NULL GROUP BY rid
+        )
+        SELECT c.rid, c.source, c.id,
+               CASE WHEN c.is_sor THEN c.id ELSE u.id END AS user_id,
+               CASE WHEN c.is_sor THEN c.link_account ELSE ba.account_id END AS account_id,
+               CASE WHEN c.is_sor AND c.link_account IS NOT NULL THEN 'sor_user'
+                    WHEN NOT c.is_sor THEN ba.account_via END AS account_via,
+               CASE WHEN c.is_sor THEN 'sor'
+                    WHEN bu.user_rid IS NOT NULL OR ba.account_id IS NOT NULL THEN 'rule'
+                    ELSE 'unresolved' END AS method,
+               CASE WHEN NOT c.is_sor THEN coalesce(bu.user_rule, ba.account_via) END AS rule,
+               CASE WHEN (CASE WHEN c.is_sor THEN c.link_account ELSE ba.account_id END) IS NOT NULL THEN NULL
+                    WHEN c.has_link AND c.link_rid IS NOT NULL AND c.link_reason IS NOT NULL THEN c.link_reason
+                    WHEN c.is_sor OR bu.user_rid IS NOT NULL THEN 'no_account'
+                    ELSE 'no_match' END AS reason,
+               coalesce(ba.n_accounts, 0) > 1 AS disagreement
+        FROM _c c
+        LEFT JOIN best_user bu USING (rid)
+        LEFT JOIN records u ON u.rid = bu.user_rid
+        LEFT JOIN best_account ba USING (rid)
+        ORDER BY c.rid
+        """
+    )
+    con.execute("DROP TABLE _c")
+    con.execute("DROP TABLE _cand")
+
+
+def _user_candidates(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ord_: int) -> None:
+    """An equal rule on contacts: the contact's key equals exactly one SOR user's key."""
+    kcols = [f"k{i}" for i in range(len(rule.equal))]
+    keys = ", ".join(
+        f"unnest({ident(f)}) AS k{i}" if f in LIST_FIELDS else f"{ident(f)} AS k{i}"
+        for i, f in enumerate(rule.equal)
+    )
+    notnull = " AND ".join(f"{k} IS NOT NULL" for k in kcols)
+    on = " AND ".join(f"x.{k} = s.{k}" for k in kcols)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _k AS SELECT DISTINCT * FROM (SELECT rid, source, {keys} "
+        f"FROM records WHERE entity = 'contacts') WHERE {notnull}"
+    )
+    sor = _s(config.contacts_sor or "")
+    key_text = " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
+    con.execute(
+        f"INSERT INTO key_report SELECT ?, {key_text}, count(*), count(*), 'ambiguous' FROM _k "
+        f"WHERE source = '{sor}' GROUP BY ALL HAVING count(DISTINCT rid) > 1",
+        [rule.name],
+    )
+    where = f"AND ({rule.where})" if rule.where else ""
+    con.execute(
+        f"""
+        INSERT INTO _cand
+        SELECT x.rid, ?, ?, min(s.rid), min(ua.account_id)
+        FROM _k x JOIN _k s ON {on} AND s.source = '{sor}'
+        JOIN records l ON l.rid = x.rid JOIN records r ON r.rid = s.rid
+        LEFT JOIN records acc ON acc.source = '{_s(_link_target(config))}' AND acc.id = r.account_ref
+        LEFT JOIN account_result ua ON ua.rid = acc.rid
+        WHERE x.source <> '{sor}' {where}
+        GROUP BY x.rid
+        HAVING count(DISTINCT s.rid) = 1
+        """,
+        [rule.name, ord_],
+    )
+    con.execute("DROP TABLE _k")
+
+
+def _email_domain_candidates(
+    con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ord_: int
+) -> None:
+    """A non-free email domain that belongs to exactly one account."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE domain_account AS
+        SELECT d, min(account_id) AS account_id FROM (
+            SELECT unnest(r.domain) AS d, ar.account_id FROM records r
+            JOIN account_result ar USING (rid) WHERE ar.account_id IS NOT NULL
+            UNION ALL
+            SELECT unnest(u.domain), ua.account_id FROM records u
+            JOIN records acc ON acc.source = '{_s(_link_target(config))}' AND acc.id = u.account_ref
+            JOIN account_result ua ON ua.rid = acc.rid
+            WHERE u.source = '{_s(config.contacts_sor or "")}' AND ua.account_id IS NOT NULL
+        ) GROUP BY d HAVING count(DISTINCT account_id) = 1
+        """
+    )
+    con.execute(
+        "INSERT INTO _cand SELECT c.rid, ?, ?, NULL, min(da.account_id) FROM _c c, unnest(c.domain) AS t(d) "
+        "JOIN domain_account da ON da.d = t.d WHERE NOT c.is_sor GROUP BY c.rid "
+        "HAVING count(DISTINCT da.account_id) = 1",
+        [rule.name, ord_],
+    )
+
+
+def _link_target(config: Config) -> str:
+    """The accounts source the contacts SOR's users link to (normally the accounts SOR)."""
+    if config.contacts_sor is None:
+        return config.accounts_sor
+    link = config.sources[config.contacts_sor].account
+    return link.source if link else config.accounts_sor
+
+
+def _s(text: str) -> str:
+    return text.replace("'", "''")

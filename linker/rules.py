@@ -1,0 +1,342 @@
+"""Rules as data: load rule files, compile them to SQL joins in DuckDB, produce edges.
+
+A rule file (built-in in `rules/`, or the project's own in `PROJECT/rules/`, which wins on
+a name clash) is TOML:
+
+    name = "vat"
+    description = "Same valid VAT number"
+    entity = "accounts"          # or "contacts"
+    equal = ["vat"]              # canonical fields equal and non-null on both sides
+    where = "l.country = r.country"   # optional SQL over l.* and r.* (the two records)
+    max_key_records = 25         # optional: a key held by more records makes no edges
+    with_sor_contacts = true     # optional (accounts): users of the contacts SOR lend their
+                                 # field values to their account record
+
+`kind` selects built-in behaviour instead of `equal`: `ref` (accounts), `own_account` and
+`email_domain` (contacts). An `equal` rule on contacts matches a contact to a user of the
+contacts system of record.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from linker.config import Config
+from linker.db import ident, rows, scalar
+from linker.errors import ConfigError, did_you_mean
+from linker.ingest import LIST_FIELDS
+
+KINDS = {"accounts": ("equal", "ref"), "contacts": ("equal", "own_account", "email_domain")}
+_RULE_KEYS = (
+    "name",
+    "description",
+    "entity",
+    "kind",
+    "equal",
+    "where",
+    "max_key_records",
+    "with_sor_contacts",
+)
+
+EDGES_DDL = """
+CREATE OR REPLACE TABLE edges (
+    a BIGINT NOT NULL,          -- the two records, a < b
+    b BIGINT NOT NULL,
+    method VARCHAR NOT NULL,    -- rule | probabilistic | review
+    rule VARCHAR,
+    rank INTEGER NOT NULL,      -- the rule's place in [rules] order (lower is stronger)
+    probability DOUBLE,
+    evidence VARCHAR
+)
+"""
+KEY_REPORT_DDL = """
+CREATE OR REPLACE TABLE key_report (
+    rule VARCHAR, key VARCHAR, records BIGINT, sor_records BIGINT, reason VARCHAR
+)
+"""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    entity: str
+    kind: str = "equal"
+    description: str = ""
+    equal: tuple[str, ...] = ()
+    where: str | None = None
+    max_key_records: int | None = None
+    with_sor_contacts: bool = False
+    file: str = ""
+
+
+def builtin_rules_dir() -> Path:
+    """The built-in rules: inside the wheel, or `rules/` of a source checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_builtin" / "rules"
+    return packaged if packaged.is_dir() else here.parent / "rules"
+
+
+@functools.cache
+def _load_dir(directory: Path) -> dict[str, Rule]:
+    found: dict[str, Rule] = {}
+    for file in sorted(directory.glob("*.toml")):
+        rule = load_rule_file(file)
+        if rule.name in found:
+            raise ConfigError(
+                f"rule {rule.name!r} is defined twice (also in {found[rule.name].file})",
+                file=str(file),
+                key="name",
+            )
+        found[rule.name] = rule
+    return found
+
+
+def load_rule_file(file: Path) -> Rule:
+    where = str(file)
+    try:
+        data = tomllib.loads(file.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"TOML syntax error: {e.msg}", file=where, line=e.lineno) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", file=where) from None
+    for k in data:
+        if k not in _RULE_KEYS:
+            raise ConfigError(
+                "unknown key in a rule file",
+                file=where,
+                key=k,
+                hint=did_you_mean(k, _RULE_KEYS) or f"valid keys: {', '.join(_RULE_KEYS)}",
+            )
+    for k in ("name", "entity"):
+        if not isinstance(data.get(k), str) or not data[k].strip():
+            raise ConfigError("missing or not a string", file=where, key=k)
+    entity = data["entity"]
+    if entity not in KINDS:
+        raise ConfigError(
+            f"expected 'accounts' or 'contacts', got {entity!r}", file=where, key="entity"
+        )
+    kind = data.get("kind", "equal")
+    if kind not in KINDS[entity]:
+        raise ConfigError(
+            f"kind {kind!r} is not a {entity} rule kind; expected one of "
+            f"{', '.join(KINDS[entity])}",
+            file=where,
+            key="kind",
+        )
+    equal = data.get("equal", [])
+    if not isinstance(equal, list) or not all(isinstance(x, str) for x in equal):
+        raise ConfigError("expected a list of field names", file=where, key="equal")
+    if kind == "equal" and not equal:
+        raise ConfigError("an equal rule needs at least one field", file=where, key="equal")
+    if kind != "equal" and equal:
+        raise ConfigError(f"a {kind} rule takes no `equal` fields", file=where, key="equal")
+    mkr = data.get("max_key_records")
+    if mkr is not None and (not isinstance(mkr, int) or isinstance(mkr, bool) or mkr < 2):
+        raise ConfigError("expected an integer >= 2", file=where, key="max_key_records")
+    wsc = data.get("with_sor_contacts", False)
+    if not isinstance(wsc, bool):
+        raise ConfigError("expected true or false", file=where, key="with_sor_contacts")
+    w = data.get("where")
+    if w is not None and not isinstance(w, str):
+        raise ConfigError("expected a SQL condition (a string)", file=where, key="where")
+    return Rule(
+        name=data["name"],
+        entity=entity,
+        kind=kind,
+        description=str(data.get("description", "")),
+        equal=tuple(equal),
+        where=w,
+        max_key_records=mkr,
+        with_sor_contacts=wsc,
+        file=where,
+    )
+
+
+def available_rules(config: Config) -> dict[str, Rule]:
+    """Built-in rules, overridden by the project's own `rules/*.toml`."""
+    rules = dict(_load_dir(builtin_rules_dir()))
+    own = config.root / "rules"
+    if own.is_dir():
+        rules.update(_load_dir(own.resolve()))
+    return rules
+
+
+def ordered_rules(config: Config, fields: list[str]) -> tuple[list[Rule], list[Rule]]:
+    """The account rules and contact rules to run, in their configured order, validated."""
+    avail = available_rules(config)
+    out: dict[str, list[Rule]] = {}
+    for entity, key, names in (
+        ("accounts", "rules.order", config.rules.order),
+        ("contacts", "rules.contacts_order", config.rules.contacts_order),
+    ):
+        chosen = []
+        for name in names:
+            if name not in avail:
+                raise ConfigError(
+                    f"names no rule: {name!r}",
+                    file=str(config.file),
+                    key=key,
+                    hint=did_you_mean(name, avail)
+                    or f"rules available: {', '.join(sorted(avail))}",
+                )
+            rule = avail[name]
+            if rule.entity != entity:
+                raise ConfigError(
+                    f"rule {name!r} is a {rule.entity} rule", file=str(config.file), key=key
+                )
+            for f in rule.equal:
+                if f not in fields:
+                    raise ConfigError(
+                        f"rule {name!r} compares unknown field {f!r}",
+                        file=rule.file,
+                        key="equal",
+                        hint=did_you_mean(f, fields),
+                    )
+            chosen.append(rule)
+        if len(set(names)) != len(names):
+            raise ConfigError("a rule is listed twice", file=str(config.file), key=key)
+        out[entity] = chosen
+    return out["accounts"], out["contacts"]
+
+
+# --- compiling account rules to edges --------------------------------------------------------
+
+
+def run_account_rules(
+    con: duckdb.DuckDBPyConnection, config: Config, rules: list[Rule]
+) -> dict[str, int]:
+    """Create `edges` and `key_report`; return the number of edges each rule made."""
+    con.execute(EDGES_DDL)
+    con.execute(KEY_REPORT_DDL)
+    made: dict[str, int] = {}
+    for rank, rule in enumerate(rules):
+        before = scalar(con, "SELECT count(*) FROM edges")
+        if rule.kind == "ref":
+            _ref_edges(con, rule, rank)
+        else:
+            _equal_edges(con, config, rule, rank)
+        made[rule.name] = scalar(con, "SELECT count(*) FROM edges") - before
+    return made
+
+
+def _insert_new_edges(
+    con: duckdb.DuckDBPyConnection, select_sql: str, params: list | None = None
+) -> None:
+    """Insert candidate edges (a, b, ...) except pairs an earlier rule already linked."""
+    con.execute(
+        f"INSERT INTO edges SELECT c.* FROM ({select_sql}) c "
+        "ANTI JOIN edges e ON e.a = c.a AND e.b = c.b",
+        params or [],
+    )
+
+
+def _ref_edges(con: duckdb.DuckDBPyConnection, rule: Rule, rank: int) -> None:
+    _insert_new_edges(
+        con,
+        f"""
+        SELECT least(x.rid, t.rid) AS a, greatest(x.rid, t.rid) AS b, 'rule' AS method,
+               ? AS rule, {rank} AS rank, NULL::DOUBLE AS probability,
+               s.source || '.' || x.column_name || ' = ' || x.value AS evidence
+        FROM raw_refs x
+        JOIN records s ON s.rid = x.rid
+        JOIN records t ON t.source = x.target AND t.id = x.value
+        WHERE t.entity = 'accounts' AND s.entity = 'accounts' AND x.rid <> t.rid
+        QUALIFY row_number() OVER (PARTITION BY least(x.rid, t.rid), greatest(x.rid, t.rid)
+                                   ORDER BY evidence) = 1
+        """,
+        [rule.name],
+    )
+
+
+def _key_select(config: Config, rule: Rule, entity: str) -> str:
+    """SELECT rid, is_sor, k0.. over the records of an entity for an equal rule's fields."""
+    sor = config.accounts_sor if entity == "accounts" else config.contacts_sor
+    sor_sql = "false" if sor is None else f"(source = '{_sql_str(sor)}')"
+    keys = []
+    for i, f in enumerate(rule.equal):
+        keys.append(f"unnest({ident(f)}) AS k{i}" if f in LIST_FIELDS else f"{ident(f)} AS k{i}")
+    select = (
+        f"SELECT rid, {sor_sql} AS is_sor, {', '.join(keys)} FROM records WHERE entity = '{entity}'"
+    )
+    return select
+
+
+def _sql_str(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, rank: int) -> None:
+    n = len(rule.equal)
+    kcols = [f"k{i}" for i in range(n)]
+    notnull = " AND ".join(f"{k} IS NOT NULL" for k in kcols)
+    parts = [f"SELECT * FROM ({_key_select(config, rule, 'accounts')}) WHERE {notnull}"]
+    if rule.with_sor_contacts and config.contacts_sor is not None:
+        # A user's field value is a key of the user's account record (the SOR record).
+        user_keys = ", ".join(
+            f"unnest(u.{ident(f)}) AS k{i}" if f in LIST_FIELDS else f"u.{ident(f)} AS k{i}"
+            for i, f in enumerate(rule.equal)
+        )
+        parts.append(
+            f"SELECT * FROM (SELECT acc.rid, true AS is_sor, {user_keys} FROM records u "
+            f"JOIN records acc ON acc.source = '{_sql_str(config.accounts_sor)}' AND acc.id = u.account_ref "
+            f"WHERE u.source = '{_sql_str(config.contacts_sor)}') WHERE {notnull}"
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _keys AS SELECT DISTINCT * FROM ("
+        + " UNION ALL ".join(parts)
+        + ")"
+    )
+    limit = rule.max_key_records or config.rules.max_key_records
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _keystat AS SELECT {', '.join(kcols)}, count(DISTINCT rid) AS n, "
+        f"count(DISTINCT rid) FILTER (WHERE is_sor) AS n_sor FROM _keys GROUP BY ALL"
+    )
+    key_text = " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
+    con.execute(
+        f"INSERT INTO key_report SELECT ?, {key_text}, n, n_sor, "
+        f"CASE WHEN n_sor >= 2 THEN 'ambiguous' ELSE 'too_many_records' END "
+        f"FROM _keystat WHERE n_sor >= 2 OR n > {int(limit)}",
+        [rule.name],
+    )
+    on = " AND ".join(f"lk.{k} = rk.{k}" for k in kcols)
+    good = " AND ".join(f"g.{k} = lk.{k}" for k in kcols)
+    evidence = " || ', ' || ".join(
+        f"'{_sql_str(f)} = ' || CAST(lk.k{i} AS VARCHAR)" for i, f in enumerate(rule.equal)
+    )
+    where = f"AND ({rule.where})" if rule.where else ""
+    sql = f"""
+        SELECT lk.rid AS a, rk.rid AS b, 'rule' AS method, ? AS rule, {rank} AS rank,
+               NULL::DOUBLE AS probability, min({evidence}) AS evidence
+        FROM _keys lk
+        JOIN _keystat g ON {good} AND g.n_sor < 2 AND g.n <= {int(limit)}
+        JOIN _keys rk ON {on} AND lk.rid < rk.rid
+        JOIN records l ON l.rid = lk.rid
+        JOIN records r ON r.rid = rk.rid
+        WHERE true {where}
+        GROUP BY lk.rid, rk.rid
+    """
+    try:
+        _insert_new_edges(con, sql, [rule.name])
+    except duckdb.Error as e:
+        if rule.where:
+            raise ConfigError(
+                f"the rule's `where` failed: {str(e).splitlines()[0]}", file=rule.file, key="where"
+            ) from None
+        raise
+    con.execute("DROP TABLE _keys")
+    con.execute("DROP TABLE _keystat")
+
+
+def key_report(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict]:
+    """The keys that made no edges (ambiguous or hub), most records first."""
+    return [
+        {"rule": r, "key": k, "records": n, "sor_records": s, "reason": why}
+        for r, k, n, s, why in rows(
+            con, f"SELECT * FROM key_report ORDER BY records DESC, rule, key LIMIT {int(limit)}"
+        )
+    ]
