@@ -7,8 +7,9 @@ One JSON object a line:
 
 `decision` is `match`, `no_match` or `undo` (takes back the latest match/no_match about
 that pair). The last word about a pair wins; the pair is unordered. Lines are appended and
-fsynced, never rewritten. A torn last line (a crash mid-write) is ignored with a warning;
-a bad line anywhere else is an input error naming the line.
+fsynced, never rewritten. A line that is not JSON can only be a torn write (a crash
+mid-write; each line is written with one call): it is ignored with a warning. A JSON line
+with wrong fields (a hand edit gone wrong) is an input error naming the line.
 """
 
 from __future__ import annotations
@@ -60,23 +61,25 @@ def read_log(path: Path) -> tuple[list[Decision], list[str]]:
         if not raw.strip():
             continue
         try:
-            out.append(_parse(json.loads(raw.decode("utf-8"))))
+            obj = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            # linker writes each line with one write(): a line that is not JSON is a torn write.
+            where = "last line" if i == last else "line"
+            warnings.append(f"{path}:{i + 1}: torn {where} ignored (a crash while writing?)")
+            continue
+        try:
+            out.append(_parse(obj))
         except (ValueError, KeyError, TypeError) as e:
-            if i == last and not data.endswith(b"\n"):
-                warnings.append(f"{path}:{i + 1}: torn last line ignored (a crash while writing?)")
-                continue
-            raise InputError(
-                f"bad decision line: {e}",
-                file=str(path),
-                line=i + 1,
-                hint="each line must be one JSON object as documented in the README",
-            ) from None
+            raise InputError(f"bad decision line: {e}", file=str(path), line=i + 1,
+                             hint="each line must be one JSON object as documented in the README") from None
     return out, warnings
 
 
 def _parse(obj: dict) -> Decision:
     if not isinstance(obj, dict):
         raise TypeError("expected a JSON object")
+    if not all(k in obj for k in ("left", "right", "decision")):
+        raise KeyError('each decision needs "left", "right" and "decision"')
     left, right = obj["left"], obj["right"]
     for side in (left, right):
         if not (

@@ -45,6 +45,7 @@ class IngestStats:
     records: int = 0
     null_ids: list[int] = field(default_factory=list)  # data rows without an id
     duplicate_ids: list[str] = field(default_factory=list)  # ids seen twice (non-SOR: one kept)
+    fingerprint: str = ""  # order-independent hash of the imported rows
 
 
 def id_sql(expr: str, duck_type: str) -> str:
@@ -131,9 +132,11 @@ class Ingestor:
         finally:
             if s.query is not None:
                 self.con.execute("SET search_path = 'main'")
-        self.stats[s.name] = IngestStats(
-            s.name, rows=scalar(self.con, f"SELECT count(*) FROM {table}")
-        )
+        n, fp = self.con.execute(
+            "SELECT count(*), CAST(coalesce(sum(hash(t)), 0) AS VARCHAR) "
+            f"FROM (SELECT * EXCLUDE (_row) FROM {table}) t"
+        ).fetchone()
+        self.stats[s.name] = IngestStats(s.name, rows=n, fingerprint=f"{n}:{fp}")
 
     def _reader_sql(self, s: Source) -> str:
         if s.query is not None:

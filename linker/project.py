@@ -23,8 +23,8 @@ import duckdb
 from linker import decisions as decisions_log
 from linker import normalize, publish, report, resolve, rules
 from linker.config import Config, load_config
-from linker.db import connect, rows, scalar
-from linker.errors import ConfigError, InputError, ProjectBusy
+from linker.db import connect, scalar
+from linker.errors import ConfigError, ProjectBusy, did_you_mean
 from linker.ingest import Ingestor
 
 STATE_DIR = ".linker"
@@ -159,7 +159,6 @@ class Project:
         with self.lock("run"):
             timer = _Timer(self.progress)
             log, dec_warnings = decisions_log.read_log(self.decisions_file)
-            run_id = self._run_id()
             tmp = self.state_dir / (STATE_DB + ".tmp")
             for p in (tmp, Path(str(tmp) + ".wal")):
                 p.unlink(missing_ok=True)
@@ -174,6 +173,7 @@ class Project:
                     rules.run_account_rules(con, cfg, acc_rules)
                 warnings = [*cfg.warnings, *ing.warnings, *dec_warnings]
                 stats = report.stats_dict(ing.stats)
+                run_id = self._run_id(stats)
                 result = self._resolve(con, decisions_log.current(log), contact_rules, timer, stats)
                 warnings += result.pop("warnings")
                 rep = result["report"]
@@ -209,7 +209,7 @@ class Project:
                     con, decisions_log.current(log), contact_rules, timer, meta["stats"]
                 )
                 rep = result["report"]
-                run_id = self._run_id()
+                run_id = self._run_id(meta["stats"])
                 rep.update(
                     run_id=run_id,
                     config_hash=self.config.digest,
@@ -274,7 +274,7 @@ class Project:
             raise ConfigError(
                 f"no source named {source!r}",
                 key="SOURCE",
-                hint=rules.did_you_mean(source, self.config.sources),
+                hint=did_you_mean(source, self.config.sources),
             )
         con = self._open_state(read_only=True)
         try:
@@ -360,25 +360,17 @@ class Project:
             extra={"project": cfg.name},
         )
 
-    def _run_id(self) -> str:
-        """A hash of everything the output depends on: same inputs -> same run id."""
-        cfg = self.config
+    def _run_id(self, stats: dict) -> str:
+        """A hash of everything the output depends on: same inputs -> same run id.
+
+        Sources count by their rows as a set (an order-independent fingerprint), so the same
+        rows in another order give the same run id and byte-identical files.
+        """
         h = hashlib.sha256()
-        h.update(cfg.digest.encode())
-        for s in cfg.sources.values():
-            h.update(s.name.encode())
-            if s.path is not None:
-                try:
-                    with open(s.path, "rb") as fh:
-                        for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                            h.update(block)
-                except FileNotFoundError:
-                    raise InputError(
-                        "file not found", file=str(s.path), key=f"sources.{s.name}.path"
-                    ) from None
-            else:
-                h.update((s.query or "").encode())
-        for r in rules.available_rules(cfg).values():
+        h.update(self.config.digest.encode())
+        for name in sorted(stats):
+            h.update(f"{name}={stats[name]['fingerprint']};".encode())
+        for r in rules.available_rules(self.config).values():
             h.update(Path(r.file).read_bytes())
         for extra in (self.decisions_file, self.root / MODEL_FILE):
             if extra.exists():
@@ -386,5 +378,3 @@ class Project:
         return h.hexdigest()[:16]
 
 
-def records_of(con: duckdb.DuckDBPyConnection, source: str, record_id: str) -> list[tuple]:
-    return rows(con, "SELECT rid FROM records WHERE source = ? AND id = ?", [source, record_id])

@@ -213,6 +213,7 @@ def stats_dict(stats: dict[str, IngestStats]) -> dict[str, dict]:
             "records": v.records,
             "null_ids": v.null_ids,
             "duplicate_ids": v.duplicate_ids,
+            "fingerprint": v.fingerprint,
         }
         for k, v in stats.items()
     }

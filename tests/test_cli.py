@@ -1,0 +1,171 @@
+"""The CLI as users drive it: typer's CliRunner and a real subprocess; exit codes; messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from linker.cli import app
+
+from .conftest import REPO
+
+runner = CliRunner()
+
+
+def invoke(*args: str, env: dict | None = None):
+    return runner.invoke(app, list(args), env=env)
+
+
+def linker_bin() -> list[str]:
+    exe = Path(sys.executable).parent / "linker"
+    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from linker.cli import main; main()"]
+
+
+def test_run_prints_summary_and_publishes(tiny):
+    r = invoke("run", "-p", str(tiny), "--publish")
+    assert r.exit_code == 0, r.output
+    assert "crm" in r.stdout and "published run" in r.stdout
+    assert (tiny / "crosswalk" / "manifest.json").exists()
+    assert "✓ ingest" in r.stderr  # progress goes to stderr, not stdout
+
+
+def test_run_json_is_one_object_on_stdout(tiny):
+    r = invoke("run", "-p", str(tiny), "--json")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    assert rep["sources"]["crm"]["records"] == 8
+    assert set(rep["timings"]) >= {"ingest", "normalize", "rules", "resolve", "contacts"}
+    assert rep["published"] is None
+
+
+def test_project_from_environment_variable(tiny):
+    r = invoke("check", env={"LINKER_PROJECT": str(tiny)})
+    assert r.exit_code == 0, r.output
+    assert "config, rules and sources are valid" in r.stdout
+
+
+def test_quality_gate_failure_exits_1_and_does_not_publish(tiny):
+    toml = tiny / "linker.toml"
+    toml.write_text(toml.read_text() + "\n[quality]\nmin_linked_share = { crm = 0.99 }\n")
+    r = invoke("run", "-p", str(tiny), "--publish")
+    assert r.exit_code == 1, r.output
+    assert "FAIL" in r.stdout and "not published" in r.stdout
+    assert not (tiny / "crosswalk").exists()
+    r = invoke("publish", "-p", str(tiny), "--force")
+    assert r.exit_code == 1 and (tiny / "crosswalk" / "accounts.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "code", "needles"),
+    [
+        (lambda t: t.replace("[sources.crm]", "[sources.crm]\nfeilds = 1"), 2,
+         ["linker.toml", "sources.crm.feilds", "did you mean 'fields'"]),
+        (lambda t: t.replace('accounts_sor = "product"', 'accounts_sor = "prodcut"'), 2,
+         ["project.accounts_sor", "did you mean 'product'"]),
+        (lambda t: t.replace('path = "data/crm.csv"', 'path = "data/nope.csv"'), 3,
+         ["nope.csv", "file not found"]),
+        (lambda t: t.replace('name = "Name"', 'name = "CompanyName"'), 3,
+         ["crm.csv", "'CompanyName'", "Name"]),
+        (lambda t: t + "\n[rules]\norder = [\"ref\", \"vatt\"]\n", 2, ["rules.order", "did you mean 'vat'"]),
+        (lambda t: t.replace('filter = "status <> \'deleted\'"', 'filter = "stauts <> 1"'), 2,
+         ["sources.product.filter"]),
+        (lambda t: t + "\nnot toml at all [[\n", 2, ["linker.toml", "TOML syntax error"]),
+    ],
+)
+def test_user_errors_exit_with_code_and_name_the_culprit(tiny, edit, code, needles):
+    toml = tiny / "linker.toml"
+    toml.write_text(edit(toml.read_text()))
+    r = invoke("run", "-p", str(tiny))
+    assert r.exit_code == code, r.output
+    for n in needles:
+        assert n in r.stderr, (n, r.stderr)
+    assert "Traceback" not in r.output
+
+
+def test_ragged_csv_row_names_file_and_line(tiny):
+    crm = tiny / "data" / "crm.csv"
+    lines = crm.read_text().splitlines()
+    lines[3] = lines[3] + ",extra"
+    crm.write_text("\n".join(lines) + "\n")
+    r = invoke("run", "-p", str(tiny))
+    assert r.exit_code == 3
+    assert "crm.csv:4" in r.stderr and "the header has 8" in r.stderr
+
+
+def test_duplicate_sor_ids_stop_with_the_ids(tiny):
+    prod = tiny / "data" / "product.csv"
+    prod.write_text(prod.read_text() + "34.0,Acme again,,DE,active\n")
+    r = invoke("run", "-p", str(tiny))
+    assert r.exit_code == 3
+    assert "duplicate id" in r.stderr and "'34'" in r.stderr and "rows 1, 9" in r.stderr
+
+
+def test_no_project_here_is_a_clear_usage_error(tmp_path):
+    r = invoke("run", "-p", str(tmp_path))
+    assert r.exit_code == 2
+    assert "no linker.toml" in r.stderr and "linker init" in r.stderr
+
+
+def test_unknown_command_and_bad_option_exit_2():
+    assert invoke("frobnicate").exit_code == 2
+    assert invoke("run", "--no-such-flag").exit_code == 2
+
+
+def test_explain_and_status_and_evaluate(tiny, tmp_path):
+    assert invoke("run", "-p", str(tiny), "--publish").exit_code == 0
+    r = invoke("explain", "support", "2101", "-p", str(tiny))
+    assert r.exit_code == 0
+    assert "account_id 34" in r.stdout and "[ref]" in r.stdout and "crm:110" in r.stdout
+    r = invoke("explain", "crm", "nope", "-p", str(tiny))
+    assert r.exit_code == 3 and "no record with id 'nope'" in r.stderr
+    r = invoke("explain", "crmm", "1", "-p", str(tiny))
+    assert r.exit_code == 2 and "did you mean 'crm'" in r.stderr
+    r = invoke("status", "-p", str(tiny), "--json")
+    st = json.loads(r.stdout)
+    assert st["last_publication"]["row_counts"]["accounts.parquet"] == 21
+    truth = tmp_path / "truth.csv"
+    truth.write_text("source,source_record_id,account_id,user_id\ncrm,110,34,\ncrm,111,35,\ncrm,112,99,\n"
+                     "crm,114,,\n")
+    r = invoke("evaluate", "--truth", str(truth), "-p", str(tiny), "--json")
+    assert r.exit_code == 0, r.output
+    crm = json.loads(r.stdout)["accounts"]["crm"]
+    assert (crm["predicted"], crm["true"], crm["correct"]) == (3, 3, 2)
+    assert crm["precision"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_init_writes_a_template_that_check_explains(tmp_path):
+    d = tmp_path / "new"
+    r = invoke("init", str(d))
+    assert r.exit_code == 0 and (d / "linker.toml").exists()
+    r = invoke("check", "-p", str(d))
+    assert r.exit_code == 3 and "file not found" in r.stderr  # the template's data is yours to add
+    assert invoke("init", str(d)).exit_code == 2  # never overwrites without --force
+
+
+def test_real_subprocess_run_and_internal_errors_never_show_a_traceback(tiny):
+    env = {**os.environ, "NO_COLOR": "1"}
+    p = subprocess.run([*linker_bin(), "run", "-p", str(tiny), "--json"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["sources"]["billing"]["linked"] == 3
+    shutil.rmtree(tiny / "data")
+    p = subprocess.run([*linker_bin(), "run", "-p", str(tiny)], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert p.returncode == 3 and "file not found" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_linker_never_imports_textual_or_tui():
+    code = ("import sys, linker, linker.cli, linker.project, linker.publish; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'tui')]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    for py in (REPO / "linker").rglob("*.py"):
+        text = py.read_text()
+        assert "import textual" not in text and "from textual" not in text and "from tui" not in text, py

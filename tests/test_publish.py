@@ -1,0 +1,145 @@
+"""The publish contract: schemas, manifest, history, atomic replacement, byte-identical output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from linker import Project
+from linker.publish import FILES, recover
+
+ACCOUNTS = {"account_id": pa.string(), "source": pa.string(), "source_record_id": pa.string(),
+            "method": pa.string(), "rule": pa.string(), "match_probability": pa.float64(),
+            "reason": pa.string(), "run_id": pa.string()}
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_schemas_match_the_contract(tiny):
+    p = Project(tiny)
+    p.run(do_publish=True)
+    out = tiny / "crosswalk"
+    acc = pq.read_table(out / "accounts.parquet")
+    assert {f.name: f.type for f in acc.schema} == ACCOUNTS
+    con = pq.read_table(out / "contacts.parquet")
+    assert con.schema.names == ["user_id", "account_id", "source", "source_record_id", "method", "rule",
+                                "match_probability", "reason", "account_via", "run_id"]
+    wide = pq.read_table(out / "accounts_wide.parquet")
+    assert wide.schema.names == ["account_id", "crm_ids", "support_ids", "billing_ids"]
+    assert wide.schema.field("crm_ids").type == pa.list_(pa.string())
+    # A different reader than the writer sees the same thing.
+    df = pl.read_parquet(out / "accounts.parquet")
+    assert df.height == acc.num_rows == 21
+    assert set(df["method"].unique()) <= {"sor", "rule", "probabilistic", "review", "unresolved"}
+    unresolved = df.filter(pl.col("method") == "unresolved")
+    assert unresolved["account_id"].null_count() == unresolved.height
+    assert set(unresolved["reason"]) <= {"no_match", "no_account", "conflict", "pending_review", "invalid"}
+    assert df.filter(pl.col("method") == "sor")["source"].unique().to_list() == ["product"]
+    # accounts_wide: "account_id 34 = crm 110 = support 2101"
+    row = pl.read_parquet(out / "accounts_wide.parquet").filter(pl.col("account_id") == "34").row(0, named=True)
+    assert "110" in row["crm_ids"] and row["support_ids"] == ["2101"]
+
+
+def test_manifest_hashes_and_counts(tiny):
+    p = Project(tiny)
+    res = p.run(do_publish=True)
+    out = tiny / "crosswalk"
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["schema_version"] == 1 and m["run_id"] == res.run_id and m["config_hash"] == p.config.digest
+    assert m["created_at"].endswith("Z")
+    for name in FILES:
+        assert m["files"][name]["sha256"] == sha(out / name)
+        assert m["row_counts"][name] == pq.read_metadata(out / name).num_rows
+    assert {r for r in pq.read_table(out / "accounts.parquet")["run_id"].to_pylist()} == {res.run_id}
+
+
+def test_identical_inputs_give_byte_identical_files(tiny):
+    p = Project(tiny)
+    p.run(do_publish=True)
+    first = {f: sha(tiny / "crosswalk" / f) for f in FILES}
+    p.run(do_publish=True)
+    assert {f: sha(tiny / "crosswalk" / f) for f in FILES} == first
+    # The same rows in another order: the same run id, the same bytes.
+    rng = random.Random(3)
+    for name in ("product.csv", "crm.csv", "crm_contacts.csv"):
+        path = tiny / "data" / name
+        head, *body = path.read_text().splitlines()
+        rng.shuffle(body)
+        path.write_text("\n".join([head, *body]) + "\n")
+    sup = tiny / "data" / "support.jsonl"
+    sup.write_text("\n".join(reversed(sup.read_text().splitlines())) + "\n")
+    p.run(do_publish=True)
+    assert {f: sha(tiny / "crosswalk" / f) for f in FILES} == first
+
+
+def test_shuffled_rows_give_identical_rows(tiny):
+    p = Project(tiny)
+    p.run(do_publish=True)
+    before = {f: pq.read_table(tiny / "crosswalk" / f) for f in FILES}
+    crm = tiny / "data" / "crm.csv"
+    head, *body = crm.read_text().splitlines()
+    crm.write_text("\n".join([head, *reversed(body)]) + "\n")
+    p.run(do_publish=True)
+    for f in FILES:
+        after = pq.read_table(tiny / "crosswalk" / f)
+        cols = [c for c in after.schema.names if c != "run_id"]
+        assert after.select(cols).equals(before[f].select(cols)), f
+
+
+def test_history_keeps_previous_publications(tiny):
+    toml = tiny / "linker.toml"
+    toml.write_text(toml.read_text() + "\n[publish]\nkeep = 2\n")
+    p = Project(tiny)
+    p.run(do_publish=True)
+    first = json.loads((tiny / "crosswalk" / "manifest.json").read_text())
+    for i in range(3):
+        (tiny / "decisions.jsonl").write_text(
+            json.dumps({"left": ["crm", "114"], "right": ["product", "37"], "decision": "match",
+                        "reviewer": f"r{i}", "at": "2026-11-23T10:00:00Z"}) + "\n")
+        p.publish()
+    hist = sorted((tiny / "crosswalk" / "_history").iterdir())
+    assert len(hist) == 2  # keep = 2
+    for h in hist:
+        m = json.loads((h / "manifest.json").read_text())
+        for name in FILES:
+            assert m["files"][name]["sha256"] == sha(h / name)
+    assert first["run_id"] not in [h.name.split("-")[-1] for h in hist]  # the oldest was dropped
+    leftovers = [x.name for x in tiny.iterdir() if x.name.startswith(".crosswalk")]
+    assert leftovers == []
+
+
+def test_publish_to_another_directory(tiny, tmp_path):
+    p = Project(tiny)
+    p.run()
+    out = tmp_path / "warehouse" / "xwalk"
+    res = p.publish(out)
+    assert res.manifest and (out / "accounts.parquet").exists() and not (tiny / "crosswalk").exists()
+
+
+def test_recover_puts_back_a_publication_left_aside(tmp_path):
+    out = tmp_path / "crosswalk"
+    aside = tmp_path / ".crosswalk.previous"
+    aside.mkdir()
+    (aside / "manifest.json").write_text("{}")
+    staging = tmp_path / ".crosswalk.staging-123"
+    staging.mkdir()
+    recover(out)
+    assert (out / "manifest.json").exists() and not aside.exists() and not staging.exists()
+    assert os.listdir(tmp_path) == ["crosswalk"]
+
+
+def test_run_id_changes_when_a_value_changes(tiny):
+    p = Project(tiny)
+    first = p.run().run_id
+    crm = tiny / "data" / "crm.csv"
+    crm.write_text(crm.read_text().replace("Nobody Ltd", "Nobody Limited"))
+    assert p.run().run_id != first

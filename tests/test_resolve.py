@@ -1,0 +1,258 @@
+"""Resolve edge cases on small purpose-built projects: chains, conflicts, duplicates, hubs,
+decisions (match / no_match / undo / torn line / unknown records), contacts precedence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from linker import Project
+from linker.decisions import Decision, append
+
+TWO_SOURCES = """\
+[project]
+name = "t"
+accounts_sor = "product"
+
+[sources.product]
+entity = "accounts"
+path = "product.csv"
+id = "id"
+[sources.product.fields]
+name = "name"
+domain = "website"
+country = "country"
+vat = "vat"
+
+[sources.crm]
+entity = "accounts"
+path = "crm.csv"
+id = "Id"
+[sources.crm.fields]
+name = "Name"
+domain = "Website"
+country = "Country"
+vat = "VAT"
+email = "Email"
+[sources.crm.refs]
+product = "ProductId"
+"""
+
+PRODUCT = """\
+id,name,website,country,vat
+34,Acme GmbH,acme.de,DE,DE136695976
+35,Globex Ltd,globex.co.uk,GB,GB980780684
+36,Initech SpA,initech.it,IT,
+"""
+CRM_HEADER = "Id,Name,Website,Country,VAT,Email,ProductId\n"
+
+
+def make(tmp_path: Path, crm_rows: str, *, extra: str = "", product: str = PRODUCT) -> Project:
+    root = tmp_path / "p"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "linker.toml").write_text(TWO_SOURCES + extra, "utf-8")
+    (root / "product.csv").write_text(product, "utf-8")
+    (root / "crm.csv").write_text(CRM_HEADER + crm_rows, "utf-8")
+    return Project(root)
+
+
+def accounts(project: Project) -> dict[tuple[str, str], dict]:
+    project.publish()
+    table = pq.read_table(project.config.out_dir / "accounts.parquet").to_pylist()
+    return {(r["source"], r["source_record_id"]): r for r in table}
+
+
+def decide(project: Project, left, right, decision: str, reviewer: str = "ana") -> None:
+    append(project.decisions_file, Decision(tuple(left), tuple(right), decision, reviewer, "2026-11-23T10:00:00Z"))
+
+
+def test_rule_links_and_methods(tmp_path):
+    p = make(tmp_path, "c1,ACME,,Germany,,,34.0\nc2,Globex Limited,,UK,,,\nc3,Other,,DE,,,\n")
+    p.run()
+    got = accounts(p)
+    assert got["crm", "c1"]["account_id"] == "34" and got["crm", "c1"]["rule"] == "ref"
+    assert got["crm", "c2"]["account_id"] == "35" and got["crm", "c2"]["rule"] == "name_country"
+    assert got["crm", "c3"] == {**got["crm", "c3"], "account_id": None, "method": "unresolved", "reason": "no_match"}
+    assert got["product", "34"]["method"] == "sor" and got["product", "34"]["account_id"] == "34"
+
+
+def test_conflict_publishes_nothing_linked_and_names_the_chain(tmp_path):
+    # c1 holds product 34's id but carries product 35's VAT: one component, two accounts.
+    p = make(tmp_path, "c1,Acme,,DE,GB 980 7806 84,,34\n")
+    res = p.run()
+    got = accounts(p)
+    assert got["crm", "c1"]["account_id"] is None and got["crm", "c1"]["reason"] == "conflict"
+    assert got["product", "34"]["method"] == "sor" and got["product", "35"]["method"] == "sor"
+    assert res.report["conflicts"]["components"] == 1
+    detail = res.report["conflicts"]["detail"][0]
+    assert detail["sor_ids"] == ["34", "35"]
+    assert [s["rule"] for s in detail["chain"]] == ["ref", "vat"]
+    info = p.explain("crm", "c1")
+    assert info["reason"] == "conflict" and info["sor_ids"] == ["34", "35"]
+
+
+def test_no_match_decision_cuts_a_conflict(tmp_path):
+    p = make(tmp_path, "c1,Acme,,DE,GB 980 7806 84,,34\n")
+    p.run()
+    decide(p, ["crm", "c1"], ["product", "35"], "no_match")
+    got = accounts(p)  # publish re-applies decisions without re-running
+    assert got["crm", "c1"]["account_id"] == "34" and got["crm", "c1"]["rule"] == "ref"
+
+
+def test_match_decision_links_with_method_review_and_undo_takes_it_back(tmp_path):
+    p = make(tmp_path, "c9,Totally Different Name,,FR,,,\n")
+    p.run()
+    decide(p, ["crm", "c9"], ["product", "36"], "match")
+    got = accounts(p)
+    assert got["crm", "c9"]["account_id"] == "36" and got["crm", "c9"]["method"] == "review"
+    decide(p, ["crm", "c9"], ["product", "36"], "undo")
+    assert accounts(p)["crm", "c9"]["account_id"] is None
+
+
+def test_torn_last_decision_line_warns_and_goes_on(tmp_path):
+    p = make(tmp_path, "c9,Other,,FR,,,\n")
+    decide(p, ["crm", "c9"], ["product", "36"], "match")
+    with open(p.decisions_file, "a") as fh:
+        fh.write('{"left": ["crm", "c9"], "right": ["prod')  # a crash mid-write
+    res = p.run()
+    assert any("torn last line" in w for w in res.warnings)
+    assert accounts(p)["crm", "c9"]["method"] == "review"
+    # A new decision after the torn line is still read (the torn line gets its own line).
+    decide(p, ["crm", "c9"], ["product", "36"], "no_match")
+    assert accounts(p)["crm", "c9"]["account_id"] is None
+
+
+def test_decision_about_unknown_record_warns_and_is_ignored(tmp_path):
+    p = make(tmp_path, "c1,ACME,,DE,,,34\n")
+    decide(p, ["crm", "gone"], ["product", "34"], "match")
+    res = p.run()
+    assert any("crm:gone" in w and "no longer exists" in w for w in res.warnings)
+    assert accounts(p)["crm", "c1"]["account_id"] == "34"
+
+
+def test_duplicates_reported_and_merge_lists_the_leading_record(tmp_path):
+    rows = "c1,Acme,acme.de,DE,,,34\nc2,ACME GmbH,www.acme.de,DE,,,\n"
+    p = make(tmp_path, rows)
+    res = p.run()
+    assert res.report["sources"]["crm"]["duplicates"] == 2
+    got = accounts(p)
+    assert got["crm", "c1"]["account_id"] == got["crm", "c2"]["account_id"] == "34"
+    wide = pq.read_table(p.config.out_dir / "accounts_wide.parquet").to_pylist()
+    assert {r["account_id"]: r["crm_ids"] for r in wide}["34"] == ["c1", "c2"]
+
+    p2 = make(tmp_path / "merge", rows, extra='\n[duplicates]\npolicy = "merge"\n')
+    p2.run()
+    p2.publish()
+    wide = pq.read_table(p2.config.out_dir / "accounts_wide.parquet").to_pylist()
+    # c1 is leading: it holds the product id (a ref beats a domain).
+    assert {r["account_id"]: r["crm_ids"] for r in wide}["34"] == ["c1"]
+
+
+def test_component_without_sor_record_is_no_account(tmp_path):
+    p = make(tmp_path, "c1,Nobody,nobody.example,US,,,\nc2,Nobody Inc,nobody.example,US,,,\n")
+    p.run()
+    got = accounts(p)
+    assert got["crm", "c1"]["reason"] == got["crm", "c2"]["reason"] == "no_account"
+
+
+def test_ref_to_a_missing_account_is_no_account(tmp_path):
+    p = make(tmp_path, "c1,Gone Corp,,US,,,99\n")
+    res = p.run()
+    assert accounts(p)["crm", "c1"]["reason"] == "no_account"
+    assert res.report["sources"]["crm"]["dangling_refs"] == {"product": 1}
+
+
+def test_hub_key_makes_no_edges_and_is_reported(tmp_path):
+    rows = "".join(f"h{i},Client {i},,DE,,billing@reseller.io,\n" for i in range(30))
+    # The reseller's address also belongs to one product account via its domain ... the
+    # 30 records sharing one email must not be glued together.
+    p = make(tmp_path, rows)
+    res = p.run()
+    blocked = {(k["rule"], k["key"]): k for k in res.report["keys_without_edges"]}
+    assert blocked["email", "billing@reseller.io"]["reason"] == "too_many_records"
+    assert blocked["domain", "reseller.io"]["records"] == 30
+    got = accounts(p)
+    assert all(got["crm", f"h{i}"]["reason"] == "no_match" for i in range(30))
+
+
+def test_key_shared_by_two_accounts_is_ambiguous(tmp_path):
+    product = PRODUCT + "40,Vandelay AG,vandelay.com,CH,\n41,Vandelay Ltd,vandelay.com,GB,\n"
+    p = make(tmp_path, "c1,Vandelay,vandelay.com,US,,,\n", product=product)
+    res = p.run()
+    blocked = {(k["rule"], k["key"]): k for k in res.report["keys_without_edges"]}
+    assert blocked["domain", "vandelay.com"] == {**blocked["domain", "vandelay.com"], "reason": "ambiguous",
+                                                 "sor_records": 2}
+    assert accounts(p)["crm", "c1"]["account_id"] is None
+
+
+def test_ref_works_from_the_sor_side_too(tmp_path):
+    extra = ""
+    toml = TWO_SOURCES.replace('vat = "vat"\n', 'vat = "vat"\n[sources.product.refs]\ncrm = "crm_id"\n', 1)
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "linker.toml").write_text(toml + extra, "utf-8")
+    (root / "product.csv").write_text("id,name,website,country,vat,crm_id\n34,Acme,,DE,,0017b00000AbC\n", "utf-8")
+    (root / "crm.csv").write_text(CRM_HEADER + "0017b00000AbC,Whatever,,FR,,,\n0017b00000abc,Other,,FR,,,\n", "utf-8")
+    p = Project(root)
+    p.run()
+    got = accounts(p)
+    assert got["crm", "0017b00000AbC"]["account_id"] == "34"
+    assert got["crm", "0017b00000abc"]["account_id"] is None  # ids are case-sensitive
+
+
+def test_chain_through_a_non_sor_record(tiny):
+    p = Project(tiny)
+    p.run()
+    info = p.explain("support", "2101")
+    assert info["account_id"] == "34" and info["rule"] == "ref"
+    assert [(s["from"], s["to"], s["rule"]) for s in info["chain"]] == [
+        (["support", "2101"], ["crm", "110"], "ref"),
+        (["crm", "110"], ["product", "34"], "ref"),
+    ]
+
+
+def test_contacts_precedence_and_reasons(tiny):
+    p = Project(tiny)
+    res = p.run()
+    p.publish()
+    rows = {(r["source"], r["source_record_id"]): r for r in
+            pq.read_table(p.config.out_dir / "contacts.parquet").to_pylist()}
+    c1 = rows["crm_contacts", "c1"]  # a product user's email (with case/space noise)
+    assert (c1["user_id"], c1["account_id"], c1["account_via"]) == ("1", "34", "sor_user")
+    c2 = rows["crm_contacts", "c2"]  # null AccountId: falls to the company email domain
+    assert (c2["user_id"], c2["account_id"], c2["account_via"]) == (None, "35", "email_domain")
+    c3 = rows["crm_contacts", "c3"]  # own account is unresolved
+    assert c3["account_id"] is None and c3["reason"] == "no_match"
+    c4 = rows["crm_contacts", "c4"]  # free-mail stranger
+    assert c4["account_id"] is None and c4["user_id"] is None and c4["reason"] == "no_match"
+    c5 = rows["crm_contacts", "c5"]
+    assert (c5["account_id"], c5["account_via"]) == ("36", "own_account")
+    u4 = rows["product_users", "4"]  # a product user of a deleted (filtered) account
+    assert u4["user_id"] == "4" and u4["account_id"] is None and u4["reason"] == "no_account"
+    assert res.report["sources"]["crm_contacts"]["with_user"] == 1
+
+
+def test_contact_disagreement_is_counted(tiny):
+    # c5 is Anna at initech (own account 112 -> 36); make her email a Globex user's address.
+    users = tiny / "data" / "crm_contacts.csv"
+    users.write_text(users.read_text().replace("anna@initech.it", "ann@globex.co.uk"))
+    p = Project(tiny)
+    res = p.run()
+    assert res.report["sources"]["crm_contacts"]["disagreements"] == 1
+    info = p.explain("crm_contacts", "c5")
+    assert info["account_id"] == "35" and info["account_via"] == "sor_user" and info["disagreement"]
+
+
+@pytest.mark.parametrize("policy", ["report", "merge"])
+def test_state_is_rebuilt_from_scratch_each_run(tmp_path, policy):
+    p = make(tmp_path, "c1,ACME,,DE,,,34\n", extra=f'\n[duplicates]\npolicy = "{policy}"\n')
+    p.run()
+    (p.root / "crm.csv").write_text(CRM_HEADER + "c1,Globex,,GB,,,35\n", "utf-8")
+    p.run()
+    assert accounts(p)["crm", "c1"]["account_id"] == "35"
+    status = p.status()
+    assert status["last_run"]["sources"]["crm"] == {"records": 1, "linked": 1}
+    assert json.loads(json.dumps(status))  # serialisable for --json
