@@ -34,8 +34,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 140  # CI logs: wide enough for the summary tables
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 
 ProjectOpt = Annotated[
     Path,

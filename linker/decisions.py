@@ -70,8 +70,12 @@ def read_log(path: Path) -> tuple[list[Decision], list[str]]:
         try:
             out.append(_parse(obj))
         except (ValueError, KeyError, TypeError) as e:
-            raise InputError(f"bad decision line: {e}", file=str(path), line=i + 1,
-                             hint="each line must be one JSON object as documented in the README") from None
+            raise InputError(
+                f"bad decision line: {e}",
+                file=str(path),
+                line=i + 1,
+                hint="each line must be one JSON object as documented in the README",
+            ) from None
     return out, warnings
 
 

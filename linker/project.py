@@ -376,5 +376,3 @@ class Project:
             if extra.exists():
                 h.update(extra.read_bytes())
         return h.hexdigest()[:16]
-
-

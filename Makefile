@@ -1,0 +1,40 @@
+# Quick start:  make demo   (set up, run the bundled example, publish its crosswalk)
+#               make test   (set up, run the test suite)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test test-slow lint fixture clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "linker needs Python >= 3.11 (found " + sys.version.split()[0] + "); run: make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/linker run -p fixtures/acme --publish
+	@echo
+	@echo "The crosswalk is in fixtures/acme/crosswalk/ (accounts.parquet, contacts.parquet, accounts_wide.parquet, manifest.json)."
+	@echo "Why a record has its account:  $(BIN)/linker explain -p fixtures/acme support 2000"
+	@echo "Accuracy against the truth:    $(BIN)/linker evaluate -p fixtures/acme --truth fixtures/acme/truth.csv"
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
+
+lint: setup
+	$(BIN)/ruff check linker tui tests fixtures/generate.py
+	$(BIN)/ruff format --check linker tui tests fixtures/generate.py
+
+fixture: setup
+	$(BIN)/python fixtures/generate.py --sor-accounts 2000 --seed 7 --out fixtures/acme
+
+clean:
+	rm -rf $(VENV) fixtures/acme/.linker fixtures/acme/crosswalk .pytest_cache .ruff_cache
