@@ -227,7 +227,7 @@ def vat_canonical(raw: str | None, country: str | None) -> str | None:
         cc = s[:2]
     elif country:
         cc = "EL" if country == "GR" else country
-        s = cc + s
+        s = ("CHE" if cc == "CH" else cc) + s.removeprefix("E")
     else:
         return None
     module_cc = {"EL": "gr", "XI": "gb"}.get(cc, cc.lower())
@@ -237,6 +237,8 @@ def vat_canonical(raw: str | None, country: str | None) -> str | None:
         module = None
     if module is None:
         return None
+    if cc == "CH" and not re.search(r"(MWST|TVA|IVA)$", s):
+        s += "MWST"  # stdnum wants the language suffix that people usually leave out
     try:
         if not module.is_valid(s):
             return None
