@@ -72,5 +72,9 @@ class ProjectBusy(ConfigError):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A hint naming the nearest valid choice, or None when nothing is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    same = [c for c in choices if c.lower() == word.lower() and c != word]
+    if same:
+        return f"did you mean {same[0]!r}?"
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None

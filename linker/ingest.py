@@ -9,6 +9,7 @@ mapped fields as text), which the normalize stage turns into `records`.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,8 @@ class Ingestor:
     def load_all(self) -> None:
         con = self.con
         con.execute("CREATE SCHEMA IF NOT EXISTS src")
+        # Files named inside `query` sources resolve against the project, not the shell's cwd.
+        con.execute(f"SET file_search_path = {literal(str(self.config.root))}")
         for source in self.config.sources.values():
             self._load_source(source)
         self._build_raw_records()
@@ -238,11 +241,11 @@ class Ingestor:
             else:
                 text = _clean(msg.splitlines()[1] if len(msg.splitlines()) > 1 else first)
             return InputError(f"unreadable row: {text}", file=str(s.path), line=line)
-        m = re.search(r"line (\d+)", msg)
-        if m and s.format in ("json", "jsonl"):
-            return InputError(
-                f"malformed JSON: {_clean(first)}", file=str(s.path), line=int(m.group(1))
-            )
+        if s.format == "jsonl" and "json" in msg.lower():
+            line, why = _first_bad_json_line(s.path)
+            return InputError(f"malformed JSON: {why}", file=str(s.path), line=line)
+        if s.format == "json" and "json" in msg.lower():
+            return InputError(f"malformed JSON: {_clean(first)}", file=str(s.path))
         return InputError(f"cannot read {s.format or 'file'}: {_clean(first)}", file=str(s.path))
 
     # --- mapping onto the canonical schema ----------------------------------------------
@@ -387,6 +390,21 @@ def _needed_columns(s: Source) -> list[str]:
         if c.split(".")[0] not in [x.split(".")[0] for x in seen]:
             seen.append(c)
     return seen
+
+
+def _first_bad_json_line(path: Path | None) -> tuple[int | None, str]:
+    """The first line of a JSONL file that is not JSON (looked for only on the error path)."""
+    assert path is not None
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                json.loads(raw)
+            except ValueError as e:
+                torn = not raw.endswith(b"\n")
+                return n, ("the last line is cut off (a torn write?)" if torn else str(e))
+    return None, "DuckDB could not parse the file"
 
 
 def _sniff_delimiter(header_line: str) -> str:

@@ -334,8 +334,16 @@ class Project:
                 file=str(self.state_db),
                 hint="run `linker run` first",
             )
-        con = duckdb.connect(str(self.state_db), read_only=read_only)
-        return con
+        try:
+            return duckdb.connect(str(self.state_db), read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower():
+                raise
+            raise ProjectBusy(
+                "the state database is in use by another linker command",
+                file=str(self.state_db),
+                hint="retry when it has finished",
+            ) from None
 
     def _publish_from_state(self, out: Path | None, run_id: str) -> dict:
         cfg = self.config

@@ -202,8 +202,13 @@ def _carry_history(out: Path, staging: Path, keep: int) -> None:
     entries = sorted(p for p in old_hist.iterdir() if p.is_dir()) if old_hist.is_dir() else []
     current = read_manifest(out)
     if current is not None:
+        # Named <sequence>-<created_at>-<run_id>: the sequence keeps the order within a second.
+        seq = 1 + max(
+            (int(p.name.split("-")[0]) for p in entries if p.name.split("-")[0].isdigit()),
+            default=0,
+        )
         stamp = current.get("created_at", "").replace(":", "").replace("-", "")
-        name = f"{stamp}-{current.get('run_id', 'unknown')}"
+        name = f"{seq:06d}-{stamp}-{current.get('run_id', 'unknown')}"
         target = hist / name
         target.mkdir()
         for f in (*FILES, "manifest.json"):

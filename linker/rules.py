@@ -101,7 +101,7 @@ def load_rule_file(file: Path) -> Rule:
     try:
         data = tomllib.loads(file.read_text("utf-8"))
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"TOML syntax error: {e.msg}", file=where, line=e.lineno) from None
+        raise ConfigError(f"TOML syntax error: {e}", file=where) from None
     except UnicodeDecodeError:
         raise ConfigError("not UTF-8 text", file=where) from None
     for k in data:

@@ -25,7 +25,11 @@ def invoke(*args: str, env: dict | None = None):
 
 def linker_bin() -> list[str]:
     exe = Path(sys.executable).parent / "linker"
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from linker.cli import main; main()"]
+    return (
+        [str(exe)]
+        if exe.exists()
+        else [sys.executable, "-c", "from linker.cli import main; main()"]
+    )
 
 
 def test_run_prints_summary_and_publishes(tiny):
@@ -65,17 +69,36 @@ def test_quality_gate_failure_exits_1_and_does_not_publish(tiny):
 @pytest.mark.parametrize(
     ("edit", "code", "needles"),
     [
-        (lambda t: t.replace("[sources.crm]", "[sources.crm]\nfeilds = 1"), 2,
-         ["linker.toml", "sources.crm.feilds", "did you mean 'fields'"]),
-        (lambda t: t.replace('accounts_sor = "product"', 'accounts_sor = "prodcut"'), 2,
-         ["project.accounts_sor", "did you mean 'product'"]),
-        (lambda t: t.replace('path = "data/crm.csv"', 'path = "data/nope.csv"'), 3,
-         ["nope.csv", "file not found"]),
-        (lambda t: t.replace('name = "Name"', 'name = "CompanyName"'), 3,
-         ["crm.csv", "'CompanyName'", "Name"]),
-        (lambda t: t + "\n[rules]\norder = [\"ref\", \"vatt\"]\n", 2, ["rules.order", "did you mean 'vat'"]),
-        (lambda t: t.replace('filter = "status <> \'deleted\'"', 'filter = "stauts <> 1"'), 2,
-         ["sources.product.filter"]),
+        (
+            lambda t: t.replace("[sources.crm]", "[sources.crm]\nfeilds = 1"),
+            2,
+            ["linker.toml", "sources.crm.feilds", "did you mean 'fields'"],
+        ),
+        (
+            lambda t: t.replace('accounts_sor = "product"', 'accounts_sor = "prodcut"'),
+            2,
+            ["project.accounts_sor", "did you mean 'product'"],
+        ),
+        (
+            lambda t: t.replace('path = "data/crm.csv"', 'path = "data/nope.csv"'),
+            3,
+            ["nope.csv", "file not found"],
+        ),
+        (
+            lambda t: t.replace('name = "Name"', 'name = "CompanyName"'),
+            3,
+            ["crm.csv", "'CompanyName'", "Name"],
+        ),
+        (
+            lambda t: t + '\n[rules]\norder = ["ref", "vatt"]\n',
+            2,
+            ["rules.order", "did you mean 'vat'"],
+        ),
+        (
+            lambda t: t.replace("filter = \"status <> 'deleted'\"", 'filter = "stauts <> 1"'),
+            2,
+            ["sources.product.filter"],
+        ),
         (lambda t: t + "\nnot toml at all [[\n", 2, ["linker.toml", "TOML syntax error"]),
     ],
 )
@@ -131,8 +154,10 @@ def test_explain_and_status_and_evaluate(tiny, tmp_path):
     st = json.loads(r.stdout)
     assert st["last_publication"]["row_counts"]["accounts.parquet"] == 21
     truth = tmp_path / "truth.csv"
-    truth.write_text("source,source_record_id,account_id,user_id\ncrm,110,34,\ncrm,111,35,\ncrm,112,99,\n"
-                     "crm,114,,\n")
+    truth.write_text(
+        "source,source_record_id,account_id,user_id\ncrm,110,34,\ncrm,111,35,\ncrm,112,99,\n"
+        "crm,114,,\n"
+    )
     r = invoke("evaluate", "--truth", str(truth), "-p", str(tiny), "--json")
     assert r.exit_code == 0, r.output
     crm = json.loads(r.stdout)["accounts"]["crm"]
@@ -151,21 +176,48 @@ def test_init_writes_a_template_that_check_explains(tmp_path):
 
 def test_real_subprocess_run_and_internal_errors_never_show_a_traceback(tiny):
     env = {**os.environ, "NO_COLOR": "1"}
-    p = subprocess.run([*linker_bin(), "run", "-p", str(tiny), "--json"], capture_output=True, text=True,
-                       env=env, timeout=120)
+    p = subprocess.run(
+        [*linker_bin(), "run", "-p", str(tiny), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["sources"]["billing"]["linked"] == 3
     shutil.rmtree(tiny / "data")
-    p = subprocess.run([*linker_bin(), "run", "-p", str(tiny)], capture_output=True, text=True, env=env,
-                       timeout=120)
+    p = subprocess.run(
+        [*linker_bin(), "run", "-p", str(tiny)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert p.returncode == 3 and "file not found" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_linker_never_imports_textual_or_tui():
-    code = ("import sys, linker, linker.cli, linker.project, linker.publish; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'tui')]; print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, linker, linker.cli, linker.project, linker.publish; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'tui')]; print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
     for py in (REPO / "linker").rglob("*.py"):
         text = py.read_text()
-        assert "import textual" not in text and "from textual" not in text and "from tui" not in text, py
+        assert (
+            "import textual" not in text and "from textual" not in text and "from tui" not in text
+        ), py
+
+
+def test_second_writer_waits_then_stops_with_exit_2(tiny):
+    from linker import Project
+
+    holder = Project(tiny)
+    with holder.lock("run"):
+        r = invoke("run", "-p", str(tiny), env={"LINKER_LOCK_TIMEOUT": "0.3"})
+    assert r.exit_code == 2
+    assert "busy" in r.stderr and "`linker run`" in r.stderr
+    assert invoke("run", "-p", str(tiny)).exit_code == 0  # free again

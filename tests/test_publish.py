@@ -15,9 +15,16 @@ import pyarrow.parquet as pq
 from linker import Project
 from linker.publish import FILES, recover
 
-ACCOUNTS = {"account_id": pa.string(), "source": pa.string(), "source_record_id": pa.string(),
-            "method": pa.string(), "rule": pa.string(), "match_probability": pa.float64(),
-            "reason": pa.string(), "run_id": pa.string()}
+ACCOUNTS = {
+    "account_id": pa.string(),
+    "source": pa.string(),
+    "source_record_id": pa.string(),
+    "method": pa.string(),
+    "rule": pa.string(),
+    "match_probability": pa.float64(),
+    "reason": pa.string(),
+    "run_id": pa.string(),
+}
 
 
 def sha(path: Path) -> str:
@@ -31,8 +38,18 @@ def test_schemas_match_the_contract(tiny):
     acc = pq.read_table(out / "accounts.parquet")
     assert {f.name: f.type for f in acc.schema} == ACCOUNTS
     con = pq.read_table(out / "contacts.parquet")
-    assert con.schema.names == ["user_id", "account_id", "source", "source_record_id", "method", "rule",
-                                "match_probability", "reason", "account_via", "run_id"]
+    assert con.schema.names == [
+        "user_id",
+        "account_id",
+        "source",
+        "source_record_id",
+        "method",
+        "rule",
+        "match_probability",
+        "reason",
+        "account_via",
+        "run_id",
+    ]
     wide = pq.read_table(out / "accounts_wide.parquet")
     assert wide.schema.names == ["account_id", "crm_ids", "support_ids", "billing_ids"]
     assert wide.schema.field("crm_ids").type == pa.list_(pa.string())
@@ -42,10 +59,20 @@ def test_schemas_match_the_contract(tiny):
     assert set(df["method"].unique()) <= {"sor", "rule", "probabilistic", "review", "unresolved"}
     unresolved = df.filter(pl.col("method") == "unresolved")
     assert unresolved["account_id"].null_count() == unresolved.height
-    assert set(unresolved["reason"]) <= {"no_match", "no_account", "conflict", "pending_review", "invalid"}
+    assert set(unresolved["reason"]) <= {
+        "no_match",
+        "no_account",
+        "conflict",
+        "pending_review",
+        "invalid",
+    }
     assert df.filter(pl.col("method") == "sor")["source"].unique().to_list() == ["product"]
     # accounts_wide: "account_id 34 = crm 110 = support 2101"
-    row = pl.read_parquet(out / "accounts_wide.parquet").filter(pl.col("account_id") == "34").row(0, named=True)
+    row = (
+        pl.read_parquet(out / "accounts_wide.parquet")
+        .filter(pl.col("account_id") == "34")
+        .row(0, named=True)
+    )
     assert "110" in row["crm_ids"] and row["support_ids"] == ["2101"]
 
 
@@ -54,12 +81,18 @@ def test_manifest_hashes_and_counts(tiny):
     res = p.run(do_publish=True)
     out = tiny / "crosswalk"
     m = json.loads((out / "manifest.json").read_text())
-    assert m["schema_version"] == 1 and m["run_id"] == res.run_id and m["config_hash"] == p.config.digest
+    assert (
+        m["schema_version"] == 1
+        and m["run_id"] == res.run_id
+        and m["config_hash"] == p.config.digest
+    )
     assert m["created_at"].endswith("Z")
     for name in FILES:
         assert m["files"][name]["sha256"] == sha(out / name)
         assert m["row_counts"][name] == pq.read_metadata(out / name).num_rows
-    assert {r for r in pq.read_table(out / "accounts.parquet")["run_id"].to_pylist()} == {res.run_id}
+    assert {r for r in pq.read_table(out / "accounts.parquet")["run_id"].to_pylist()} == {
+        res.run_id
+    }
 
 
 def test_identical_inputs_give_byte_identical_files(tiny):
@@ -103,11 +136,20 @@ def test_history_keeps_previous_publications(tiny):
     first = json.loads((tiny / "crosswalk" / "manifest.json").read_text())
     for i in range(3):
         (tiny / "decisions.jsonl").write_text(
-            json.dumps({"left": ["crm", "114"], "right": ["product", "37"], "decision": "match",
-                        "reviewer": f"r{i}", "at": "2026-11-23T10:00:00Z"}) + "\n")
+            json.dumps(
+                {
+                    "left": ["crm", "114"],
+                    "right": ["product", "37"],
+                    "decision": "match",
+                    "reviewer": f"r{i}",
+                    "at": "2026-11-23T10:00:00Z",
+                }
+            )
+            + "\n"
+        )
         p.publish()
     hist = sorted((tiny / "crosswalk" / "_history").iterdir())
-    assert len(hist) == 2  # keep = 2
+    assert [h.name[:6] for h in hist] == ["000002", "000003"]  # keep = 2: the newest two
     for h in hist:
         m = json.loads((h / "manifest.json").read_text())
         for name in FILES:
@@ -122,7 +164,9 @@ def test_publish_to_another_directory(tiny, tmp_path):
     p.run()
     out = tmp_path / "warehouse" / "xwalk"
     res = p.publish(out)
-    assert res.manifest and (out / "accounts.parquet").exists() and not (tiny / "crosswalk").exists()
+    assert (
+        res.manifest and (out / "accounts.parquet").exists() and not (tiny / "crosswalk").exists()
+    )
 
 
 def test_recover_puts_back_a_publication_left_aside(tmp_path):

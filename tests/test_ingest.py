@@ -1,0 +1,248 @@
+"""Ingest: formats, query sources, filters, nested fields, ids, and what stops vs. what is skipped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from linker import Project
+from linker.errors import ConfigError, InputError
+
+HEAD = """\
+[project]
+name = "i"
+accounts_sor = "product"
+"""
+
+
+def project(tmp_path: Path, sources: str, files: dict[str, str | bytes]) -> Project:
+    root = tmp_path / "p"
+    root.mkdir(exist_ok=True)
+    (root / "linker.toml").write_text(HEAD + sources, "utf-8")
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, "utf-8")
+    return Project(root)
+
+
+def records(p: Project, source: str, cols: str = "id") -> list[tuple]:
+    con = duckdb.connect(str(p.state_db), read_only=True)
+    try:
+        return con.execute(
+            f"SELECT {cols} FROM records WHERE source = ? ORDER BY id", [source]
+        ).fetchall()
+    finally:
+        con.close()
+
+
+PRODUCT_SRC = """
+[sources.product]
+entity = "accounts"
+path = "product.csv"
+id = "id"
+[sources.product.fields]
+name = "name"
+"""
+
+
+def test_query_source_names_an_earlier_source_and_reads_files_relative_to_the_project(tmp_path):
+    sources = """
+[sources.billing]
+entity = "accounts"
+path = "billing.csv"
+id = "id"
+[sources.billing.refs]
+product = "account"
+
+[sources.product]
+entity = "accounts"
+query = "select * from read_csv('data/all_products.csv', all_varchar = true) where id in (select account from billing)"
+id = "id"
+[sources.product.fields]
+name = "name"
+"""
+    p = project(
+        tmp_path,
+        sources,
+        {
+            "billing.csv": "id,account\ncus_1,1\n",
+            "data/all_products.csv": "id,name\n1,Acme\n2,Globex\n",
+        },
+    )
+    p.run()
+    assert records(p, "product") == [("1",)]  # only accounts that also exist in billing
+
+
+def test_query_errors_name_the_key(tmp_path):
+    sources = (
+        '\n[sources.product]\nentity = "accounts"\nquery = "select * from nowhere"\nid = "id"\n'
+    )
+    with pytest.raises(ConfigError) as e:
+        project(tmp_path, sources, {}).run()
+    assert "sources.product.query" in str(e.value)
+
+
+def test_filter_and_formats(tmp_path):
+    sources = (
+        PRODUCT_SRC.replace('id = "id"\n', 'id = "id"\nfilter = "status = \'active\'"\n')
+        + """
+[sources.support]
+entity = "accounts"
+path = "support.jsonl"
+id = "id"
+[sources.support.fields]
+domain = "domains"
+[sources.support.refs]
+product = "external_id"
+
+[sources.billing]
+entity = "accounts"
+path = "billing.json"
+id = "id"
+[sources.billing.fields]
+country = "address.country"
+[sources.billing.refs]
+product = "metadata.account_id"
+
+[sources.wh]
+entity = "accounts"
+path = "wh.parquet"
+id = "id"
+
+[sources.tsv]
+entity = "accounts"
+path = "t.tsv"
+id = "Id"
+"""
+    )
+    support = [
+        {"id": 2101.0, "domains": ["www.acme.de", "acme.com"], "external_id": 1.0},
+        {"id": 2102, "domains": None, "external_id": "2"},
+    ]
+    billing = [
+        {"id": "cus_1", "address": {"country": "Deutschland"}, "metadata": {"account_id": "1"}},
+        {"id": "cus_2", "address": {"country": None}, "metadata": {}},
+    ]
+    files = {
+        "product.csv": '\ufeffid,name,status\n1,"Acme, Inc.\nSecond line",active\n2,Globex,deleted\n',
+        "support.jsonl": "\n".join(json.dumps(x) for x in support) + "\n",
+        "billing.json": json.dumps(billing),
+        "t.tsv": "Id\tName\nA\tx\na\ty\n",
+    }
+    p = project(tmp_path, sources, files)
+    pq.write_table(pa.table({"id": pa.array([12345.0, 7.0], pa.float64())}), p.root / "wh.parquet")
+    p.run()
+    assert records(p, "product", "id, name_raw") == [
+        ("1", "Acme, Inc. Second line")
+    ]  # BOM, quoted newline
+    assert records(p, "support", "id, domain") == [
+        ("2101", ["acme.com", "acme.de"]),
+        ("2102", None),
+    ]
+    assert records(p, "billing", "id, country") == [("cus_1", "DE"), ("cus_2", None)]
+    assert records(p, "wh") == [("12345",), ("7",)]  # DOUBLE ids read as integers
+    assert records(p, "tsv") == [("A",), ("a",)]  # case kept: two ids
+    assert p.explain("support", "2101.0")["account_id"] == "1"  # ids given as floats are normalized
+
+
+def test_semicolon_delimiter_is_detected(tmp_path):
+    p = project(tmp_path, PRODUCT_SRC, {"product.csv": "id;name\n1;Müller GmbH\n"})
+    p.run()
+    assert records(p, "product", "id, name") == [("1", "muller")]
+
+
+def test_empty_and_header_only_files_are_empty_sources(tmp_path):
+    sources = (
+        PRODUCT_SRC + '\n[sources.crm]\nentity = "accounts"\npath = "crm.csv"\nid = "Id"\n'
+        '[sources.crm.fields]\nname = "Name"\n\n[sources.sup]\nentity = "accounts"\npath = "s.jsonl"\nid = "id"\n'
+    )
+    p = project(tmp_path, sources, {"product.csv": "id,name\n", "crm.csv": "", "s.jsonl": ""})
+    res = p.run()
+    assert res.report["sources"]["product"]["records"] == 0
+    assert res.report["sources"]["crm"]["records"] == 0
+    assert any("crm.csv: empty file" in w for w in res.warnings)
+
+
+def test_null_ids_are_skipped_with_their_rows_and_duplicates_in_other_sources_keep_the_first(
+    tmp_path,
+):
+    sources = (
+        PRODUCT_SRC + '\n[sources.crm]\nentity = "accounts"\npath = "crm.csv"\nid = "Id"\n'
+        '[sources.crm.fields]\nname = "Name"\n'
+    )
+    p = project(
+        tmp_path,
+        sources,
+        {
+            "product.csv": "id,name\n1,Acme\n ,Nameless\n",
+            "crm.csv": "Id,Name\nX,first\nX,second\n,none\n",
+        },
+    )
+    res = p.run()
+    assert any(
+        "product.csv: 1 record(s) without an id" in w and "data rows 2" in w for w in res.warnings
+    )
+    assert any(
+        "crm.csv: 1 id(s) appear more than once" in w and "'X' (rows 1, 2)" in w
+        for w in res.warnings
+    )
+    assert records(p, "crm", "id, name_raw") == [("X", "first")]
+    assert res.report["sources"]["crm"]["duplicate_ids"] == 1
+
+
+@pytest.mark.parametrize(
+    ("files", "needles"),
+    [
+        ({"product.csv": b"id,name\n1,M\xfcller\n"}, ["product.csv:2", "not UTF-8"]),
+        (
+            {"product.csv": "id,name\n1,a\n2,b,c\n"},
+            ["product.csv:3", "row has 3 fields, the header has 2"],
+        ),
+        ({"product.csv": "id,name,name\n1,a,b\n"}, ["product.csv:1", "duplicate column names"]),
+        ({"product.csv": "id,,x\n1,a,b\n"}, ["product.csv:1", "empty column name"]),
+        ({"product.csv": "ID,name\n1,a\n"}, ["missing column 'id'", "did you mean 'ID'"]),
+    ],
+)
+def test_unreadable_csv_stops_with_file_and_line(tmp_path, files, needles):
+    with pytest.raises(InputError) as e:
+        project(tmp_path, PRODUCT_SRC, files).run()
+    for n in needles:
+        assert n in str(e.value), str(e.value)
+
+
+def test_torn_last_jsonl_line_stops_naming_the_line(tmp_path):
+    sources = PRODUCT_SRC.replace('path = "product.csv"', 'path = "p.jsonl"')
+    p = project(
+        tmp_path,
+        sources,
+        {"p.jsonl": '{"id": 1, "name": "a"}\n{"id": 2, "name": "b"}\n{"id": 3, "na'},
+    )
+    with pytest.raises(InputError) as e:
+        p.run()
+    assert "p.jsonl:3" in str(e.value) and "malformed JSON" in str(e.value)
+
+
+def test_missing_nested_field_names_the_column(tmp_path):
+    sources = PRODUCT_SRC.replace('path = "product.csv"', 'path = "p.json"').replace(
+        'name = "name"', 'name = "meta.nmae"'
+    )
+    p = project(tmp_path, sources, {"p.json": json.dumps([{"id": 1, "meta": {"name": "a"}}])})
+    with pytest.raises(InputError) as e:
+        p.run()
+    assert "'meta.nmae'" in str(e.value) and "sources.product.fields.name" in str(e.value)
+
+
+def test_check_reads_everything_without_matching(tmp_path):
+    p = project(tmp_path, PRODUCT_SRC, {"product.csv": "id,name\n1,a\n"})
+    result = p.check()
+    assert result["sources"]["product"]["records"] == 1
+    assert not p.state_db.exists()

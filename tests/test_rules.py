@@ -1,0 +1,237 @@
+"""Each rule's SQL, in isolation: which pairs it links and which it must not; rule files as data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from linker import Project
+from linker.errors import ConfigError
+from linker.rules import builtin_rules_dir, load_rule_file
+
+BASE = """\
+[project]
+name = "r"
+accounts_sor = "product"
+contacts_sor = "users"
+
+[sources.product]
+entity = "accounts"
+path = "product.csv"
+id = "id"
+[sources.product.fields]
+name = "name"
+domain = "website"
+country = "country"
+vat = "vat"
+registration_number = "reg"
+
+[sources.users]
+entity = "contacts"
+path = "users.csv"
+id = "id"
+account = { source = "product", column = "account_id" }
+[sources.users.fields]
+email = "email"
+
+[sources.other]
+entity = "accounts"
+path = "other.csv"
+id = "id"
+[sources.other.fields]
+name = "name"
+domain = "website"
+country = "country"
+vat = "vat"
+registration_number = "reg"
+email = "email"
+[sources.other.refs]
+product = "pid"
+"""
+PRODUCT = "id,name,website,country,vat,reg\n1,Acme GmbH,acme.de,DE,DE136695976,HRB 12345\n2,Globex Ltd,,GB,,\n"
+USERS = "id,account_id,email\nu1,2,ceo.globex@gmail.com\n"
+OTHER_HEADER = "id,name,website,country,vat,reg,email,pid\n"
+
+
+def run_one(tmp_path: Path, rule: str, other_rows: str, *, extra: str = "") -> dict[str, tuple]:
+    """Run with only `rule` enabled; return other-record id -> (account_id, rule)."""
+    root = tmp_path / rule
+    root.mkdir()
+    (root / "linker.toml").write_text(BASE + f'\n[rules]\norder = ["{rule}"]\n' + extra, "utf-8")
+    (root / "product.csv").write_text(PRODUCT, "utf-8")
+    (root / "users.csv").write_text(USERS, "utf-8")
+    (root / "other.csv").write_text(OTHER_HEADER + other_rows, "utf-8")
+    p = Project(root)
+    p.run()
+    con = duckdb.connect(str(p.state_db), read_only=True)
+    try:
+        got = con.execute(
+            "SELECT id, account_id, rule FROM account_result WHERE source = 'other'"
+        ).fetchall()
+    finally:
+        con.close()
+    return {i: (a, r) for i, a, r in got}
+
+
+@pytest.mark.parametrize(
+    ("rule", "rows", "expected"),
+    [
+        ("ref", "a,,,,,,,1.0\nb,,,,,,,3\n", {"a": ("1", "ref"), "b": (None, None)}),
+        # VAT: same valid number however written; the record's country supplies a missing prefix;
+        # an invalid number never links.
+        (
+            "vat",
+            "a,,,,de 136.695.976,,,\nb,,,DE,136695976,,,\nc,,,,DE136695977,,,\n",
+            {"a": ("1", "vat"), "b": ("1", "vat"), "c": (None, None)},
+        ),
+        # Registration: same number; a country mismatch (both known) does not link.
+        (
+            "registration",
+            "a,,,DE,,HRB12345,,\nb,,,AT,,HRB 12345,,\n",
+            {"a": ("1", "registration"), "b": (None, None)},
+        ),
+        ("registration", "c,,,,,hrb-12345,,\n", {"c": ("1", "registration")}),
+        # Email: an account record whose email is a product user's belongs to that user's
+        # account, even on free mail; a stranger's free mail links nothing.
+        (
+            "email",
+            "a,,,,,,CEO.Globex@gmail.com ,\nb,,,,,,someone@gmail.com,\n",
+            {"a": ("2", "email"), "b": (None, None)},
+        ),
+        # Domain: website or a non-free email's domain; free mail is never a company domain.
+        (
+            "domain",
+            "a,,https://www.acme.de/x,,,,,\nb,,,,,,ap@acme.de,\nc,,,,,,x@gmail.com,\n",
+            {"a": ("1", "domain"), "b": ("1", "domain"), "c": (None, None)},
+        ),
+        # Name + country: legal forms, case and "The" ignored; another country is another company.
+        (
+            "name_country",
+            "a,The ACME,,Germany,,,,\nb,Acme Ltd,,UK,,,,\nc,Globex Limited,,United Kingdom,,,,\n",
+            {"a": ("1", "name_country"), "b": (None, None), "c": ("2", "name_country")},
+        ),
+    ],
+)
+def test_each_rule_links_what_it_should_and_nothing_else(tmp_path, rule, rows, expected):
+    assert run_one(tmp_path, rule, rows) == expected
+
+
+def test_rule_order_decides_which_rule_is_credited(tmp_path):
+    rows = "a,Acme,acme.de,DE,DE136695976,,,1\n"
+    root_rules = ["ref", "vat", "domain", "name_country"]
+    extra_order = "[rules]\norder = " + repr(root_rules).replace("'", '"') + "\n"
+    got = run_one(tmp_path, "ref", rows)
+    assert got["a"] == ("1", "ref")
+    root = tmp_path / "reordered"
+    root.mkdir()
+    (root / "linker.toml").write_text(
+        BASE + extra_order.replace('"ref", "vat"', '"vat", "ref"'), "utf-8"
+    )
+    for name, text in (
+        ("product.csv", PRODUCT),
+        ("users.csv", USERS),
+        ("other.csv", OTHER_HEADER + rows),
+    ):
+        (root / name).write_text(text, "utf-8")
+    p = Project(root)
+    p.run()
+    assert p.explain("other", "a")["rule"] == "vat"
+
+
+def test_project_rule_with_where_clause_and_custom_field(tmp_path):
+    own = tmp_path / "custom" / "rules"
+    own.mkdir(parents=True)
+    (own / "duns.toml").write_text(
+        'name = "duns"\ndescription = "Same D-U-N-S number in the same country"\nentity = "accounts"\n'
+        'equal = ["duns"]\nwhere = "l.country = r.country"\n',
+        "utf-8",
+    )
+    extra = "[sources.product.fields.duns]\n"  # placeholder replaced below
+    toml = BASE.replace(
+        'registration_number = "reg"\n', 'registration_number = "reg"\nduns = "reg"\n'
+    )
+    root = tmp_path / "custom"
+    (root / "linker.toml").write_text(toml + '\n[rules]\norder = ["duns"]\n', "utf-8")
+    (root / "product.csv").write_text(PRODUCT, "utf-8")
+    (root / "users.csv").write_text(USERS, "utf-8")
+    (root / "other.csv").write_text(
+        OTHER_HEADER + "a,,,DE,,HRB 12345,,\nb,,,FR,,HRB 12345,,\n", "utf-8"
+    )
+    del extra
+    p = Project(root)
+    p.run()
+    assert p.explain("other", "a")["rule"] == "duns"
+    assert p.explain("other", "b")["account_id"] is None  # the where clause says no
+
+
+def test_project_rule_replaces_a_builtin_of_the_same_name(tmp_path):
+    root = tmp_path / "override"
+    (root / "rules").mkdir(parents=True)
+    # A stricter name_country: also the same domain.
+    (root / "rules" / "name_country.toml").write_text(
+        'name = "name_country"\nentity = "accounts"\nequal = ["name", "country", "domain"]\n',
+        "utf-8",
+    )
+    (root / "linker.toml").write_text(BASE + '\n[rules]\norder = ["name_country"]\n', "utf-8")
+    (root / "product.csv").write_text(PRODUCT, "utf-8")
+    (root / "users.csv").write_text(USERS, "utf-8")
+    (root / "other.csv").write_text(
+        OTHER_HEADER + "a,Acme,acme.de,DE,,,,\nb,Acme,,DE,,,,\n", "utf-8"
+    )
+    p = Project(root)
+    p.run()
+    assert p.explain("other", "a")["account_id"] == "1"
+    assert p.explain("other", "b")["account_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('name = "x"\nentity = "accounts"\nequals = ["vat"]\n', "did you mean 'equal'"),
+        ('name = "x"\nentity = "account"\nequal = ["vat"]\n', "expected 'accounts' or 'contacts'"),
+        ('name = "x"\nentity = "accounts"\n', "needs at least one field"),
+        (
+            'name = "x"\nentity = "accounts"\nkind = "ref"\nequal = ["vat"]\n',
+            "takes no `equal` fields",
+        ),
+        ('name = "x"\nentity = "contacts"\nkind = "ref"\n', "not a contacts rule kind"),
+        ('name = "x"\nentity = "accounts"\nequal = ["vat"]\nmax_key_records = 1\n', "integer >= 2"),
+        ('name = "x"\nentity = "accounts"\nequal = "vat"\n', "list of field names"),
+        ("name = \n", "TOML syntax error"),
+    ],
+)
+def test_bad_rule_files_are_config_errors_naming_file_and_key(tmp_path, text, needle):
+    f = tmp_path / "x.toml"
+    f.write_text(text, "utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_rule_file(f)
+    assert needle in str(e.value) and "x.toml" in str(e.value)
+
+
+def test_rule_naming_an_unknown_field_is_reported_at_run(tmp_path):
+    root = tmp_path / "unknown"
+    (root / "rules").mkdir(parents=True)
+    (root / "rules" / "bad.toml").write_text(
+        'name = "bad"\nentity = "accounts"\nequal = ["vta"]\n', "utf-8"
+    )
+    (root / "linker.toml").write_text(BASE + '\n[rules]\norder = ["bad"]\n', "utf-8")
+    with pytest.raises(ConfigError) as e:
+        Project(root).run()
+    assert "bad.toml" in str(e.value) and "did you mean 'vat'" in str(e.value)
+
+
+def test_builtin_rules_are_all_valid_files():
+    names = {load_rule_file(f).name for f in builtin_rules_dir().glob("*.toml")}
+    assert names == {
+        "ref",
+        "vat",
+        "registration",
+        "email",
+        "domain",
+        "name_country",
+        "sor_user",
+        "own_account",
+        "email_domain",
+    }
