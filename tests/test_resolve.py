@@ -66,7 +66,10 @@ def accounts(project: Project) -> dict[tuple[str, str], dict]:
 
 
 def decide(project: Project, left, right, decision: str, reviewer: str = "ana") -> None:
-    append(project.decisions_file, Decision(tuple(left), tuple(right), decision, reviewer, "2026-11-23T10:00:00Z"))
+    append(
+        project.decisions_file,
+        Decision(tuple(left), tuple(right), decision, reviewer, "2026-11-23T10:00:00Z"),
+    )
 
 
 def test_rule_links_and_methods(tmp_path):
@@ -75,7 +78,12 @@ def test_rule_links_and_methods(tmp_path):
     got = accounts(p)
     assert got["crm", "c1"]["account_id"] == "34" and got["crm", "c1"]["rule"] == "ref"
     assert got["crm", "c2"]["account_id"] == "35" and got["crm", "c2"]["rule"] == "name_country"
-    assert got["crm", "c3"] == {**got["crm", "c3"], "account_id": None, "method": "unresolved", "reason": "no_match"}
+    assert got["crm", "c3"] == {
+        **got["crm", "c3"],
+        "account_id": None,
+        "method": "unresolved",
+        "reason": "no_match",
+    }
     assert got["product", "34"]["method"] == "sor" and got["product", "34"]["account_id"] == "34"
 
 
@@ -183,19 +191,28 @@ def test_key_shared_by_two_accounts_is_ambiguous(tmp_path):
     p = make(tmp_path, "c1,Vandelay,vandelay.com,US,,,\n", product=product)
     res = p.run()
     blocked = {(k["rule"], k["key"]): k for k in res.report["keys_without_edges"]}
-    assert blocked["domain", "vandelay.com"] == {**blocked["domain", "vandelay.com"], "reason": "ambiguous",
-                                                 "sor_records": 2}
+    assert blocked["domain", "vandelay.com"] == {
+        **blocked["domain", "vandelay.com"],
+        "reason": "ambiguous",
+        "sor_records": 2,
+    }
     assert accounts(p)["crm", "c1"]["account_id"] is None
 
 
 def test_ref_works_from_the_sor_side_too(tmp_path):
     extra = ""
-    toml = TWO_SOURCES.replace('vat = "vat"\n', 'vat = "vat"\n[sources.product.refs]\ncrm = "crm_id"\n', 1)
+    toml = TWO_SOURCES.replace(
+        'vat = "vat"\n', 'vat = "vat"\n[sources.product.refs]\ncrm = "crm_id"\n', 1
+    )
     root = tmp_path / "p"
     root.mkdir()
     (root / "linker.toml").write_text(toml + extra, "utf-8")
-    (root / "product.csv").write_text("id,name,website,country,vat,crm_id\n34,Acme,,DE,,0017b00000AbC\n", "utf-8")
-    (root / "crm.csv").write_text(CRM_HEADER + "0017b00000AbC,Whatever,,FR,,,\n0017b00000abc,Other,,FR,,,\n", "utf-8")
+    (root / "product.csv").write_text(
+        "id,name,website,country,vat,crm_id\n34,Acme,,DE,,0017b00000AbC\n", "utf-8"
+    )
+    (root / "crm.csv").write_text(
+        CRM_HEADER + "0017b00000AbC,Whatever,,FR,,,\n0017b00000abc,Other,,FR,,,\n", "utf-8"
+    )
     p = Project(root)
     p.run()
     got = accounts(p)
@@ -218,8 +235,10 @@ def test_contacts_precedence_and_reasons(tiny):
     p = Project(tiny)
     res = p.run()
     p.publish()
-    rows = {(r["source"], r["source_record_id"]): r for r in
-            pq.read_table(p.config.out_dir / "contacts.parquet").to_pylist()}
+    rows = {
+        (r["source"], r["source_record_id"]): r
+        for r in pq.read_table(p.config.out_dir / "contacts.parquet").to_pylist()
+    }
     c1 = rows["crm_contacts", "c1"]  # a product user's email (with case/space noise)
     assert (c1["user_id"], c1["account_id"], c1["account_via"]) == ("1", "34", "sor_user")
     c2 = rows["crm_contacts", "c2"]  # null AccountId: falls to the company email domain
