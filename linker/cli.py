@@ -90,6 +90,29 @@ def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from linker import __version__
+
+        out.print(f"linker {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(
+    epilog="Exit codes: 0 ok · 1 a quality gate failed · 2 usage or configuration error "
+    "(or the project is busy) · 3 input data error · 4 internal error (a bug)."
+)
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Resolve every system's customer records to one account_id and publish a Parquet crosswalk."""
+
+
 def handle_errors(fn):
     """The one error handler: known errors -> message + exit code; a bug -> crash log, exit 4."""
 

@@ -202,6 +202,11 @@ class Project:
             con = self._open_state(read_only=False)
             try:
                 meta = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'run'"))
+                last = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'report'"))
+                stale = []
+                if last.get("config_hash") != self.config.digest:
+                    stale.append(f"{self.config.file} changed since the last run; the crosswalk reflects "
+                                 "the last run's config (run `linker run` to apply the change)")
                 _, contact_rules = rules.ordered_rules(self.config, self._fields())
                 log, dec_warnings = decisions_log.read_log(self.decisions_file)
                 timer = _Timer(self.progress)
@@ -212,9 +217,9 @@ class Project:
                 run_id = self._run_id(meta["stats"])
                 rep.update(
                     run_id=run_id,
-                    config_hash=self.config.digest,
+                    config_hash=last.get("config_hash"),
                     timings=timer.timings,
-                    warnings=[*dec_warnings, *result["warnings"]],
+                    warnings=[*stale, *dec_warnings, *result["warnings"]],
                 )
                 self._save_meta(con, meta["stats"], rep, contact_rules)
             finally:

@@ -29,32 +29,19 @@ SCHEMA_VERSION = 1
 HISTORY = "_history"
 FILES = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet")
 
-ACCOUNTS_SCHEMA = pa.schema(
-    [
-        ("account_id", pa.string()),
-        ("source", pa.string()),
-        ("source_record_id", pa.string()),
-        ("method", pa.string()),
-        ("rule", pa.string()),
-        ("match_probability", pa.float64()),
-        ("reason", pa.string()),
-        ("run_id", pa.string()),
-    ]
-)
-CONTACTS_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.string()),
-        ("account_id", pa.string()),
-        ("source", pa.string()),
-        ("source_record_id", pa.string()),
-        ("method", pa.string()),
-        ("rule", pa.string()),
-        ("match_probability", pa.float64()),
-        ("reason", pa.string()),
-        ("account_via", pa.string()),
-        ("run_id", pa.string()),
-    ]
-)
+# The columns both crosswalks share, in contract order (see the README's publish contract).
+_LINK = [
+    ("account_id", pa.string()),
+    ("source", pa.string()),
+    ("source_record_id", pa.string()),
+    ("method", pa.string()),
+    ("rule", pa.string()),
+    ("match_probability", pa.float64()),
+    ("reason", pa.string()),
+]
+_RUN = [("run_id", pa.string())]
+ACCOUNTS_SCHEMA = pa.schema(_LINK + _RUN)
+CONTACTS_SCHEMA = pa.schema([("user_id", pa.string()), *_LINK, ("account_via", pa.string()), *_RUN])
 
 
 def crosswalk_tables(

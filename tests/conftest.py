@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pyarrow as pa
@@ -165,18 +164,32 @@ USERS = {
 }
 
 
+def write_project(root: Path, toml: str, files: dict[str, str | bytes] | None = None) -> Path:
+    """Write linker.toml and `files` (paths relative to root, text or bytes) into root."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, content in {"linker.toml": toml, **(files or {})}.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, "utf-8")
+    return root
+
+
 def write_tiny(root: Path, toml: str = TINY_TOML) -> Path:
-    data = root / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    (root / "linker.toml").write_text(toml, "utf-8")
-    (data / "product.csv").write_text(PRODUCT_CSV, "utf-8")
-    (data / "crm.csv").write_text(CRM_CSV, "utf-8")
-    (data / "crm_contacts.csv").write_text(CRM_CONTACTS_CSV, "utf-8")
-    (data / "support.jsonl").write_text(
-        "\n".join(json.dumps(r) for r in SUPPORT_JSONL) + "\n", "utf-8"
+    write_project(
+        root,
+        toml,
+        {
+            "data/product.csv": PRODUCT_CSV,
+            "data/crm.csv": CRM_CSV,
+            "data/crm_contacts.csv": CRM_CONTACTS_CSV,
+            "data/support.jsonl": "\n".join(json.dumps(r) for r in SUPPORT_JSONL) + "\n",
+            "data/billing.json": json.dumps(BILLING_JSON, indent=1),
+        },
     )
-    (data / "billing.json").write_text(json.dumps(BILLING_JSON, indent=1), "utf-8")
-    pq.write_table(pa.table(USERS), data / "product_users.parquet")
+    pq.write_table(pa.table(USERS), root / "data" / "product_users.parquet")
     return root
 
 
@@ -184,7 +197,3 @@ def write_tiny(root: Path, toml: str = TINY_TOML) -> Path:
 def tiny(tmp_path: Path) -> Path:
     """A fresh copy of the tiny project."""
     return write_tiny(tmp_path / "tiny")
-
-
-def dedent(text: str) -> str:
-    return textwrap.dedent(text)

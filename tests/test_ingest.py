@@ -13,6 +13,8 @@ import pytest
 from linker import Project
 from linker.errors import ConfigError, InputError
 
+from .conftest import write_project
+
 HEAD = """\
 [project]
 name = "i"
@@ -21,17 +23,7 @@ accounts_sor = "product"
 
 
 def project(tmp_path: Path, sources: str, files: dict[str, str | bytes]) -> Project:
-    root = tmp_path / "p"
-    root.mkdir(exist_ok=True)
-    (root / "linker.toml").write_text(HEAD + sources, "utf-8")
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, "utf-8")
-    return Project(root)
+    return Project(write_project(tmp_path / "p", HEAD + sources, files))
 
 
 def records(p: Project, source: str, cols: str = "id") -> list[tuple]:

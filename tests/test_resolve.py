@@ -12,6 +12,8 @@ import pytest
 from linker import Project
 from linker.decisions import Decision, append
 
+from .conftest import write_project
+
 TWO_SOURCES = """\
 [project]
 name = "t"
@@ -51,12 +53,8 @@ CRM_HEADER = "Id,Name,Website,Country,VAT,Email,ProductId\n"
 
 
 def make(tmp_path: Path, crm_rows: str, *, extra: str = "", product: str = PRODUCT) -> Project:
-    root = tmp_path / "p"
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "linker.toml").write_text(TWO_SOURCES + extra, "utf-8")
-    (root / "product.csv").write_text(product, "utf-8")
-    (root / "crm.csv").write_text(CRM_HEADER + crm_rows, "utf-8")
-    return Project(root)
+    files = {"product.csv": product, "crm.csv": CRM_HEADER + crm_rows}
+    return Project(write_project(tmp_path / "p", TWO_SOURCES + extra, files))
 
 
 def accounts(project: Project) -> dict[tuple[str, str], dict]:
@@ -200,20 +198,14 @@ def test_key_shared_by_two_accounts_is_ambiguous(tmp_path):
 
 
 def test_ref_works_from_the_sor_side_too(tmp_path):
-    extra = ""
     toml = TWO_SOURCES.replace(
         'vat = "vat"\n', 'vat = "vat"\n[sources.product.refs]\ncrm = "crm_id"\n', 1
     )
-    root = tmp_path / "p"
-    root.mkdir()
-    (root / "linker.toml").write_text(toml + extra, "utf-8")
-    (root / "product.csv").write_text(
-        "id,name,website,country,vat,crm_id\n34,Acme,,DE,,0017b00000AbC\n", "utf-8"
-    )
-    (root / "crm.csv").write_text(
-        CRM_HEADER + "0017b00000AbC,Whatever,,FR,,,\n0017b00000abc,Other,,FR,,,\n", "utf-8"
-    )
-    p = Project(root)
+    files = {
+        "product.csv": "id,name,website,country,vat,crm_id\n34,Acme,,DE,,0017b00000AbC\n",
+        "crm.csv": CRM_HEADER + "0017b00000AbC,Whatever,,FR,,,\n0017b00000abc,Other,,FR,,,\n",
+    }
+    p = Project(write_project(tmp_path / "p", toml, files))
     p.run()
     got = accounts(p)
     assert got["crm", "0017b00000AbC"]["account_id"] == "34"
@@ -275,3 +267,23 @@ def test_state_is_rebuilt_from_scratch_each_run(tmp_path, policy):
     status = p.status()
     assert status["last_run"]["sources"]["crm"] == {"records": 1, "linked": 1}
     assert json.loads(json.dumps(status))  # serialisable for --json
+
+
+def test_values_never_become_sql(tmp_path):
+    evil = "x'); drop table records; --"
+    product = PRODUCT + f'37,"{evil}",,FR,\n38,"[bold red]x[/] \x1b[31mred\x1b[0m",,FR,\n'
+    rows = f'e1,"{evil} SAS",,France,,,\ne2,"[bold red]x[/] \x1b[31mred\x1b[0m",,FR,,,\n'
+    p = make(tmp_path, rows, product=product)
+    p.run()
+    got = accounts(p)
+    assert got["crm", "e1"]["account_id"] == "37" and got["crm", "e1"]["rule"] == "name_country"
+    assert got["crm", "e2"]["account_id"] == "38"
+
+
+def test_publish_warns_when_the_config_changed_since_the_run(tmp_path):
+    p = make(tmp_path, "c1,ACME,,DE,,,34\n")
+    p.run()
+    toml = p.root / "linker.toml"
+    toml.write_text(toml.read_text() + "\n[publish]\nkeep = 3\n")
+    res = Project(p.root).publish()
+    assert any("changed since the last run" in w for w in res.warnings)

@@ -11,6 +11,8 @@ from linker import Project
 from linker.errors import ConfigError
 from linker.rules import builtin_rules_dir, load_rule_file
 
+from .conftest import write_project
+
 BASE = """\
 [project]
 name = "r"
@@ -55,15 +57,17 @@ USERS = "id,account_id,email\nu1,2,ceo.globex@gmail.com\n"
 OTHER_HEADER = "id,name,website,country,vat,reg,email,pid\n"
 
 
-def run_one(tmp_path: Path, rule: str, other_rows: str, *, extra: str = "") -> dict[str, tuple]:
+def rules_project(
+    root: Path, toml: str, other_rows: str, rule_files: dict | None = None
+) -> Project:
+    files = {"product.csv": PRODUCT, "users.csv": USERS, "other.csv": OTHER_HEADER + other_rows}
+    files.update({f"rules/{name}": text for name, text in (rule_files or {}).items()})
+    return Project(write_project(root, toml, files))
+
+
+def run_one(tmp_path: Path, rule: str, other_rows: str) -> dict[str, tuple]:
     """Run with only `rule` enabled; return other-record id -> (account_id, rule)."""
-    root = tmp_path / rule
-    root.mkdir()
-    (root / "linker.toml").write_text(BASE + f'\n[rules]\norder = ["{rule}"]\n' + extra, "utf-8")
-    (root / "product.csv").write_text(PRODUCT, "utf-8")
-    (root / "users.csv").write_text(USERS, "utf-8")
-    (root / "other.csv").write_text(OTHER_HEADER + other_rows, "utf-8")
-    p = Project(root)
+    p = rules_project(tmp_path / rule, BASE + f'\n[rules]\norder = ["{rule}"]\n', other_rows)
     p.run()
     con = duckdb.connect(str(p.state_db), read_only=True)
     try:
@@ -120,67 +124,36 @@ def test_each_rule_links_what_it_should_and_nothing_else(tmp_path, rule, rows, e
 
 def test_rule_order_decides_which_rule_is_credited(tmp_path):
     rows = "a,Acme,acme.de,DE,DE136695976,,,1\n"
-    root_rules = ["ref", "vat", "domain", "name_country"]
-    extra_order = "[rules]\norder = " + repr(root_rules).replace("'", '"') + "\n"
-    got = run_one(tmp_path, "ref", rows)
-    assert got["a"] == ("1", "ref")
-    root = tmp_path / "reordered"
-    root.mkdir()
-    (root / "linker.toml").write_text(
-        BASE + extra_order.replace('"ref", "vat"', '"vat", "ref"'), "utf-8"
-    )
-    for name, text in (
-        ("product.csv", PRODUCT),
-        ("users.csv", USERS),
-        ("other.csv", OTHER_HEADER + rows),
-    ):
-        (root / name).write_text(text, "utf-8")
-    p = Project(root)
+    assert run_one(tmp_path, "ref", rows)["a"] == ("1", "ref")
+    order = '\n[rules]\norder = ["vat", "ref", "domain", "name_country"]\n'
+    p = rules_project(tmp_path / "reordered", BASE + order, rows)
     p.run()
     assert p.explain("other", "a")["rule"] == "vat"
 
 
 def test_project_rule_with_where_clause_and_custom_field(tmp_path):
-    own = tmp_path / "custom" / "rules"
-    own.mkdir(parents=True)
-    (own / "duns.toml").write_text(
-        'name = "duns"\ndescription = "Same D-U-N-S number in the same country"\nentity = "accounts"\n'
-        'equal = ["duns"]\nwhere = "l.country = r.country"\n',
-        "utf-8",
+    duns = (
+        'name = "duns"\ndescription = "Same D-U-N-S number in the same country"\n'
+        'entity = "accounts"\nequal = ["duns"]\nwhere = "l.country = r.country"\n'
     )
-    extra = "[sources.product.fields.duns]\n"  # placeholder replaced below
     toml = BASE.replace(
         'registration_number = "reg"\n', 'registration_number = "reg"\nduns = "reg"\n'
     )
-    root = tmp_path / "custom"
-    (root / "linker.toml").write_text(toml + '\n[rules]\norder = ["duns"]\n', "utf-8")
-    (root / "product.csv").write_text(PRODUCT, "utf-8")
-    (root / "users.csv").write_text(USERS, "utf-8")
-    (root / "other.csv").write_text(
-        OTHER_HEADER + "a,,,DE,,HRB 12345,,\nb,,,FR,,HRB 12345,,\n", "utf-8"
+    rows = "a,,,DE,,HRB 12345,,\nb,,,FR,,HRB 12345,,\n"
+    p = rules_project(
+        tmp_path / "custom", toml + '\n[rules]\norder = ["duns"]\n', rows, {"duns.toml": duns}
     )
-    del extra
-    p = Project(root)
     p.run()
     assert p.explain("other", "a")["rule"] == "duns"
     assert p.explain("other", "b")["account_id"] is None  # the where clause says no
 
 
 def test_project_rule_replaces_a_builtin_of_the_same_name(tmp_path):
-    root = tmp_path / "override"
-    (root / "rules").mkdir(parents=True)
     # A stricter name_country: also the same domain.
-    (root / "rules" / "name_country.toml").write_text(
-        'name = "name_country"\nentity = "accounts"\nequal = ["name", "country", "domain"]\n',
-        "utf-8",
-    )
-    (root / "linker.toml").write_text(BASE + '\n[rules]\norder = ["name_country"]\n', "utf-8")
-    (root / "product.csv").write_text(PRODUCT, "utf-8")
-    (root / "users.csv").write_text(USERS, "utf-8")
-    (root / "other.csv").write_text(
-        OTHER_HEADER + "a,Acme,acme.de,DE,,,,\nb,Acme,,DE,,,,\n", "utf-8"
-    )
-    p = Project(root)
+    stricter = 'name = "name_country"\nentity = "accounts"\nequal = ["name", "country", "domain"]\n'
+    toml = BASE + '\n[rules]\norder = ["name_country"]\n'
+    rows = "a,Acme,acme.de,DE,,,,\nb,Acme,,DE,,,,\n"
+    p = rules_project(tmp_path / "override", toml, rows, {"name_country.toml": stricter})
     p.run()
     assert p.explain("other", "a")["account_id"] == "1"
     assert p.explain("other", "b")["account_id"] is None
@@ -211,14 +184,12 @@ def test_bad_rule_files_are_config_errors_naming_file_and_key(tmp_path, text, ne
 
 
 def test_rule_naming_an_unknown_field_is_reported_at_run(tmp_path):
-    root = tmp_path / "unknown"
-    (root / "rules").mkdir(parents=True)
-    (root / "rules" / "bad.toml").write_text(
-        'name = "bad"\nentity = "accounts"\nequal = ["vta"]\n', "utf-8"
+    bad = 'name = "bad"\nentity = "accounts"\nequal = ["vta"]\n'
+    p = rules_project(
+        tmp_path / "unknown", BASE + '\n[rules]\norder = ["bad"]\n', "", {"bad.toml": bad}
     )
-    (root / "linker.toml").write_text(BASE + '\n[rules]\norder = ["bad"]\n', "utf-8")
     with pytest.raises(ConfigError) as e:
-        Project(root).run()
+        p.run()
     assert "bad.toml" in str(e.value) and "did you mean 'vat'" in str(e.value)
 
 
