@@ -213,6 +213,9 @@ class Ingestor:
     def _translate(self, s: Source, e: duckdb.Error) -> Exception:
         msg = str(e)
         first = msg.splitlines()[0] if msg else type(e).__name__
+        candidates = next((ln.strip() for ln in msg.splitlines() if ln.startswith("Candidate")), None)
+        if candidates:  # DuckDB's own "did you mean" for a misspelt column
+            first = f"{first} ({candidates})"
         if s.filter and isinstance(e, duckdb.BinderException | duckdb.ParserException):
             return ConfigError(
                 f"the import filter failed: {_clean(first)}",
