@@ -182,7 +182,14 @@ class _Checker:
             want = "an integer" if integer else "a number"
             raise self.fail(_join(key, name), f"expected {want}, got {_kind(v)}")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise self.fail(_join(key, name), f"must be between {lo} and {hi}, got {v}")
+            bounds = (
+                f"between {lo} and {hi}"
+                if lo is not None and hi is not None
+                else f"at least {lo}"
+                if lo is not None
+                else f"at most {hi}"
+            )
+            raise self.fail(_join(key, name), f"must be {bounds}, got {v}")
         return v
 
     def bool_(self, tbl, key, name, default):
@@ -206,8 +213,10 @@ class _Checker:
             return {}
         sub = self.table(tbl[name], _join(key, name))
         for k, v in sub.items():
-            if not isinstance(v, str) or not v.strip():
+            if not isinstance(v, str):
                 raise self.fail(_join(key, name, k), f"expected a column name, got {_kind(v)}")
+            if not v.strip():
+                raise self.fail(_join(key, name, k), "must not be empty: expected a column name")
         return dict(sub)
 
 

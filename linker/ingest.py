@@ -60,7 +60,8 @@ def id_sql(expr: str, duck_type: str) -> str:
         return f"CAST({expr} AS VARCHAR)"
     if t.startswith(_FLOATS) or t.startswith("DECIMAL"):
         return (
-            f"CASE WHEN {expr} = floor({expr}) AND abs({expr}) < 1e18 "
+            f"CASE WHEN isnan(CAST({expr} AS DOUBLE)) OR isinf(CAST({expr} AS DOUBLE)) THEN NULL "
+            f"WHEN {expr} = floor({expr}) AND abs({expr}) < 1e18 "
             f"THEN CAST(CAST({expr} AS HUGEINT) AS VARCHAR) ELSE CAST({expr} AS VARCHAR) END"
         )
     text = f"CAST({expr} AS VARCHAR)" if t != "VARCHAR" else expr
@@ -213,7 +214,9 @@ class Ingestor:
     def _translate(self, s: Source, e: duckdb.Error) -> Exception:
         msg = str(e)
         first = msg.splitlines()[0] if msg else type(e).__name__
-        candidates = next((ln.strip() for ln in msg.splitlines() if ln.startswith("Candidate")), None)
+        candidates = next(
+            (ln.strip() for ln in msg.splitlines() if ln.startswith("Candidate")), None
+        )
         if candidates:  # DuckDB's own "did you mean" for a misspelt column
             first = f"{first} ({candidates})"
         if s.filter and isinstance(e, duckdb.BinderException | duckdb.ParserException):

@@ -46,12 +46,35 @@ COUNTRY_ALIASES = {
     "russia": "RU",
     "vietnam": "VN",
     "iran": "IR",
+    "turkey": "TR",  # pycountry now says Türkiye
+    "oesterreich": "AT",
+    "eire": "IE",
+    "republic of ireland": "IE",
+    "ivory coast": "CI",
+    "macedonia": "MK",
+    "swaziland": "SZ",
+    "cape verde": "CV",
 }
 # Languages whose country names are accepted (pycountry's bundled ISO 3166 translations).
 COUNTRY_LANGUAGES = ("de", "fr", "it", "es", "nl", "pt", "sv", "da", "nb", "fi", "pl", "cs")
 # Legal forms the issue names that cleanco's list lacks (German "UG (haftungsbeschränkt)").
-EXTRA_LEGAL_FORMS = ("ug", "ug haftungsbeschrankt", "haftungsbeschrankt", "gmbh co kg")
-VAT_WORDS = re.compile(r"^(VAT|UST-?ID(NR)?|TVA|IVA|BTW|MWST|NIF|CIF)[:.\s-]*", re.I)
+EXTRA_LEGAL_FORMS = (
+    "ug",
+    "ug haftungsbeschrankt",
+    "haftungsbeschrankt",
+    "gmbh co kg",
+    "ek",
+    "gmbh und co kg",
+    "ag und co kg",
+    "ug und co kg",
+    "se und co kg",
+    "und co kg",
+    "und co",
+)
+# Words people type before a VAT number: "VAT No.", "USt-IdNr.:", "TVA", "BTW-nr" ...
+VAT_WORDS = re.compile(
+    r"^(VAT|UST|TVA|IVA|BTW|MWST|NIF|CIF)(\s*-?\s*(IDNR|ID|NO|NR|NUMBER|NUM)\b)?[:.\s-]*", re.I
+)
 
 # Text key shared by names, cities and the term lists: lower case, accents off, dots and
 # apostrophes dropped ("S.r.l." -> "srl"), "&" -> "and", other punctuation -> one space.
@@ -61,8 +84,11 @@ CREATE OR REPLACE MACRO norm_text(x) AS nullif(trim(regexp_replace(
       regexp_replace(strip_accents(lower(x)), '[.''’`´]', '', 'g'),
       'ß', 'ss'), 'æ', 'ae'), 'ø', 'o'), 'œ', 'oe'), 'ł', 'l'), 'đ', 'd'), '&', ' and '),
     '[^\p{L}\p{N}]+', ' ', 'g')), '');
+CREATE OR REPLACE MACRO email_text(x) AS regexp_replace(lower(CASE
+    WHEN x LIKE '%<%@%>%' THEN regexp_extract(x, '<([^>]*)>', 1) ELSE x END),
+    '^\s*(mailto:)?\s*|\s+$', '', 'g');
 CREATE OR REPLACE MACRO norm_email(x) AS CASE
-    WHEN regexp_full_match(lower(trim(x)), '[^@\s]+@[^@\s]+\.[^@\s]+') THEN lower(trim(x)) END;
+    WHEN regexp_full_match(email_text(x), '[^@\s]+@[^@\s]+\.[^@\s]+') THEN email_text(x) END;
 CREATE OR REPLACE MACRO norm_host(x) AS nullif(regexp_replace(regexp_replace(regexp_replace(
     regexp_replace(regexp_replace(lower(trim(x)), '^.*@', ''),
     '^[a-z][a-z0-9+.-]*://', ''), '[/?#\\].*$', ''), ':[0-9]+$', ''), '^www[0-9]*\.|\.$', '', 'g'), '');
@@ -194,12 +220,22 @@ def _tld_extractor():
     import tldextract
 
     # No suffix_list_urls and no cache dir: the snapshot bundled with tldextract, no network.
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    # Private suffixes too: acme.myshopify.com and globex.myshopify.com are two companies.
+    return tldextract.TLDExtract(
+        suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
+    )
 
 
 def registrable_domain(host: str | None) -> str | None:
     """acme.co.uk for www.shop.acme.co.uk; None when there is no registrable domain."""
-    if not host or "." not in host or not re.fullmatch(r"[a-z0-9.-]+", host):
+    if not host or "." not in host:
+        return None
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")  # müller.de -> xn--mller-kva.de
+        except UnicodeError:
+            return None
+    if not re.fullmatch(r"[a-z0-9.-]+", host):
         return None
     ext = _tld_extractor()(host)
     if not ext.domain or not ext.suffix:
@@ -225,12 +261,15 @@ def vat_canonical(raw: str | None, country: str | None) -> str | None:
         return None
     if s[:2].isalpha():
         cc = s[:2]
+        if cc in ("GR", "XI"):  # Greece files VAT as EL; Northern Ireland's XI is the GB number
+            cc = {"GR": "EL", "XI": "GB"}[cc]
+            s = cc + s[2:]
     elif country:
         cc = "EL" if country == "GR" else country
         s = ("CHE" if cc == "CH" else cc) + s.removeprefix("E")
     else:
         return None
-    module_cc = {"EL": "gr", "XI": "gb"}.get(cc, cc.lower())
+    module_cc = {"EL": "gr"}.get(cc, cc.lower())
     try:
         module = get_cc_module(module_cc, "vat")
     except Exception:

@@ -205,8 +205,10 @@ class Project:
                 last = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'report'"))
                 stale = []
                 if last.get("config_hash") != self.config.digest:
-                    stale.append(f"{self.config.file} changed since the last run; the crosswalk reflects "
-                                 "the last run's config (run `linker run` to apply the change)")
+                    stale.append(
+                        f"{self.config.file} changed since the last run; the crosswalk reflects "
+                        "the last run's config (run `linker run` to apply the change)"
+                    )
                 _, contact_rules = rules.ordered_rules(self.config, self._fields())
                 log, dec_warnings = decisions_log.read_log(self.decisions_file)
                 timer = _Timer(self.progress)

@@ -1,0 +1,214 @@
+"""Kill `linker publish` (and sometimes `linker run`) with SIGKILL at random moments.
+
+After every kill the output directory must hold either the previous complete publication or
+the new complete one — never a mix — and its manifest's sha256 values must match its files.
+A killed run must leave state the next command can use or rebuild.
+
+    python benchmarks/kill_publish.py --trials 60 [--seed 1] [--project fixtures/acme]
+
+Prints one line per trial and, last, a JSON summary: {"trials", "old", "new", "torn", ...}.
+Exit status 1 if any publication was torn or a command failed after a kill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FILES = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet")
+
+
+def linker_cmd() -> list[str]:
+    exe = Path(sys.executable).parent / "linker"
+    return (
+        [str(exe)]
+        if exe.exists()
+        else [sys.executable, "-c", "from linker.cli import main; main()"]
+    )
+
+
+def run(args: list[str], project: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*linker_cmd(), *args, "-p", str(project), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "LINKER_LOCK_TIMEOUT": "30"},
+    )
+
+
+def check_publication(out: Path) -> tuple[str | None, str]:
+    """(run_id, '') for a complete, self-consistent publication; (None, why) otherwise."""
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError) as e:
+        return None, f"manifest unreadable: {e}"
+    for name in FILES:
+        path = out / name
+        if not path.exists():
+            return None, f"{name} missing"
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != manifest["files"][name]["sha256"]:
+            return None, f"{name} does not match its manifest"
+    import pyarrow.parquet as pq
+
+    for name in FILES:
+        if pq.read_metadata(out / name).num_rows != manifest["row_counts"][name]:
+            return None, f"{name} row count differs from the manifest"
+    return manifest["run_id"], ""
+
+
+def calibrate(project: Path) -> tuple[float, float, float]:
+    """Time one uninterrupted publish: total, and when its staging write starts and ends."""
+    out = project / "crosswalk"
+    before = (out / "manifest.json").stat().st_mtime_ns
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [*linker_cmd(), "publish", "-p", str(project), "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stage_from = stage_to = None
+    while proc.poll() is None:
+        now = time.perf_counter() - t0
+        if stage_from is None and any(project.glob(".crosswalk.staging-*")):
+            stage_from = now
+        if (
+            stage_to is None
+            and (out / "manifest.json").exists()
+            and (out / "manifest.json").stat().st_mtime_ns != before
+        ):
+            stage_to = now
+        time.sleep(0.002)
+    total = time.perf_counter() - t0
+    return (
+        total,
+        stage_from if stage_from is not None else 0.0,
+        stage_to if stage_to is not None else total,
+    )
+
+
+def kill_at(cmd: list[str], delay: float) -> int | None:
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "LINKER_LOCK_TIMEOUT": "30"},
+    )
+    try:
+        return proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return None
+
+
+def decision_line(i: int) -> str:
+    value = "match" if i % 2 == 0 else "undo"
+    return (
+        json.dumps(
+            {
+                "left": ["crm", f"trial-{i // 2}"],
+                "right": ["product", "1"],
+                "decision": value,
+                "reviewer": "kill-trials",
+                "at": "2026-11-23T10:00:00Z",
+            }
+        )
+        + "\n"
+    )
+
+
+def trials(n: int, seed: int, source_project: Path) -> dict:
+    rng = random.Random(seed)
+    work = Path(tempfile.mkdtemp(prefix="linker-kill-"))
+    project = work / "project"
+    shutil.copytree(source_project, project, ignore=shutil.ignore_patterns(".linker", "crosswalk"))
+    out = project / "crosswalk"
+    first = run(["run", "--publish"], project)
+    if first.returncode != 0:
+        raise SystemExit(f"setup failed: {first.stderr}")
+    window, stage_from, stage_to = calibrate(project)
+    counts = {
+        "trials": n,
+        "old": 0,
+        "new": 0,
+        "completed": 0,
+        "torn": 0,
+        "failed_after_kill": 0,
+        "killed_runs": 0,
+        "publish_seconds": round(window, 2),
+        "write_window_seconds": [round(stage_from, 3), round(stage_to, 3)],
+    }
+    for i in range(n):
+        previous, why = check_publication(out)
+        assert previous, why
+        with open(project / "decisions.jsonl", "a") as fh:  # every trial publishes something new
+            fh.write(decision_line(i))
+        kill_run = i % 10 == 9
+        cmd = [*linker_cmd(), "run" if kill_run else "publish", "-p", str(project), "-q"]
+        # Most kills aim at the dangerous part: from the staging write to the swap.
+        if kill_run or rng.random() < 0.2:
+            delay = rng.uniform(0.0, window * 1.1)
+        else:
+            delay = rng.uniform(max(0.0, stage_from - 0.05), stage_to + 0.05)
+        rc = kill_at(cmd, delay)
+        current, why = check_publication(out)
+        if current is None:
+            counts["torn"] += 1
+            outcome = f"TORN ({why})"
+        elif rc is not None:
+            counts["completed"] += 1
+            outcome = "completed before the kill"
+        elif current == previous:
+            counts["old"] += 1
+            outcome = "previous publication"
+        else:
+            counts["new"] += 1
+            outcome = "new publication"
+        if kill_run:
+            counts["killed_runs"] += 1
+            again = run(["run"], project)  # the state must be rebuildable
+            if again.returncode not in (0, 1):
+                counts["failed_after_kill"] += 1
+                outcome += f"; run after kill failed: {again.stderr.strip()}"
+        print(
+            f"trial {i + 1:3d}: {'run' if kill_run else 'publish'} killed={rc is None} -> {outcome}",
+            flush=True,
+        )
+    final = run(["publish"], project)
+    if final.returncode not in (0, 1):
+        counts["failed_after_kill"] += 1
+    counts["final_publication_ok"] = bool(check_publication(out)[0])
+    shutil.rmtree(work, ignore_errors=True)
+    return counts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--trials", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--project", type=Path, default=REPO / "fixtures" / "acme")
+    args = ap.parse_args()
+    summary = trials(args.trials, args.seed, args.project)
+    print(json.dumps(summary))
+    bad = summary["torn"] or summary["failed_after_kill"] or not summary["final_publication_ok"]
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
