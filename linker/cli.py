@@ -495,6 +495,50 @@ def explain(
 
 
 @command()
+def forget(
+    email: Annotated[
+        str | None, typer.Option("--email", help="Erase every record with this email.")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Erase one record: its source ...")
+    ] = None,
+    record_id: Annotated[str | None, typer.Option("--id", help="... and its id.")] = None,
+    project: ProjectOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Erase a person or record (GDPR): decisions log, state database, current and kept publications."""
+    rep = _project(project, True).forget(email=email, source=source, record_id=record_id)
+    if json_:
+        _print_json(rep)
+        return
+    if not rep["records"]:
+        out.print("no record matched: nothing to erase in the decisions log or the publications")
+    else:
+        out.print(
+            f"erased {len(rep['records'])} record(s): "
+            + ", ".join(escape(f"{s}:{i}") for s, i in rep["records"])
+        )
+    out.print(
+        f"  decisions log: {rep['decisions_removed']} line(s) removed (file rewritten atomically)"
+    )
+    out.print(
+        "  state database: "
+        + (
+            "cleared (the next `linker run` rebuilds it)"
+            if rep["state_cleared"]
+            else "none to clear"
+        )
+    )
+    for where, n in rep["publications"].items():
+        out.print(f"  publication {escape(where)}: {n} row(s) removed")
+    if rep["still_in_sources"]:
+        out.print(
+            "[yellow]still in the sources[/yellow] (erase there too, or the next run brings them back): "
+            + ", ".join(escape(s) for s in rep["still_in_sources"])
+        )
+
+
+@command()
 def evaluate(
     truth: Annotated[
         Path, typer.Option("--truth", help="CSV: source, source_record_id, account_id, user_id.")

@@ -289,6 +289,22 @@ class Project:
         finally:
             con.close()
 
+    def forget(
+        self, *, email: str | None = None, source: str | None = None, record_id: str | None = None
+    ) -> dict:
+        """Erase a person (email) or a record from decisions, state and publications."""
+        from linker.forget import forget
+
+        with self.lock("forget"):
+            return forget(
+                self.config,
+                self.state_dir,
+                self.decisions_file,
+                email=email,
+                source=source,
+                record_id=record_id,
+            ).to_dict()
+
     def evaluate(self, truth: Path) -> dict:
         from linker.evaluate import evaluate
 

@@ -113,6 +113,7 @@ def publish(
     config_digest: str,
     keep: int,
     extra: dict | None = None,
+    archive_current: bool = True,
 ) -> dict:
     """Write the tables as a new publication at `out`, atomically; return the manifest."""
     out = out.resolve()
@@ -128,7 +129,7 @@ def publish(
         path = staging / name
         write_parquet(tables[name], path)
         files[name] = {
-            "sha256": _sha256(path),
+            "sha256": sha256(path),
             "rows": tables[name].num_rows,
             "bytes": path.stat().st_size,
         }
@@ -144,7 +145,7 @@ def publish(
     mpath = staging / "manifest.json"
     mpath.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
     _fsync(mpath)
-    _carry_history(out, staging, keep)
+    _carry_history(out, staging, keep, archive_current)
     _fsync_dir(staging)
     if out.exists():
         if not _exchange(staging, out):
@@ -179,7 +180,7 @@ def read_manifest(out: Path) -> dict | None:
         return None
 
 
-def _carry_history(out: Path, staging: Path, keep: int) -> None:
+def _carry_history(out: Path, staging: Path, keep: int, archive_current: bool = True) -> None:
     """Hard-link the old history and the current publication into staging/_history/."""
     hist = staging / HISTORY
     hist.mkdir()
@@ -187,7 +188,7 @@ def _carry_history(out: Path, staging: Path, keep: int) -> None:
         return
     old_hist = out / HISTORY
     entries = sorted(p for p in old_hist.iterdir() if p.is_dir()) if old_hist.is_dir() else []
-    current = read_manifest(out)
+    current = read_manifest(out) if archive_current else None
     if current is not None:
         # Named <sequence>-<created_at>-<run_id>: the sequence keeps the order within a second.
         seq = 1 + max(
@@ -232,7 +233,7 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

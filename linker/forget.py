@@ -1,0 +1,272 @@
+"""`linker forget`: erase a person (by email) or a record (by source and id) from every copy
+linker keeps — the decisions log, the state database and the current and kept publications.
+
+The decisions log is rewritten atomically (temporary file, fsync, rename): the only time it is
+rewritten. The state database is a cache and is deleted whole (the next run rebuilds it). Each
+publication is rewritten without the records' rows; the current one is replaced atomically
+like any publication, without archiving the copy that still holds the person.
+Sources are the user's: linker reports where the records still are, so they can be erased
+there too (otherwise the next run brings them back).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from linker import normalize, publish
+from linker.config import Config
+from linker.db import connect, rows, scalar
+from linker.errors import ConfigError, did_you_mean
+from linker.ingest import Ingestor, id_sql
+
+
+@dataclass
+class ForgetReport:
+    records: list[tuple[str, str]] = field(default_factory=list)
+    decisions_removed: int = 0
+    state_cleared: bool = False
+    publications: dict[str, int] = field(default_factory=dict)  # directory -> rows removed
+    still_in_sources: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "records": [list(r) for r in self.records],
+            "decisions_removed": self.decisions_removed,
+            "state_cleared": self.state_cleared,
+            "publications": self.publications,
+            "still_in_sources": self.still_in_sources,
+        }
+
+
+def find_records(
+    config: Config, state_db: Path, *, email: str | None, source: str | None, record_id: str | None
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (source, id) of every record to forget, and the sources that still hold them."""
+    if source is not None:
+        if source not in config.sources:
+            raise ConfigError(
+                f"no source named {source!r}",
+                key="--source",
+                hint=did_you_mean(source, config.sources),
+            )
+        con = duckdb.connect()
+        try:
+            norm = scalar(con, f"SELECT {id_sql('?', 'VARCHAR')}", [record_id])
+        finally:
+            con.close()
+        if not norm:
+            raise ConfigError("the id is empty", key="--id")
+        found = {(source, norm)}
+    else:
+        found = set()
+    holders: set[str] = set()
+    con = connect()
+    try:
+        ing = Ingestor(con, config)
+        ing.load_all()
+        normalize.normalize(con, [])
+        if email is not None:
+            found |= set(
+                rows(con, "SELECT source, id FROM records WHERE email = norm_email(?)", [email])
+            )
+        for s, i in sorted(found):
+            if scalar(con, "SELECT count(*) FROM records WHERE source = ? AND id = ?", [s, i]):
+                holders.add(config.sources[s].label)
+    finally:
+        con.close()
+    if email is not None and state_db.exists():
+        # Records already erased from the sources may still sit in the last run's state.
+        try:
+            st = duckdb.connect(str(state_db), read_only=True)
+            try:
+                found |= set(
+                    rows(st, "SELECT source, id FROM records WHERE email = norm_email(?)", [email])
+                )
+            except duckdb.Error:
+                found |= set(
+                    rows(
+                        st,
+                        "SELECT source, id FROM records WHERE lower(trim(email)) = lower(trim(?))",
+                        [email],
+                    )
+                )
+            finally:
+                st.close()
+        except duckdb.Error:
+            pass
+    return sorted(found), sorted(holders)
+
+
+def forget(
+    config: Config,
+    state_dir: Path,
+    decisions_file: Path,
+    *,
+    email: str | None = None,
+    source: str | None = None,
+    record_id: str | None = None,
+) -> ForgetReport:
+    if (email is None) == (source is None) or (source is None) != (record_id is None):
+        raise ConfigError(
+            "give either --email ADDRESS, or --source SOURCE with --id ID", key="forget"
+        )
+    state_db = state_dir / "state.duckdb"
+    records, holders = find_records(
+        config, state_db, email=email, source=source, record_id=record_id
+    )
+    rep = ForgetReport(records=records, still_in_sources=holders)
+    targets = set(records)
+    rep.decisions_removed = _scrub_decisions(decisions_file, targets, email)
+    for p in (
+        state_db,
+        state_dir / "state.duckdb.wal",
+        state_dir / "state.duckdb.tmp",
+        state_dir / "state.duckdb.tmp.wal",
+    ):
+        if targets and p.exists():
+            p.unlink()
+            rep.state_cleared = True
+    out = config.out_dir
+    if targets and out.exists():
+        publish.recover(out)
+        hist = out / publish.HISTORY
+        for entry in sorted(hist.iterdir()) if hist.is_dir() else []:
+            if entry.is_dir():
+                rep.publications[str(entry)] = _scrub_history_entry(entry, targets, config)
+        rep.publications[str(out)] = _scrub_current(out, targets, config)
+    return rep
+
+
+def _scrub_decisions(path: Path, targets: set[tuple[str, str]], email: str | None) -> int:
+    if not path.exists():
+        return 0
+    lines = path.read_bytes().split(b"\n")
+    keep: list[bytes] = []
+    removed = 0
+    needle = email.strip().lower().encode() if email else None
+    for raw in lines:
+        if not raw.strip():
+            continue
+        hit = needle is not None and needle in raw.lower()
+        try:
+            obj = json.loads(raw)
+            hit = (
+                hit
+                or tuple(obj.get("left", ())) in targets
+                or tuple(obj.get("right", ())) in targets
+            )
+        except ValueError:
+            pass  # a torn line: keep it unless it names the address (it is skipped when read)
+        if hit:
+            removed += 1
+        else:
+            keep.append(raw)
+    if removed:
+        tmp = path.with_name(path.name + ".forget-tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(b"".join(line + b"\n" for line in keep))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _filtered(
+    directory: Path, targets: set[tuple[str, str]], config: Config
+) -> tuple[dict[str, pa.Table], int]:
+    """The publication's three tables without the targets' rows, and how many rows went."""
+    users = {i for s, i in targets if s == config.contacts_sor}
+    sor_accounts = {i for s, i in targets if s == config.accounts_sor}
+    keys = pa.array(sorted(f"{s}\x1f{i}" for s, i in targets), pa.string())
+    out: dict[str, pa.Table] = {}
+    removed = 0
+    for name in ("accounts.parquet", "contacts.parquet"):
+        t = pq.read_table(directory / name)
+        key = pc.binary_join_element_wise(t["source"], t["source_record_id"], "\x1f")
+        drop = pc.is_in(key, value_set=keys)
+        if name == "contacts.parquet" and users:
+            drop = pc.or_(
+                drop, pc.fill_null(pc.is_in(t["user_id"], value_set=pa.array(sorted(users))), False)
+            )
+        kept = t.filter(pc.invert(drop))
+        removed += t.num_rows - kept.num_rows
+        out[name] = kept
+    wide = pq.read_table(directory / "accounts_wide.parquet")
+    if sor_accounts:
+        wide = wide.filter(
+            pc.invert(pc.is_in(wide["account_id"], value_set=pa.array(sorted(sor_accounts))))
+        )
+    for col in wide.schema.names[1:]:
+        src = col.removesuffix("_ids")
+        gone = sorted(i for s, i in targets if s == src)
+        if gone:
+            lists = wide[col].to_pylist()  # one row per account: small next to the record tables
+            wide = wide.set_column(
+                wide.schema.get_field_index(col),
+                col,
+                pa.array([[x for x in v if x not in gone] for v in lists], pa.list_(pa.string())),
+            )
+    out["accounts_wide.parquet"] = wide
+    return out, removed
+
+
+def _scrub_history_entry(entry: Path, targets: set[tuple[str, str]], config: Config) -> int:
+    tables, removed = _filtered(entry, targets, config)
+    if not removed:
+        return 0
+    manifest = publish.read_manifest(entry) or {}
+    for name, table in tables.items():
+        tmp = entry / (name + ".tmp")
+        publish.write_parquet(table, tmp)
+        os.replace(tmp, entry / name)
+        manifest.setdefault("files", {})[name] = {
+            "sha256": publish.sha256(entry / name),
+            "rows": table.num_rows,
+            "bytes": (entry / name).stat().st_size,
+        }
+    manifest["row_counts"] = {n: t.num_rows for n, t in tables.items()}
+    manifest["erasures"] = manifest.get("erasures", 0) + 1
+    tmp = entry / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
+    os.replace(tmp, entry / "manifest.json")
+    return removed
+
+
+def _scrub_current(out: Path, targets: set[tuple[str, str]], config: Config) -> int:
+    if publish.read_manifest(out) is None:
+        return 0
+    tables, removed = _filtered(out, targets, config)
+    if not removed:
+        return 0
+    old = publish.read_manifest(out) or {}
+    extra = {
+        k: v
+        for k, v in old.items()
+        if k not in ("schema_version", "run_id", "created_at", "config_hash", "row_counts", "files")
+    }
+    extra["erasures"] = old.get("erasures", 0) + 1
+    publish.publish(
+        tables,
+        out,
+        run_id=old.get("run_id", ""),
+        config_digest=old.get("config_hash", ""),
+        keep=config.publish.keep,
+        extra=extra,
+        archive_current=False,
+    )
+    shutil.rmtree(out.parent / f".{out.name}.previous", ignore_errors=True)
+    return removed
