@@ -221,3 +221,47 @@ def test_second_writer_waits_then_stops_with_exit_2(tiny):
     assert r.exit_code == 2
     assert "busy" in r.stderr and "`linker run`" in r.stderr
     assert invoke("run", "-p", str(tiny)).exit_code == 0  # free again
+
+
+def test_two_processes_at_once_second_stops_cleanly_and_nothing_is_corrupted(tiny):
+    env = {**os.environ, "LINKER_LOCK_TIMEOUT": "0.2"}
+    assert (
+        subprocess.run(
+            [*linker_bin(), "run", "-p", str(tiny), "--publish", "-q"], env=env
+        ).returncode
+        == 0
+    )
+    before = (tiny / "crosswalk" / "manifest.json").read_bytes()
+    # Another process holds the project (as a long `linker run` would) for a few seconds.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from linker import Project\n"
+            "with Project(sys.argv[1]).lock('run'):\n    print('held', flush=True); time.sleep(4)",
+            str(tiny),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    second = subprocess.run(
+        [*linker_bin(), "publish", "-p", str(tiny)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert second.returncode == 2, second.stderr
+    assert "busy" in second.stderr and "`linker run`" in second.stderr
+    assert (tiny / "crosswalk" / "manifest.json").read_bytes() == before
+    assert holder.wait(timeout=30) == 0
+    after = subprocess.run(
+        [*linker_bin(), "publish", "-p", str(tiny), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["published"]["row_counts"]["accounts.parquet"] == 21
