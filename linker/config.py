@@ -130,6 +130,14 @@ class Config:
         return [s for s in self.sources.values() if s.entity == entity]
 
     @property
+    def users_account_source(self) -> str:
+        """The accounts source the contacts SOR's users link to (normally the accounts SOR)."""
+        if self.contacts_sor is None:
+            return self.accounts_sor
+        link = self.sources[self.contacts_sor].account
+        return link.source if link else self.accounts_sor
+
+    @property
     def out_dir(self) -> Path:
         out = self.publish.out
         return out if out.is_absolute() else self.root / out

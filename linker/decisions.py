@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from linker.errors import InputError
@@ -135,7 +134,3 @@ def append(path: Path, decision: Decision) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def now_utc() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

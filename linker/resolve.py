@@ -19,12 +19,10 @@ from __future__ import annotations
 import duckdb
 
 from linker.config import Config
-from linker.db import ident, rows, scalar
+from linker.db import literal, rows, scalar
 from linker.decisions import Decision
-from linker.ingest import LIST_FIELDS
-from linker.rules import Rule
+from linker.rules import Rule, key_columns
 
-METHOD_LEVELS = {"rule": 0, "review": 1, "probabilistic": 2}
 _LEVEL_SQL = "CASE method WHEN 'rule' THEN 0 WHEN 'review' THEN 1 ELSE 2 END"
 
 
@@ -251,7 +249,7 @@ def resolve_contacts(con: duckdb.DuckDBPyConnection, config: Config, rules: list
     # The account record each contact's own link points at (per contacts source).
     link_cases = (
         " ".join(
-            f"WHEN c.source = '{_s(src)}' THEN '{_s(target)}'"
+            f"WHEN c.source = {literal(src)} THEN {literal(target)}"
             for src, target in sorted(link_of.items())
         )
         or "WHEN false THEN NULL"
@@ -323,22 +321,17 @@ def resolve_contacts(con: duckdb.DuckDBPyConnection, config: Config, rules: list
 
 def _user_candidates(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ord_: int) -> None:
     """An equal rule on contacts: the contact's key equals exactly one SOR user's key."""
-    kcols = [f"k{i}" for i in range(len(rule.equal))]
-    keys = ", ".join(
-        f"unnest({ident(f)}) AS k{i}" if f in LIST_FIELDS else f"{ident(f)} AS k{i}"
-        for i, f in enumerate(rule.equal)
-    )
-    notnull = " AND ".join(f"{k} IS NOT NULL" for k in kcols)
+    keys, kcols, notnull = key_columns(rule.equal)
     on = " AND ".join(f"x.{k} = s.{k}" for k in kcols)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _k AS SELECT DISTINCT * FROM (SELECT rid, source, {keys} "
         f"FROM records WHERE entity = 'contacts') WHERE {notnull}"
     )
-    sor = _s(config.contacts_sor or "")
+    sor = literal(config.contacts_sor or "")
     key_text = " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
     con.execute(
         f"INSERT INTO key_report SELECT ?, {key_text}, count(*), count(*), 'ambiguous' FROM _k "
-        f"WHERE source = '{sor}' GROUP BY ALL HAVING count(DISTINCT rid) > 1",
+        f"WHERE source = {sor} GROUP BY ALL HAVING count(DISTINCT rid) > 1",
         [rule.name],
     )
     where = f"AND ({rule.where})" if rule.where else ""
@@ -346,11 +339,11 @@ def _user_candidates(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule,
         f"""
         INSERT INTO _cand
         SELECT x.rid, ?, ?, min(s.rid), min(ua.account_id)
-        FROM _k x JOIN _k s ON {on} AND s.source = '{sor}'
+        FROM _k x JOIN _k s ON {on} AND s.source = {sor}
         JOIN records l ON l.rid = x.rid JOIN records r ON r.rid = s.rid
-        LEFT JOIN records acc ON acc.source = '{_s(_link_target(config))}' AND acc.id = r.account_ref
+        LEFT JOIN records acc ON acc.source = {literal(config.users_account_source)} AND acc.id = r.account_ref
         LEFT JOIN account_result ua ON ua.rid = acc.rid
-        WHERE x.source <> '{sor}' {where}
+        WHERE x.source <> {sor} {where}
         GROUP BY x.rid
         HAVING count(DISTINCT s.rid) = 1
         """,
@@ -371,9 +364,9 @@ def _email_domain_candidates(
             JOIN account_result ar USING (rid) WHERE ar.account_id IS NOT NULL
             UNION ALL
             SELECT unnest(u.domain), ua.account_id FROM records u
-            JOIN records acc ON acc.source = '{_s(_link_target(config))}' AND acc.id = u.account_ref
+            JOIN records acc ON acc.source = {literal(config.users_account_source)} AND acc.id = u.account_ref
             JOIN account_result ua ON ua.rid = acc.rid
-            WHERE u.source = '{_s(config.contacts_sor or "")}' AND ua.account_id IS NOT NULL
+            WHERE u.source = {literal(config.contacts_sor or "")} AND ua.account_id IS NOT NULL
         ) GROUP BY d HAVING count(DISTINCT account_id) = 1
         """
     )
@@ -383,15 +376,3 @@ def _email_domain_candidates(
         "HAVING count(DISTINCT da.account_id) = 1",
         [rule.name, ord_],
     )
-
-
-def _link_target(config: Config) -> str:
-    """The accounts source the contacts SOR's users link to (normally the accounts SOR)."""
-    if config.contacts_sor is None:
-        return config.accounts_sor
-    link = config.sources[config.contacts_sor].account
-    return link.source if link else config.accounts_sor
-
-
-def _s(text: str) -> str:
-    return text.replace("'", "''")

@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 
 from linker.config import Config
-from linker.db import ident, rows, scalar
+from linker.db import ident, literal, rows, scalar
 from linker.errors import ConfigError, did_you_mean
 from linker.ingest import LIST_FIELDS
 
@@ -253,38 +253,34 @@ def _ref_edges(con: duckdb.DuckDBPyConnection, rule: Rule, rank: int) -> None:
     )
 
 
-def _key_select(config: Config, rule: Rule, entity: str) -> str:
-    """SELECT rid, is_sor, k0.. over the records of an entity for an equal rule's fields."""
-    sor = config.accounts_sor if entity == "accounts" else config.contacts_sor
-    sor_sql = "false" if sor is None else f"(source = '{_sql_str(sor)}')"
-    keys = []
-    for i, f in enumerate(rule.equal):
-        keys.append(f"unnest({ident(f)}) AS k{i}" if f in LIST_FIELDS else f"{ident(f)} AS k{i}")
-    select = (
-        f"SELECT rid, {sor_sql} AS is_sor, {', '.join(keys)} FROM records WHERE entity = '{entity}'"
+def key_columns(fields: tuple[str, ...], alias: str = "") -> tuple[str, list[str], str]:
+    """SQL for an equal rule's keys: `expr AS k0, ...` (list fields unnested), the key column
+    names, and the condition that every key is non-null."""
+    prefix = f"{alias}." if alias else ""
+    exprs = ", ".join(
+        f"unnest({prefix}{ident(f)}) AS k{i}" if f in LIST_FIELDS else f"{prefix}{ident(f)} AS k{i}"
+        for i, f in enumerate(fields)
     )
-    return select
-
-
-def _sql_str(text: str) -> str:
-    return text.replace("'", "''")
+    kcols = [f"k{i}" for i in range(len(fields))]
+    return exprs, kcols, " AND ".join(f"{k} IS NOT NULL" for k in kcols)
 
 
 def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, rank: int) -> None:
-    n = len(rule.equal)
-    kcols = [f"k{i}" for i in range(n)]
-    notnull = " AND ".join(f"{k} IS NOT NULL" for k in kcols)
-    parts = [f"SELECT * FROM ({_key_select(config, rule, 'accounts')}) WHERE {notnull}"]
+    keys, kcols, notnull = key_columns(rule.equal)
+    is_sor = f"(source = {literal(config.accounts_sor)})"
+    parts = [
+        f"SELECT * FROM (SELECT rid, {is_sor} AS is_sor, {keys} FROM records "
+        f"WHERE entity = 'accounts') WHERE {notnull}"
+    ]
     if rule.with_sor_contacts and config.contacts_sor is not None:
-        # A user's field value is a key of the user's account record (the SOR record).
-        user_keys = ", ".join(
-            f"unnest(u.{ident(f)}) AS k{i}" if f in LIST_FIELDS else f"u.{ident(f)} AS k{i}"
-            for i, f in enumerate(rule.equal)
-        )
+        # A user's field value is a key of the user's account record.
+        user_keys, _, _ = key_columns(rule.equal, "u")
+        target = config.users_account_source
         parts.append(
-            f"SELECT * FROM (SELECT acc.rid, true AS is_sor, {user_keys} FROM records u "
-            f"JOIN records acc ON acc.source = '{_sql_str(config.accounts_sor)}' AND acc.id = u.account_ref "
-            f"WHERE u.source = '{_sql_str(config.contacts_sor)}') WHERE {notnull}"
+            f"SELECT * FROM (SELECT acc.rid, {literal(target)} = {literal(config.accounts_sor)} AS is_sor, "
+            f"{user_keys} FROM records u "
+            f"JOIN records acc ON acc.source = {literal(target)} AND acc.id = u.account_ref "
+            f"WHERE u.source = {literal(config.contacts_sor)}) WHERE {notnull}"
         )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _keys AS SELECT DISTINCT * FROM ("
@@ -306,7 +302,7 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
     on = " AND ".join(f"lk.{k} = rk.{k}" for k in kcols)
     good = " AND ".join(f"g.{k} = lk.{k}" for k in kcols)
     evidence = " || ', ' || ".join(
-        f"'{_sql_str(f)} = ' || CAST(lk.k{i} AS VARCHAR)" for i, f in enumerate(rule.equal)
+        f"{literal(f + ' = ')} || CAST(lk.k{i} AS VARCHAR)" for i, f in enumerate(rule.equal)
     )
     where = f"AND ({rule.where})" if rule.where else ""
     sql = f"""
