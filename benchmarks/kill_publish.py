@@ -99,7 +99,10 @@ def calibrate(project: Path) -> tuple[float, float, float]:
     )
 
 
-def kill_at(cmd: list[str], delay: float) -> int | None:
+def kill_at(cmd: list[str], delay: float, after_staging_in: Path | None = None) -> int | None:
+    """Start cmd and SIGKILL it `delay` s after it starts — or, with `after_staging_in`, `delay` s
+    after its staging directory appears there (aiming at the write-and-swap phase).
+    Returns the exit code if it finished first, None if it was killed."""
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.DEVNULL,
@@ -107,6 +110,12 @@ def kill_at(cmd: list[str], delay: float) -> int | None:
         start_new_session=True,
         env={**os.environ, "LINKER_LOCK_TIMEOUT": "30"},
     )
+    if after_staging_in is not None:
+        mine = (
+            after_staging_in / f".crosswalk.staging-{proc.pid}"
+        )  # not a stale one of a killed trial
+        while proc.poll() is None and not mine.exists():
+            time.sleep(0.0005)
     try:
         return proc.wait(timeout=delay)
     except subprocess.TimeoutExpired:
@@ -159,12 +168,14 @@ def trials(n: int, seed: int, source_project: Path) -> dict:
             fh.write(decision_line(i))
         kill_run = i % 10 == 9
         cmd = [*linker_cmd(), "run" if kill_run else "publish", "-p", str(project), "-q"]
-        # Most kills aim at the dangerous part: from the staging write to the swap.
+        # Most kills aim at the dangerous part: once the staging directory exists, anywhere
+        # through writing it, the swap, and the clean-up after it.
         if kill_run or rng.random() < 0.2:
-            delay = rng.uniform(0.0, window * 1.1)
+            rc = kill_at(cmd, rng.uniform(0.0, window * 1.1))
         else:
-            delay = rng.uniform(max(0.0, stage_from - 0.05), stage_to + 0.05)
-        rc = kill_at(cmd, delay)
+            rc = kill_at(
+                cmd, rng.uniform(0.0, 2 * (stage_to - stage_from) + 0.01), after_staging_in=project
+            )
         current, why = check_publication(out)
         if current is None:
             counts["torn"] += 1
