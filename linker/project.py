@@ -25,6 +25,7 @@ from linker import normalize, publish, report, resolve, rules
 from linker.config import Config, load_config
 from linker.db import connect, scalar
 from linker.errors import ConfigError, ProjectBusy, did_you_mean
+from linker.graph import components
 from linker.ingest import Ingestor
 
 STATE_DIR = ".linker"
@@ -333,7 +334,7 @@ class Project:
         with timer("resolve"):
             warnings = resolve.load_decisions(con, standing)
             resolve.build_live_edges(con, cfg.scoring.accept)
-            resolve.components(con)
+            components(con)
             resolve.assign_accounts(con, cfg)
         with timer("contacts"):
             con.execute(

@@ -88,38 +88,6 @@ def build_live_edges(con: duckdb.DuckDBPyConnection, accept: float) -> None:
     )
 
 
-def components(con: duckdb.DuckDBPyConnection) -> int:
-    """Table `component(rid, comp)` for records with at least one live edge; returns rounds."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _nb AS SELECT a AS v, b AS u FROM live_edges "
-        "UNION ALL SELECT b, a FROM live_edges"
-    )
-    con.execute(
-        "CREATE OR REPLACE TABLE component AS SELECT v AS rid, min(least(v, u)) AS comp FROM _nb GROUP BY v"
-    )
-    rounds = 0
-    while True:
-        rounds += 1
-        con.execute(
-            "CREATE OR REPLACE TABLE _next AS SELECT c.rid, least(c.comp, min(nc.comp)) AS comp "
-            "FROM component c JOIN _nb n ON n.v = c.rid JOIN component nc ON nc.rid = n.u GROUP BY c.rid, c.comp"
-        )
-        # Pointer jumping: a label is itself a member; take its label too.
-        con.execute(
-            "CREATE OR REPLACE TABLE _next AS SELECT n.rid, least(n.comp, p.comp) AS comp "
-            "FROM _next n JOIN _next p ON p.rid = n.comp"
-        )
-        changed = scalar(
-            con, "SELECT count(*) FROM _next n JOIN component c USING (rid) WHERE n.comp <> c.comp"
-        )
-        con.execute("DROP TABLE component")
-        con.execute("ALTER TABLE _next RENAME TO component")
-        if not changed:
-            break
-    con.execute("DROP TABLE _nb")
-    return rounds
-
-
 def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Table `account_result`: one row per account record with account_id / method / reason."""
     sor = config.accounts_sor

@@ -29,6 +29,7 @@ import duckdb
 from linker.config import Config
 from linker.db import ident, literal, rows, scalar
 from linker.errors import ConfigError, did_you_mean
+from linker.graph import components
 from linker.ingest import LIST_FIELDS
 
 KINDS = {"accounts": ("equal", "ref"), "contacts": ("equal", "own_account", "email_domain")}
@@ -219,9 +220,26 @@ def run_account_rules(
         if rule.kind == "ref":
             _ref_edges(con, rule, rank)
         else:
+            _anchor_records(con, config)
             _equal_edges(con, config, rule, rank)
         made[rule.name] = scalar(con, "SELECT count(*) FROM edges") - before
     return made
+
+
+def _anchor_records(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Table `_anchor(rid, anchor)`: the SOR record each record is already tied to by the
+    stronger rules' edges (null when none, or when its component holds two)."""
+    components(con, "edges", "_pcomp")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _anchor AS
+        SELECT rid, CASE WHEN count(sor_rid) OVER w = 1 THEN max(sor_rid) OVER w END AS anchor
+        FROM (SELECT p.rid, p.comp, CASE WHEN r.source = {literal(config.accounts_sor)} THEN p.rid END AS sor_rid
+              FROM _pcomp p JOIN records r USING (rid))
+        WINDOW w AS (PARTITION BY comp)
+        """
+    )
+    con.execute("DROP TABLE _pcomp")
 
 
 def _insert_new_edges(
@@ -290,13 +308,18 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
     limit = rule.max_key_records or config.rules.max_key_records
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _keystat AS SELECT {', '.join(kcols)}, count(DISTINCT rid) AS n, "
-        f"count(DISTINCT rid) FILTER (WHERE is_sor) AS n_sor FROM _keys GROUP BY ALL"
+        f"count(DISTINCT rid) FILTER (WHERE is_sor) AS n_sor, count(DISTINCT a.anchor) AS n_anchor "
+        f"FROM _keys LEFT JOIN _anchor a USING (rid) GROUP BY ALL"
     )
+    # A key held by no SOR record, whose records stronger rules already tie to two different
+    # accounts (two customers both called "Julien Fontaine" in France), cannot tell accounts
+    # apart: like a key two SOR records share, it makes no edge.
+    blocked = f"n_sor >= 2 OR n > {int(limit)} OR (n_sor = 0 AND n_anchor >= 2)"
     key_text = " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
     con.execute(
-        f"INSERT INTO key_report SELECT ?, {key_text}, n, n_sor, "
-        f"CASE WHEN n_sor >= 2 THEN 'ambiguous' ELSE 'too_many_records' END "
-        f"FROM _keystat WHERE n_sor >= 2 OR n > {int(limit)}",
+        f"INSERT INTO key_report SELECT ?, {key_text}, n, greatest(n_sor, n_anchor), "
+        f"CASE WHEN n_sor >= 2 OR n_anchor >= 2 THEN 'ambiguous' ELSE 'too_many_records' END "
+        f"FROM _keystat WHERE {blocked}",
         [rule.name],
     )
     on = " AND ".join(f"lk.{k} = rk.{k}" for k in kcols)
@@ -309,7 +332,7 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
         SELECT lk.rid AS a, rk.rid AS b, 'rule' AS method, ? AS rule, {rank} AS rank,
                NULL::DOUBLE AS probability, min({evidence}) AS evidence
         FROM _keys lk
-        JOIN _keystat g ON {good} AND g.n_sor < 2 AND g.n <= {int(limit)}
+        JOIN _keystat g ON {good} AND NOT ({blocked})
         JOIN _keys rk ON {on} AND lk.rid < rk.rid
         JOIN records l ON l.rid = lk.rid
         JOIN records r ON r.rid = rk.rid
@@ -324,8 +347,8 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
                 f"the rule's `where` failed: {str(e).splitlines()[0]}", file=rule.file, key="where"
             ) from None
         raise
-    con.execute("DROP TABLE _keys")
-    con.execute("DROP TABLE _keystat")
+    for t in ("_keys", "_keystat", "_anchor"):
+        con.execute(f"DROP TABLE {t}")
 
 
 def key_report(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict]:

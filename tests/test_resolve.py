@@ -287,3 +287,24 @@ def test_publish_warns_when_the_config_changed_since_the_run(tmp_path):
     toml.write_text(toml.read_text() + "\n[publish]\nkeep = 3\n")
     res = Project(p.root).publish()
     assert any("changed since the last run" in w for w in res.warnings)
+
+
+def test_key_shared_only_by_records_already_tied_to_different_accounts_makes_no_edge(tmp_path):
+    # Two customers both named after the same person, each holding its own account's id: the
+    # name says nothing about identity here, so it must not glue accounts 34 and 35 together.
+    p = make(tmp_path, "b1,Julien Fontaine,,FR,,,34\nb2,Julien Fontaine,,France,,,35\n")
+    res = p.run()
+    got = accounts(p)
+    assert (got["crm", "b1"]["account_id"], got["crm", "b2"]["account_id"]) == ("34", "35")
+    assert res.report["conflicts"]["components"] == 0
+    blocked = {(k["rule"], k["key"]): k for k in res.report["keys_without_edges"]}
+    assert blocked["name_country", "julien fontaine / FR"]["reason"] == "ambiguous"
+    assert blocked["name_country", "julien fontaine / FR"]["sor_records"] == 2  # accounts it spans
+
+
+def test_key_held_by_a_sor_record_still_surfaces_a_contradiction(tmp_path):
+    # c1 holds account 34's id but account 35's own domain: a real contradiction -> conflict.
+    p = make(tmp_path, "c1,Whatever,globex.co.uk,GB,,,34\n")
+    res = p.run()
+    assert accounts(p)["crm", "c1"]["reason"] == "conflict"
+    assert res.report["conflicts"]["components"] == 1
