@@ -318,7 +318,7 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
     key_text = " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
     con.execute(
         f"INSERT INTO key_report SELECT ?, {key_text}, n, greatest(n_sor, n_anchor), "
-        f"CASE WHEN n_sor >= 2 OR n_anchor >= 2 THEN 'ambiguous' ELSE 'too_many_records' END "
+        f"CASE WHEN n > {int(limit)} THEN 'too_many_records' ELSE 'ambiguous' END "
         f"FROM _keystat WHERE {blocked}",
         [rule.name],
     )
