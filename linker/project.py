@@ -159,7 +159,6 @@ class Project:
         acc_rules, contact_rules = rules.ordered_rules(cfg, self._fields())
         with self.lock("run"):
             timer = _Timer(self.progress)
-            log, dec_warnings = decisions_log.read_log(self.decisions_file)
             tmp = self.state_dir / (STATE_DB + ".tmp")
             for p in (tmp, Path(str(tmp) + ".wal")):
                 p.unlink(missing_ok=True)
@@ -172,68 +171,42 @@ class Project:
                     normalize.normalize(con, self._custom_fields())
                 with timer("rules"):
                     rules.run_account_rules(con, cfg, acc_rules)
-                warnings = [*cfg.warnings, *ing.warnings, *dec_warnings]
-                stats = report.stats_dict(ing.stats)
-                run_id = self._run_id(stats)
-                result = self._resolve(con, decisions_log.current(log), contact_rules, timer, stats)
-                warnings += result.pop("warnings")
-                rep = result["report"]
-                rep["run_id"] = run_id
-                rep["config_hash"] = cfg.digest
-                rep["timings"] = timer.timings
-                rep["warnings"] = warnings
-                self._save_meta(con, stats, rep, contact_rules)
+                rep = self._resolve_and_record(
+                    con,
+                    report.stats_dict(ing.stats),
+                    contact_rules,
+                    timer,
+                    [*cfg.warnings, *ing.warnings],
+                    cfg.digest,
+                )
             finally:
                 con.close()
+            # The new state replaces the old one only when complete.
             os.replace(tmp, self.state_db)
             Path(str(self.state_db) + ".wal").unlink(missing_ok=True)
-            for w in warnings:
-                self.progress.warn(w)
-            gates = report.quality_gates(rep, cfg)
-            res = RunResult(run_id, rep, gates, timer.timings, warnings)
-            if do_publish and not res.gates_failed:
-                with timer("publish"):
-                    res.manifest = self._publish_from_state(publish_out, run_id)
-                rep["timings"] = timer.timings
-            return res
+            return self._conclude(rep, timer, publish=do_publish, out=publish_out)
 
     def publish(self, out: Path | None = None, *, force: bool = False) -> RunResult:
         """Re-apply the decisions to the last run's edges and write the crosswalk."""
+        _, contact_rules = rules.ordered_rules(self.config, self._fields())
         with self.lock("publish"):
+            timer = _Timer(self.progress)
             con = self._open_state(read_only=False)
             try:
-                meta = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'run'"))
-                last = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'report'"))
+                stats = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'run'"))["stats"]
+                run_hash = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'report'"))[
+                    "config_hash"
+                ]
                 stale = []
-                if last.get("config_hash") != self.config.digest:
+                if run_hash != self.config.digest:
                     stale.append(
                         f"{self.config.file} changed since the last run; the crosswalk reflects "
                         "the last run's config (run `linker run` to apply the change)"
                     )
-                _, contact_rules = rules.ordered_rules(self.config, self._fields())
-                log, dec_warnings = decisions_log.read_log(self.decisions_file)
-                timer = _Timer(self.progress)
-                result = self._resolve(
-                    con, decisions_log.current(log), contact_rules, timer, meta["stats"]
-                )
-                rep = result["report"]
-                run_id = self._run_id(meta["stats"])
-                rep.update(
-                    run_id=run_id,
-                    config_hash=last.get("config_hash"),
-                    timings=timer.timings,
-                    warnings=[*stale, *dec_warnings, *result["warnings"]],
-                )
-                self._save_meta(con, meta["stats"], rep, contact_rules)
+                rep = self._resolve_and_record(con, stats, contact_rules, timer, stale, run_hash)
             finally:
                 con.close()
-            for w in rep["warnings"]:
-                self.progress.warn(w)
-            gates = report.quality_gates(rep, self.config)
-            res = RunResult(run_id, rep, gates, timer.timings, rep["warnings"])
-            if not res.gates_failed or force:
-                res.manifest = self._publish_from_state(out, run_id)
-            return res
+            return self._conclude(rep, timer, publish=True, out=out, force=force)
 
     def status(self) -> dict:
         """The last run, the decisions log and the last publication, without re-running."""
@@ -329,10 +302,18 @@ class Project:
             out += [f for f in s.fields if f not in canon and f not in out]
         return out
 
-    def _resolve(self, con, standing, contact_rules, timer: _Timer, stats: dict) -> dict:
+    def _resolve_and_record(
+        self, con, stats: dict, contact_rules, timer: _Timer, warnings: list[str], config_hash: str
+    ) -> dict:
+        """Apply the decisions log, resolve accounts and contacts, build and save the report."""
         cfg = self.config
+        log, dec_warnings = decisions_log.read_log(self.decisions_file)
         with timer("resolve"):
-            warnings = resolve.load_decisions(con, standing)
+            warnings = [
+                *warnings,
+                *dec_warnings,
+                *resolve.load_decisions(con, decisions_log.current(log)),
+            ]
             resolve.build_live_edges(con, cfg.scoring.accept)
             components(con)
             resolve.assign_accounts(con, cfg)
@@ -342,14 +323,32 @@ class Project:
                 [[r.name for r in contact_rules]],
             )
             resolve.resolve_contacts(con, cfg, contact_rules)
-        return {"report": report.build_report(con, cfg, stats), "warnings": warnings}
-
-    def _save_meta(self, con, stats: dict, rep: dict, contact_rules) -> None:
+        rep = report.build_report(con, cfg, stats)
+        rep.update(
+            run_id=self._run_id(stats),
+            config_hash=config_hash,
+            timings=timer.timings,
+            warnings=warnings,
+        )
         con.execute("CREATE OR REPLACE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         con.execute(
             "INSERT INTO meta VALUES ('run', ?), ('report', ?)",
             [json.dumps({"stats": stats}), json.dumps(rep, sort_keys=True)],
         )
+        return rep
+
+    def _conclude(
+        self, rep: dict, timer: _Timer, *, publish: bool, out: Path | None, force: bool = False
+    ) -> RunResult:
+        """Warnings, quality gates, and the publication when asked and allowed."""
+        for w in rep["warnings"]:
+            self.progress.warn(w)
+        gates = report.quality_gates(rep, self.config)
+        res = RunResult(rep["run_id"], rep, gates, timer.timings, rep["warnings"])
+        if publish and (not res.gates_failed or force):
+            with timer("publish"):
+                res.manifest = self._publish_from_state(out, res.run_id)
+        return res
 
     def _open_state(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         if not self.state_db.exists():
