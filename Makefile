@@ -30,8 +30,8 @@ test-slow: setup
 	$(BIN)/python -m pytest -m slow
 
 lint: setup
-	$(BIN)/ruff check linker tui tests fixtures/generate.py
-	$(BIN)/ruff format --check linker tui tests fixtures/generate.py
+	$(BIN)/ruff check linker tui tests fixtures/generate.py benchmarks
+	$(BIN)/ruff format --check linker tui tests fixtures/generate.py benchmarks
 
 fixture: setup
 	$(BIN)/python fixtures/generate.py --sor-accounts 2000 --seed 7 --out fixtures/acme
