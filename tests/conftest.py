@@ -168,13 +168,17 @@ def write_project(root: Path, toml: str, files: dict[str, str | bytes] | None = 
     """Write linker.toml and `files` (paths relative to root, text or bytes) into root."""
     root.mkdir(parents=True, exist_ok=True)
     for name, content in {"linker.toml": toml, **(files or {})}.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, "utf-8")
+        write_file(root / name, content)
     return root
+
+
+def write_file(path: Path, content: str | bytes) -> None:
+    """Write text (UTF-8) or bytes, creating the parent directories."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, "utf-8")
 
 
 def write_tiny(root: Path, toml: str = TINY_TOML) -> Path:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from linker.cli import app
 
-from .conftest import write_tiny
+from .conftest import write_file, write_tiny
 
 runner = CliRunner()
 STOP_CONFIG, STOP_INPUT, SKIP = 2, 3, 0
@@ -42,12 +42,7 @@ def append(rel: str, text: str) -> Callable[[Path], None]:
 
 def write(rel: str, content: str | bytes) -> Callable[[Path], None]:
     def apply(root: Path) -> None:
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, "utf-8")
+        write_file(root / rel, content)
 
     return apply
 

@@ -23,6 +23,17 @@ def invoke(*args: str, env: dict | None = None):
     return runner.invoke(app, list(args), env=env)
 
 
+def run_cli(*args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    """The real `linker` binary in a subprocess, output captured as text."""
+    return subprocess.run(
+        [*linker_bin(), *args],
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        timeout=timeout,
+    )
+
+
 def linker_bin() -> list[str]:
     exe = Path(sys.executable).parent / "linker"
     return (
@@ -176,23 +187,11 @@ def test_init_writes_a_template_that_check_explains(tmp_path):
 
 def test_real_subprocess_run_and_internal_errors_never_show_a_traceback(tiny):
     env = {**os.environ, "NO_COLOR": "1"}
-    p = subprocess.run(
-        [*linker_bin(), "run", "-p", str(tiny), "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    p = run_cli("run", "-p", str(tiny), "--json", env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["sources"]["billing"]["linked"] == 3
     shutil.rmtree(tiny / "data")
-    p = subprocess.run(
-        [*linker_bin(), "run", "-p", str(tiny)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    p = run_cli("run", "-p", str(tiny), env=env, timeout=120)
     assert p.returncode == 3 and "file not found" in p.stderr and "Traceback" not in p.stderr
 
 
@@ -225,12 +224,7 @@ def test_second_writer_waits_then_stops_with_exit_2(tiny):
 
 def test_two_processes_at_once_second_stops_cleanly_and_nothing_is_corrupted(tiny):
     env = {**os.environ, "LINKER_LOCK_TIMEOUT": "0.2"}
-    assert (
-        subprocess.run(
-            [*linker_bin(), "run", "-p", str(tiny), "--publish", "-q"], env=env
-        ).returncode
-        == 0
-    )
+    assert run_cli("run", "-p", str(tiny), "--publish", "-q", env=env).returncode == 0
     before = (tiny / "crosswalk" / "manifest.json").read_bytes()
     # Another process holds the project (as a long `linker run` would) for a few seconds.
     holder = subprocess.Popen(
@@ -245,23 +239,11 @@ def test_two_processes_at_once_second_stops_cleanly_and_nothing_is_corrupted(tin
         text=True,
     )
     assert holder.stdout.readline().strip() == "held"
-    second = subprocess.run(
-        [*linker_bin(), "publish", "-p", str(tiny)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    second = run_cli("publish", "-p", str(tiny), env=env, timeout=60)
     assert second.returncode == 2, second.stderr
     assert "busy" in second.stderr and "`linker run`" in second.stderr
     assert (tiny / "crosswalk" / "manifest.json").read_bytes() == before
     assert holder.wait(timeout=30) == 0
-    after = subprocess.run(
-        [*linker_bin(), "publish", "-p", str(tiny), "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    after = run_cli("publish", "-p", str(tiny), "--json", env=env, timeout=60)
     assert after.returncode == 0, after.stderr
     assert json.loads(after.stdout)["published"]["row_counts"]["accounts.parquet"] == 21
