@@ -51,9 +51,10 @@ def load_decisions(con: duckdb.DuckDBPyConnection, standing: dict[tuple, Decisio
     )
     missing = rows(
         con,
-        "SELECT ls, li, rs, ri FROM _dec d WHERE NOT EXISTS (SELECT 1 FROM records l JOIN records r "
-        "ON true WHERE l.source = d.ls AND l.id = d.li AND r.source = d.rs AND r.id = d.ri "
-        "AND l.entity = 'accounts' AND r.entity = 'accounts') ORDER BY ALL",
+        "SELECT d.ls, d.li, d.rs, d.ri FROM _dec d "
+        "LEFT JOIN records l ON l.source = d.ls AND l.id = d.li AND l.entity = 'accounts' "
+        "LEFT JOIN records r ON r.source = d.rs AND r.id = d.ri AND r.entity = 'accounts' "
+        "WHERE l.rid IS NULL OR r.rid IS NULL ORDER BY ALL",
     )
     con.execute("DROP TABLE _dec")
     warnings = [
