@@ -35,6 +35,7 @@ lint: setup
 
 fixture: setup
 	$(BIN)/python fixtures/generate.py --sor-accounts 2000 --seed 7 --out fixtures/acme
+	$(BIN)/linker train -p fixtures/acme
 
 clean:
 	rm -rf $(VENV) fixtures/acme/.linker fixtures/acme/crosswalk .pytest_cache .ruff_cache

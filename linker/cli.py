@@ -225,6 +225,34 @@ def run(
     _finish(p, res, json_, publish)
 
 
+@command()
+def train(
+    project: ProjectOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """(Re)train the Splink model on the project's data; write model.json and model.html."""
+    p = _project(project, quiet or json_)
+    res = p.train()
+    if json_:
+        _print_json(res)
+        return
+    t = res["training"]
+    sc = res["scoring"]
+    out.print(f"model saved: {escape(res['model'])}")
+    out.print(f"model report (open it in a browser): {escape(res['report'])}")
+    out.print(
+        f"trained on {t['open_records']} open and {t['known_records']} linked account records: "
+        f"u from {t['u_max_pairs']:,} random pairs; {escape(t['m'])} ({t['label_pairs']} label "
+        f"pairs); prior {t['prior']:.3g} from {t['candidate_pairs']} candidate pairs"
+    )
+    out.print(
+        f"with it, this data would give: {sc['linked']} linked, {sc['review']} to review, "
+        f"{sc['blocked_pairs']} candidate pairs scored"
+    )
+    out.print("`linker run` uses the model from now on; commit model.json with the project")
+
+
 @command("publish")
 def publish_cmd(
     project: ProjectOpt = None,
@@ -333,6 +361,19 @@ def _print_summary(p: Project, rep: dict) -> None:
             )
             out.print(f"  accounts {', '.join(map(escape, item['sor_ids']))}: {chain}")
         out.print("  see `linker explain SOURCE ID`; cut a wrong edge with a no_match decision")
+    sc = rep.get("scoring") or {}
+    if sc.get("enabled"):
+        out.print(
+            f"scoring: {sc['open']} open record(s) against {sc['known']} linked ones; "
+            f"{sc['blocked_pairs']} candidate pairs scored; {sc['linked']} linked "
+            f"(p >= {p.config.scoring.accept}), {sc['review']} sent to review"
+            + (" [yellow](model trained on this run)[/yellow]" if sc.get("trained_now") else "")
+        )
+    if rep.get("pending_review"):
+        out.print(
+            f"{rep['pending_review']} pair(s) wait for review: `linker review` "
+            "(or decisions.jsonl); `linker explain SOURCE ID` shows the evidence"
+        )
     if rep.get("keys_without_edges_total"):
         out.print(
             f"{rep['keys_without_edges_total']} key(s) made no edges (shared by several accounts, or by "
@@ -357,6 +398,25 @@ def _edge(step: dict) -> str:
         f"{escape(':'.join(step['from']))} ─{label}→ {escape(':'.join(step['to']))}   "
         f"{escape(step['evidence'] or '')}"
     )
+
+
+def _print_comparisons(comparisons: list[dict]) -> None:
+    """One line per comparison: level, match weight, and both values, aligned."""
+    width = max((len(c["comparison"]) for c in comparisons), default=0)
+    lw = max((len(c["level"] or "") for c in comparisons), default=0)
+    for c in comparisons:
+        w = c["match_weight"]
+        weight = "     " if w is None or c["level"] == "null" else f"{w:+5.1f}"
+        tf = f" (term frequency {c['tf_weight']:+.1f})" if c.get("tf_weight") else ""
+        vals = (
+            f"{escape(str(c['open_value']))} | {escape(str(c['known_value']))}"
+            if c["level"] != "null"
+            else f"{escape(str(c['open_value'] or '–'))} | {escape(str(c['known_value'] or '–'))}"
+        )
+        out.print(
+            f"      {escape(c['comparison']).ljust(width)}  {escape(c['level'] or '').ljust(lw)}"
+            f"  {weight}{tf}   {vals}"
+        )
 
 
 def _pct(n: int, total: int) -> str:
@@ -444,15 +504,43 @@ def explain(
                 f"{head} is a system-of-record account: account_id {escape(info['account_id'])}"
             )
         elif info["account_id"]:
-            what = info["rule"] or info["method"]
+            what = (
+                f"rule {escape(info['rule'])}"
+                if info["rule"]
+                else f"p={info['match_probability']:.4f}"
+                if info["match_probability"] is not None
+                else "a reviewer's match"
+            )
             out.print(
-                f"{head} → account_id {escape(info['account_id'])} ({info['method']}: {escape(what)})"
+                f"{head} → account_id {escape(info['account_id'])} ({info['method']}, {what})"
             )
         else:
             out.print(f"{head} → unresolved: {info['reason']}")
         for step in info["chain"]:
-            prob = f" p={step['probability']:.3f}" if step.get("probability") is not None else ""
-            out.print(f"  {_edge(step)}{prob}")
+            if step.get("comparisons"):  # a scored edge: its breakdown says more than its text
+                out.print(
+                    f"  {_edge({**step, 'evidence': ''})}p={step['probability']:.4f}, "
+                    "per comparison (level, match weight, this record | the other):"
+                )
+                _print_comparisons(step["comparisons"])
+            else:
+                prob = (
+                    f" p={step['probability']:.4f}" if step.get("probability") is not None else ""
+                )
+                out.print(f"  {_edge(step)}{prob}")
+        for cand in info.get("candidates", []):
+            what = {
+                "link": "linked",
+                "review": "waits for review",
+                "drop": "dropped",
+            }.get(cand["decision"], cand["decision"])
+            out.print(
+                f"  {'runner-up' if cand['runner_up'] else 'best'} candidate: "
+                f"{escape(':'.join(cand['record']))} (account {escape(cand['account_id'] or '–')}) "
+                f"p={cand['probability']:.4f}, match weight {cand['match_weight']:+.1f}"
+                + (f" — {what}: {escape(cand['why'])}" if cand.get("why") else f" — {what}")
+            )
+            _print_comparisons(cand["comparisons"])
         if info.get("conflict_chain"):
             out.print(
                 f"  conflict: accounts {', '.join(map(escape, info['sor_ids']))} are joined by:"
@@ -572,6 +660,18 @@ def evaluate(
                 ),
             )
         out.print(t)
+    for section, title in (
+        ("accounts", "accounts"),
+        ("contacts", "contacts → account_id"),
+        ("contacts_user", "contacts → user_id"),
+    ):
+        a, b = res[section]["all"], res[section]["all_rules_only"]
+        if a["recall"] is not None and b["recall"] is not None:
+            out.print(
+                f"lift over rules only, {title}: recall {a['recall'] - b['recall']:+.4f}, "
+                f"precision {(a['precision'] or 0) - (b['precision'] or 0):+.4f} "
+                f"({a['correct'] - b['correct']:+d} correct links)"
+            )
     if res["unlabelled"]:
         out.print(
             f"{res['unlabelled']} record(s) have no row in the truth file and were not scored"

@@ -35,7 +35,7 @@ ENTITIES = ("accounts", "contacts")
 FORMATS = ("csv", "parquet", "json", "jsonl")
 COMPARISON_KINDS = ("name", "exact", "jaro_winkler", "levenshtein", "email", "date", "postcode")
 DEFAULT_ACCOUNT_RULES = ("ref", "vat", "registration", "email", "domain", "name_country")
-DEFAULT_CONTACT_RULES = ("sor_user", "own_account", "email_domain")
+DEFAULT_CONTACT_RULES = ("sor_user", "own_account", "email_domain", "user_name_in_account")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -93,6 +93,8 @@ class ScoringConfig:
     enabled: bool = True
     accept: float = 0.99
     review: float = 0.80
+    margin: float = 4.0  # match-weight bits: a closer runner-up sends the record to review
+    defaults: bool = True  # compare the fields present by default, besides `comparisons`
     comparisons: tuple[Comparison, ...] = ()
     blocking: tuple[Blocking, ...] = ()
 
@@ -454,7 +456,11 @@ def _parse_rules(c: _Checker, raw: Any) -> RulesConfig:
 
 def _parse_scoring(c: _Checker, raw: Any) -> ScoringConfig:
     tbl = c.table(raw, "scoring")
-    c.keys(tbl, "scoring", ("enabled", "accept", "review", "comparisons", "blocking"))
+    c.keys(
+        tbl,
+        "scoring",
+        ("enabled", "accept", "review", "margin", "defaults", "comparisons", "blocking"),
+    )
     accept = c.number(tbl, "scoring", "accept", 0.99, lo=0.0, hi=1.0)
     review = c.number(tbl, "scoring", "review", 0.80, lo=0.0, hi=1.0)
     if review > accept:
@@ -493,7 +499,13 @@ def _parse_scoring(c: _Checker, raw: Any) -> ScoringConfig:
             raise c.fail(key, "needs `on` (a list of fields) or `sql`")
         blocks.append(Blocking(on, sql))
     return ScoringConfig(
-        c.bool_(tbl, "scoring", "enabled", True), accept, review, tuple(comps), tuple(blocks)
+        enabled=c.bool_(tbl, "scoring", "enabled", True),
+        accept=accept,
+        review=review,
+        margin=c.number(tbl, "scoring", "margin", 4.0, lo=0.0),
+        defaults=c.bool_(tbl, "scoring", "defaults", True),
+        comparisons=tuple(comps),
+        blocking=tuple(blocks),
     )
 
 

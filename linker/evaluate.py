@@ -77,8 +77,15 @@ def _score(con, table: str, key: str, sources: list[str], rules_only: bool = Fal
             "recall": None,
             "f1": None,
         }
-    # "Rules only": links a deterministic rule made (what the product gives without Splink).
-    pred = f"p.{key} IS NOT NULL" + (" AND p.method IN ('rule', 'sor')" if rules_only else "")
+    # "Rules only": what the product gives without Splink — the run's first resolve, kept
+    # before scoring (or, from a run without it, the links the rules made).
+    pred = f"p.{key} IS NOT NULL"
+    if rules_only and rows(
+        con, "SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [f"{table}_rules"]
+    ):
+        table = f"{table}_rules"
+    elif rules_only:
+        pred += " AND p.method IN ('rule', 'sor')"
     predicted, true, correct = con.execute(
         f"""
         SELECT count(*) FILTER (WHERE {pred}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from linker import scoring
 from linker.config import Config
 from linker.db import rows, scalar
 from linker.errors import InputError
@@ -118,6 +119,7 @@ def _explain_account(con, rid: int) -> dict:
                     "rule": r,
                     "evidence": ev,
                     "probability": p,
+                    "comparisons": _evidence(con, v, parent) if m != "rule" else [],
                 }
             )
             v = parent
@@ -140,7 +142,9 @@ def _explain_account(con, rid: int) -> dict:
         out["chain"] = _steps(con, shortest_chain(edges, rid, set(sors)))
         # The chain that glues two accounts together: cut one of its edges to resolve it.
         out["conflict_chain"] = _steps(con, shortest_chain(edges, sors[0], set(sors[1:])))
-    elif reason == "no_account" and size > 1:
+    if method == "unresolved":
+        out["candidates"] = _candidates(con, rid)
+    if reason == "no_account" and size > 1:
         out["component"] = [
             list(r)
             for r in rows(
@@ -149,6 +153,54 @@ def _explain_account(con, rid: int) -> dict:
                 [comp],
             )
         ]
+    return out
+
+
+def _has_scores(con) -> bool:
+    return bool(rows(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'score_decision'"))
+
+
+def _evidence(con, a: int, b: int) -> list[dict]:
+    return scoring.evidence(con, a, b) if _has_scores(con) else []
+
+
+def _candidates(con, rid: int) -> list[dict]:
+    """What Splink found for an unresolved record: its best account and the runner-up."""
+    if not _has_scores(con):
+        return []
+    d = con.execute(
+        "SELECT k, account_id, probability, match_weight, runner_k, runner_account_id, "
+        "runner_probability, runner_match_weight, decision, why FROM score_decision WHERE o = ?",
+        [rid],
+    ).fetchone()
+    if d is None:
+        return []
+    k, acc, p, w, rk, racc, rp, rw, decision, why = d
+    out = [
+        {
+            "record": _label(con, k),
+            "account_id": acc,
+            "probability": p,
+            "match_weight": w,
+            "decision": decision,
+            "why": why,
+            "runner_up": False,
+            "comparisons": scoring.evidence(con, rid, k),
+        }
+    ]
+    if rk is not None:
+        out.append(
+            {
+                "record": _label(con, rk),
+                "account_id": racc,
+                "probability": rp,
+                "match_weight": rw,
+                "decision": decision,
+                "why": None,
+                "runner_up": True,
+                "comparisons": scoring.evidence(con, rid, rk),
+            }
+        )
     return out
 
 

@@ -21,16 +21,18 @@ from pathlib import Path
 import duckdb
 
 from linker import decisions as decisions_log
-from linker import normalize, publish, report, resolve, rules
+from linker import normalize, publish, report, resolve, rules, scoring
 from linker.config import Config, load_config
 from linker.db import connect, scalar
 from linker.errors import ConfigError, ProjectBusy, did_you_mean
 from linker.graph import components
 from linker.ingest import Ingestor
+from linker.review_queue import build_review_queue
 
 STATE_DIR = ".linker"
 STATE_DB = "state.duckdb"
 MODEL_FILE = "model.json"
+MODEL_REPORT = "model.html"
 
 
 class Progress:
@@ -100,6 +102,10 @@ class Project:
     def decisions_file(self) -> Path:
         return self.root / decisions_log.DECISIONS_FILE
 
+    @property
+    def model_file(self) -> Path:
+        return self.root / MODEL_FILE
+
     # --- one writer at a time ------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -154,7 +160,7 @@ class Project:
             con.close()
 
     def run(self, *, publish_out: Path | None = None, do_publish: bool = False) -> RunResult:
-        """Ingest, normalize, rules, resolve, contacts; optionally publish (if gates pass)."""
+        """Ingest, normalize, rules, scoring, resolve, contacts; optionally publish (if gates pass)."""
         cfg = self.config
         acc_rules, contact_rules = rules.ordered_rules(cfg, self._fields())
         with self.lock("run"):
@@ -164,20 +170,12 @@ class Project:
                 p.unlink(missing_ok=True)
             con = connect(tmp)
             try:
-                ing = Ingestor(con, cfg)
-                with timer("ingest"):
-                    ing.load_all()
-                with timer("normalize"):
-                    normalize.normalize(con, self._custom_fields())
-                with timer("rules"):
-                    rules.run_account_rules(con, cfg, acc_rules)
+                stats, warnings = self._match(con, acc_rules, timer)
+                scored: dict = {"enabled": False}
+                if cfg.scoring.enabled:
+                    scored = self._score(con, timer, warnings, contact_rules)
                 rep = self._resolve_and_record(
-                    con,
-                    report.stats_dict(ing.stats),
-                    contact_rules,
-                    timer,
-                    [*cfg.warnings, *ing.warnings],
-                    cfg.digest,
+                    con, stats, scored, contact_rules, timer, warnings, cfg.digest
                 )
             finally:
                 con.close()
@@ -186,6 +184,42 @@ class Project:
             Path(str(self.state_db) + ".wal").unlink(missing_ok=True)
             return self._conclude(rep, timer, publish=do_publish, out=publish_out)
 
+    def train(self) -> dict:
+        """(Re)train the Splink model on the project's data; write model.json and model.html.
+
+        Runs ingest, normalize, rules and a first resolve in memory (the state is left alone),
+        then trains on the records the rules left open. The next `linker run` uses the model.
+        """
+        from linker.model_report import write_model_report
+
+        cfg = self.config
+        acc_rules, _ = rules.ordered_rules(cfg, self._fields())
+        with self.lock("train"):
+            timer = _Timer(self.progress)
+            con = connect()
+            try:
+                _, warnings = self._match(con, acc_rules, timer)
+                self._apply_decisions(con)
+                self._resolve_accounts(con)
+                with timer("train"):
+                    model = scoring.train(con, cfg, self.model_file)
+                with timer("score"):
+                    scored = scoring.score(con, cfg, model)
+                with timer("report"):
+                    write_model_report(con, model, scored, cfg, self.root / MODEL_REPORT)
+            finally:
+                con.close()
+        for w in warnings:
+            self.progress.warn(w)
+        return {
+            "model": str(self.model_file),
+            "report": str(self.root / MODEL_REPORT),
+            "training": model.meta["training"],
+            "scoring": scored,
+            "timings": timer.timings,
+            "warnings": warnings,
+        }
+
     def publish(self, out: Path | None = None, *, force: bool = False) -> RunResult:
         """Re-apply the decisions to the last run's edges and write the crosswalk."""
         _, contact_rules = rules.ordered_rules(self.config, self._fields())
@@ -193,7 +227,8 @@ class Project:
             timer = _Timer(self.progress)
             con = self._open_state(read_only=False)
             try:
-                stats = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'run'"))["stats"]
+                last = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'run'"))
+                stats, scored = last["stats"], last.get("scoring", {"enabled": False})
                 run_hash = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'report'"))[
                     "config_hash"
                 ]
@@ -203,7 +238,9 @@ class Project:
                         f"{self.config.file} changed since the last run; the crosswalk reflects "
                         "the last run's config (run `linker run` to apply the change)"
                     )
-                rep = self._resolve_and_record(con, stats, contact_rules, timer, stale, run_hash)
+                rep = self._resolve_and_record(
+                    con, stats, scored, contact_rules, timer, stale, run_hash
+                )
             finally:
                 con.close()
             return self._conclude(rep, timer, publish=True, out=out, force=force)
@@ -302,38 +339,102 @@ class Project:
             out += [f for f in s.fields if f not in canon and f not in out]
         return out
 
+    def _match(self, con, acc_rules, timer: _Timer) -> tuple[dict, list[str]]:
+        """Ingest, normalize and the account rules: the deterministic part of a run."""
+        cfg = self.config
+        ing = Ingestor(con, cfg)
+        with timer("ingest"):
+            ing.load_all()
+        with timer("normalize"):
+            normalize.normalize(con, self._custom_fields())
+        with timer("rules"):
+            rules.run_account_rules(con, cfg, acc_rules)
+        return report.stats_dict(ing.stats), [*cfg.warnings, *ing.warnings]
+
+    def _score(self, con, timer: _Timer, warnings: list[str], contact_rules) -> dict:
+        """A first resolve says which records are open; Splink scores them (training first
+        when there is no model.json). The first resolve's results are kept as the rules-only
+        baseline `linker evaluate` measures the lift against."""
+        cfg = self.config
+        with timer("scoring"):
+            self._apply_decisions(con)
+            self._resolve_accounts(con)
+            resolve.resolve_contacts(con, cfg, contact_rules)
+            con.execute("CREATE OR REPLACE TABLE account_result_rules AS FROM account_result")
+            con.execute("CREATE OR REPLACE TABLE contact_result_rules AS FROM contact_result")
+            if self.model_file.exists():
+                model = scoring.load_model(self.model_file)
+                if scoring.is_stale(con, cfg, model):
+                    warnings.append(
+                        f"{cfg.file.name} changed its comparisons, blocking or fields since "
+                        f"{MODEL_FILE} was trained; the old model is used: run `linker train` "
+                        "to retrain"
+                    )
+                trained = False
+            elif not scalar(
+                con,
+                "SELECT count(*) FROM account_result WHERE reason IN ('no_match', 'no_account')",
+            ):
+                return {"enabled": False, "skipped": "every account record is linked"}
+            else:
+                try:
+                    model = scoring.train(con, cfg, self.model_file)
+                except scoring.NotEnoughData as e:
+                    warnings.append(f"scoring skipped: {e.message}; {e.hint}")
+                    return {"enabled": False, "skipped": e.message}
+                warnings.append(
+                    f"no {MODEL_FILE} yet: trained one on this run's data and saved it "
+                    f"({self.model_file}); commit it so later runs reuse it"
+                )
+                trained = True
+            out = scoring.score(con, cfg, model)
+        return {"enabled": True, "trained_now": trained, **out}
+
+    def _apply_decisions(self, con) -> list[str]:
+        log, dec_warnings = decisions_log.read_log(self.decisions_file)
+        return [*dec_warnings, *resolve.load_decisions(con, decisions_log.current(log))]
+
+    def _resolve_accounts(self, con) -> None:
+        resolve.build_live_edges(con)
+        components(con)
+        resolve.assign_accounts(con, self.config)
+
     def _resolve_and_record(
-        self, con, stats: dict, contact_rules, timer: _Timer, warnings: list[str], config_hash: str
+        self,
+        con,
+        stats: dict,
+        scored: dict,
+        contact_rules,
+        timer: _Timer,
+        warnings: list[str],
+        config_hash: str,
     ) -> dict:
         """Apply the decisions log, resolve accounts and contacts, build and save the report."""
         cfg = self.config
-        log, dec_warnings = decisions_log.read_log(self.decisions_file)
         with timer("resolve"):
-            warnings = [
-                *warnings,
-                *dec_warnings,
-                *resolve.load_decisions(con, decisions_log.current(log)),
-            ]
-            resolve.build_live_edges(con, cfg.scoring.accept)
-            components(con)
-            resolve.assign_accounts(con, cfg)
+            warnings = [*warnings, *self._apply_decisions(con)]
+            self._resolve_accounts(con)
         with timer("contacts"):
             con.execute(
                 "DELETE FROM key_report WHERE rule IN (SELECT unnest(?))",
                 [[r.name for r in contact_rules]],
             )
             resolve.resolve_contacts(con, cfg, contact_rules)
+        with timer("review_queue"):
+            pending = build_review_queue(con, self._custom_fields())
         rep = report.build_report(con, cfg, stats)
         rep.update(
             run_id=self._run_id(stats),
             config_hash=config_hash,
             timings=timer.timings,
             warnings=warnings,
+            pending_review=pending,
+            scoring=scored,
         )
         con.execute("CREATE OR REPLACE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         con.execute(
             "INSERT INTO meta VALUES ('run', ?), ('report', ?)",
-            [json.dumps({"stats": stats}), json.dumps(rep, sort_keys=True)],
+            [json.dumps({"stats": stats, "scoring": scored}), json.dumps(rep, sort_keys=True)],
         )
         return rep
 

@@ -94,7 +94,6 @@ def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str
         ),
         "keys_without_edges": key_report(con),
         "keys_without_edges_total": scalar(con, "SELECT count(*) FROM key_report"),
-        "pending_review": 0,
     }
 
 

@@ -69,13 +69,16 @@ def load_decisions(con: duckdb.DuckDBPyConnection, standing: dict[tuple, Decisio
     return warnings
 
 
-def build_live_edges(con: duckdb.DuckDBPyConnection, accept: float) -> None:
-    """live_edges = rule edges + accepted scores + reviewed matches - reviewed non-matches."""
+def build_live_edges(con: duckdb.DuckDBPyConnection) -> None:
+    """live_edges = rule edges + accepted scores + reviewed matches - reviewed non-matches.
+
+    Review-band pairs (`candidate` edges) are not live: a reviewer's `match` makes them so.
+    """
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TABLE live_edges AS
         SELECT * FROM (
-            SELECT * FROM edges WHERE method = 'rule' OR probability >= {float(accept)}
+            SELECT * FROM edges WHERE method IN ('rule', 'probabilistic')
             UNION ALL
             SELECT d.a, d.b, 'review', NULL, -1, e.probability,
                    'reviewed match by ' || coalesce(nullif(d.reviewer, ''), 'someone') || ' at ' || d.decided_at
@@ -110,6 +113,19 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         f"probability, evidence, {_LEVEL_SQL} FROM live_edges"
     )
     _strongest_chains(con)
+    # Review-band pairs no reviewer has decided yet: their open record waits for review.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _pending AS
+        SELECT rid, max(probability) AS probability FROM (
+            SELECT e.a AS rid, e.probability FROM edges e
+            ANTI JOIN decision_pairs d ON d.a = e.a AND d.b = e.b WHERE e.method = 'candidate'
+            UNION ALL
+            SELECT e.b, e.probability FROM edges e
+            ANTI JOIN decision_pairs d ON d.a = e.a AND d.b = e.b WHERE e.method = 'candidate'
+        ) GROUP BY rid
+        """
+    )
     con.execute(
         """
         CREATE OR REPLACE TABLE account_result AS
@@ -120,10 +136,13 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
                                                             ELSE 'probabilistic' END
                     ELSE 'unresolved' END AS method,
                CASE WHEN NOT c.is_sor AND s.n_sor = 1 AND t.path_level = 0 THEN t.path_rule END AS rule,
-               CASE WHEN NOT c.is_sor AND s.n_sor = 1 AND t.path_level > 0 THEN t.path_probability END
+               CASE WHEN NOT c.is_sor AND s.n_sor = 1 AND t.path_level > 0 THEN t.path_probability
+                    -- unresolved, waiting for review: the best candidate's probability
+                    WHEN NOT c.is_sor AND s.n_sor <> 1 THEN pe.probability END
                    AS match_probability,
                CASE WHEN c.is_sor OR s.n_sor = 1 THEN NULL
                     WHEN s.n_sor >= 2 THEN 'conflict'
+                    WHEN pe.rid IS NOT NULL THEN 'pending_review'
                     WHEN s.n > 1 THEN 'no_account'
                     -- it names an account the system of record does not have (deleted, filtered)
                     WHEN r.rid IN (SELECT x.rid FROM raw_refs x ANTI JOIN records t
@@ -136,6 +155,7 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         JOIN comp_stat s USING (comp)
         LEFT JOIN records sr ON sr.rid = s.sor_rid
         LEFT JOIN tree t ON t.rid = r.rid
+        LEFT JOIN _pending pe ON pe.rid = r.rid
         ORDER BY r.rid
         """,
         [sor],
@@ -153,12 +173,12 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         QUALIFY group_size > 1
         """
     )
-    for t in ("_comp", "_nbe"):
+    for t in ("_comp", "_nbe", "_pending"):
         con.execute(f"DROP TABLE {t}")
 
 
 # A chain's cost: its least certain edge kind, then its weakest rule, then its length.
-_SCORE = "((path_level + 1) * 1000000000 + (path_rank + 2) * 1000000 + depth)"
+_SCORE = "((path_level + 1)::BIGINT * 1000000000 + (path_rank + 2)::BIGINT * 1000000 + depth)"
 
 
 def _strongest_chains(con: duckdb.DuckDBPyConnection) -> None:
@@ -249,6 +269,8 @@ def resolve_contacts(con: duckdb.DuckDBPyConnection, config: Config, rules: list
             )
         elif rule.kind == "email_domain":
             _email_domain_candidates(con, config, rule, ord_)
+        elif rule.kind == "in_account":
+            continue  # needs the contact's account: applied below, once it is known
         elif csor is not None:
             _user_candidates(con, config, rule, ord_)
     # The SOR users themselves: their own user_id and their own account.
@@ -286,6 +308,42 @@ def resolve_contacts(con: duckdb.DuckDBPyConnection, config: Config, rules: list
     )
     con.execute("DROP TABLE _c")
     con.execute("DROP TABLE _cand")
+    if csor is not None:
+        for rule in rules:
+            if rule.kind == "in_account":
+                _users_in_account(con, config, rule)
+
+
+def _users_in_account(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule) -> None:
+    """An in_account rule: a contact still without a user, whose key equals exactly one key of
+    the users of the account it resolved to, gets that user."""
+    user_keys, kcols, notnull = key_columns(rule.equal, "r")
+    contact_keys, _, _ = key_columns(rule.equal, "l")
+    on = " AND ".join(f"k.{k} = u.{k}" for k in kcols)
+    where = f"AND ({rule.where})" if rule.where else ""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _in_account AS
+        WITH users AS (
+            SELECT r.id AS user_id, ua.account_id, {user_keys} FROM records r
+            JOIN records acc ON acc.source = {literal(config.users_account_source)} AND acc.id = r.account_ref
+            JOIN account_result ua ON ua.rid = acc.rid
+            WHERE r.source = {literal(config.contacts_sor)} AND ua.account_id IS NOT NULL
+        ), k AS (
+            SELECT cr.rid, cr.account_id, {contact_keys} FROM contact_result cr JOIN records l USING (rid)
+            WHERE cr.user_id IS NULL AND cr.account_id IS NOT NULL AND cr.method <> 'sor' {where}
+        )
+        SELECT k.rid, min(u.user_id) AS user_id FROM (SELECT * FROM k WHERE {notnull}) k
+        JOIN (SELECT * FROM users WHERE {notnull}) u ON u.account_id = k.account_id AND {on}
+        GROUP BY k.rid HAVING count(DISTINCT u.user_id) = 1
+        """
+    )
+    con.execute(
+        "UPDATE contact_result c SET user_id = m.user_id, rule = ?, method = 'rule', reason = NULL "
+        "FROM _in_account m WHERE m.rid = c.rid",
+        [rule.name],
+    )
+    con.execute("DROP TABLE _in_account")
 
 
 def _user_candidates(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ord_: int) -> None:

@@ -14,7 +14,8 @@ a name clash) is TOML:
 
 `kind` selects built-in behaviour instead of `equal`: `ref` (accounts), `own_account` and
 `email_domain` (contacts). An `equal` rule on contacts matches a contact to a user of the
-contacts system of record.
+contacts system of record; an `in_account` rule does the same among the users of the account
+the contact already resolved to (a name is too common to match across all users).
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ from linker.errors import ConfigError, did_you_mean
 from linker.graph import components
 from linker.ingest import LIST_FIELDS
 
-KINDS = {"accounts": ("equal", "ref"), "contacts": ("equal", "own_account", "email_domain")}
+KINDS = {
+    "accounts": ("equal", "ref"),
+    "contacts": ("equal", "own_account", "email_domain", "in_account"),
+}
+TAKES_EQUAL = ("equal", "in_account")
 _RULE_KEYS = (
     "name",
     "description",
@@ -132,9 +137,9 @@ def load_rule_file(file: Path) -> Rule:
     equal = data.get("equal", [])
     if not isinstance(equal, list) or not all(isinstance(x, str) for x in equal):
         raise ConfigError("expected a list of field names", file=where, key="equal")
-    if kind == "equal" and not equal:
-        raise ConfigError("an equal rule needs at least one field", file=where, key="equal")
-    if kind != "equal" and equal:
+    if kind in TAKES_EQUAL and not equal:
+        raise ConfigError(f"an {kind} rule needs at least one field", file=where, key="equal")
+    if kind not in TAKES_EQUAL and equal:
         raise ConfigError(f"a {kind} rule takes no `equal` fields", file=where, key="equal")
     mkr = data.get("max_key_records")
     if mkr is not None and (not isinstance(mkr, int) or isinstance(mkr, bool) or mkr < 2):

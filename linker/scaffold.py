@@ -72,7 +72,7 @@ def init_project(directory: Path, *, example: str | None = None, force: bool = F
             )
         directory.mkdir(parents=True, exist_ok=True)
         created = []
-        for item in (CONFIG_NAME, "data", "truth.csv"):
+        for item in (CONFIG_NAME, "data", "truth.csv", "model.json"):
             s, d = src / item, directory / item
             if s.is_dir():
                 shutil.copytree(s, d, dirs_exist_ok=True)

@@ -205,4 +205,5 @@ def test_builtin_rules_are_all_valid_files():
         "sor_user",
         "own_account",
         "email_domain",
+        "user_name_in_account",
     }

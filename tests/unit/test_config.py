@@ -454,7 +454,12 @@ def test_defaults_of_a_minimal_config(tmp_path):
     assert c.accounts_sor == "product"
     assert c.contacts_sor is None
     assert c.rules.order == ("ref", "vat", "registration", "email", "domain", "name_country")
-    assert c.rules.contacts_order == ("sor_user", "own_account", "email_domain")
+    assert c.rules.contacts_order == (
+        "sor_user",
+        "own_account",
+        "email_domain",
+        "user_name_in_account",
+    )
     assert c.rules.max_key_records == 25
     assert c.scoring.enabled is True
     assert c.scoring.accept == 0.99

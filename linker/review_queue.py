@@ -1,0 +1,177 @@
+"""The review queue: what `linker review` shows, one row per pending pair or conflict.
+
+Built after every resolve (run and publish) from the state, so the review app reads
+rows, not recomputes them: both records' fields, the per-comparison evidence of a scored pair,
+the chain of edges of a conflict. A reviewer's decision is appended to decisions.jsonl; the
+next run or publish honours it and the row leaves the queue.
+
+Rows: conflicts first (a `no_match` on one edge of the chain cuts it; the weakest edge is
+proposed), then review-band pairs, most probable first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import duckdb
+
+from linker.db import rows
+from linker.report import shortest_chain
+
+# The record fields shown side by side (records columns; custom fields are added).
+SHOWN_FIELDS = (
+    "name_raw",
+    "domain",
+    "email",
+    "phone",
+    "country",
+    "city",
+    "address",
+    "postcode",
+    "vat_raw",
+    "registration_number",
+)
+
+QUEUE_DDL = """
+CREATE OR REPLACE TABLE review_queue (
+    item INTEGER,             -- position in the queue, 1 first
+    kind VARCHAR,             -- pair | conflict
+    left_rid BIGINT,          -- pair: the open record; conflict: one end of the proposed cut
+    right_rid BIGINT,
+    left_source VARCHAR, left_id VARCHAR, right_source VARCHAR, right_id VARCHAR,
+    account_id VARCHAR,       -- pair: the candidate account; conflict: the accounts, comma-separated
+    probability DOUBLE,
+    match_weight DOUBLE,
+    why VARCHAR,              -- why it is queued
+    left_fields VARCHAR,      -- JSON object: the record's fields
+    right_fields VARCHAR,
+    evidence VARCHAR,         -- JSON: pair: per comparison level/weight/values; conflict: chain
+    comp BIGINT
+)
+"""
+
+
+def build_review_queue(con: duckdb.DuckDBPyConnection, custom_fields: list[str]) -> int:
+    """Rebuild `review_queue`; return its number of pair rows (the pending reviews)."""
+    con.execute(QUEUE_DDL)
+    have = {r[0] for r in rows(con, "DESCRIBE records")}
+    shown = [f for f in (*SHOWN_FIELDS, *custom_fields) if f in have]
+    fields = "to_json({" + ", ".join(f"'{f}': r.{f}" for f in shown) + "})"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _fields AS SELECT rid, CAST({fields} AS VARCHAR) AS fields "
+        "FROM records r WHERE entity = 'accounts'"
+    )
+    has_scores = bool(
+        rows(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'score_evidence' LIMIT 1")
+    )
+    _conflicts(con)
+    if has_scores:
+        _pairs(con)
+    con.execute(
+        "CREATE OR REPLACE TABLE review_queue AS SELECT row_number() OVER (ORDER BY "
+        "kind = 'pair', CASE WHEN kind = 'pair' THEN -probability END, left_source, left_id, "
+        "right_source, right_id)::INTEGER AS item, * EXCLUDE (item) FROM review_queue ORDER BY item"
+    )
+    con.execute("DROP TABLE _fields")
+    return rows(con, "SELECT count(*) FROM review_queue WHERE kind = 'pair'")[0][0]
+
+
+def _pairs(con) -> None:
+    """Undecided review-band pairs whose open record is still unresolved."""
+    con.execute(
+        """
+        INSERT INTO review_queue
+        WITH p AS (
+            SELECT CASE WHEN ra.account_id IS NULL THEN e.a ELSE e.b END AS o,
+                   CASE WHEN ra.account_id IS NULL THEN e.b ELSE e.a END AS k,
+                   e.probability, split_part(e.evidence, ':', 1) AS why
+            FROM edges e
+            ANTI JOIN decision_pairs d ON d.a = e.a AND d.b = e.b
+            JOIN account_result ra ON ra.rid = e.a JOIN account_result rb ON rb.rid = e.b
+            WHERE e.method = 'candidate' AND (ra.account_id IS NULL) <> (rb.account_id IS NULL)
+        )
+        SELECT NULL, 'pair', p.o, p.k, ro.source, ro.id, rk.source, rk.id, ak.account_id,
+               p.probability, sp.match_weight, p.why, fo.fields, fk.fields,
+               (SELECT CAST(to_json(list({'comparison': comparison, 'level': level,
+                                          'match_weight': round(match_weight, 2),
+                                          'open_value': value_open, 'known_value': value_known}
+                                         ORDER BY position)) AS VARCHAR)
+                FROM score_evidence se WHERE se.o = p.o AND se.k = p.k),
+               ao.comp
+        FROM p
+        JOIN records ro ON ro.rid = p.o JOIN records rk ON rk.rid = p.k
+        JOIN account_result ao ON ao.rid = p.o JOIN account_result ak ON ak.rid = p.k
+        LEFT JOIN score_pairs sp ON sp.o = p.o AND sp.k = p.k
+        JOIN _fields fo ON fo.rid = p.o JOIN _fields fk ON fk.rid = p.k
+        """
+    )
+
+
+def _conflicts(con) -> None:
+    """One row per conflict component: its chain between two SOR records, weakest edge to cut."""
+    edges = rows(
+        con,
+        "SELECT s.comp, e.a, e.b, coalesce(e.rule, e.method), e.evidence, e.rank "
+        "FROM live_edges e JOIN account_result s ON s.rid = e.a "
+        "WHERE s.comp IN (SELECT comp FROM comp_stat WHERE n_sor >= 2) ORDER BY ALL",
+    )
+    if not edges:
+        return
+    by_comp: dict[int, list[tuple]] = defaultdict(list)
+    rank = {}
+    for comp, a, b, rule, ev, rk in edges:
+        by_comp[comp].append((a, b, rule, ev))
+        rank[(min(a, b), max(a, b))] = rk
+    sor: dict[int, list[tuple]] = defaultdict(list)
+    for comp, rid, id_ in rows(
+        con,
+        "SELECT comp, rid, id FROM account_result WHERE method = 'sor' AND comp IN "
+        "(SELECT comp FROM comp_stat WHERE n_sor >= 2) ORDER BY comp, id",
+    ):
+        sor[comp].append((rid, id_))
+    label = {
+        rid: (s, i)
+        for rid, s, i in rows(
+            con,
+            "SELECT rid, source, id FROM account_result WHERE comp IN "
+            "(SELECT comp FROM comp_stat WHERE n_sor >= 2)",
+        )
+    }
+    out = []
+    for comp, sors in sorted(sor.items()):
+        chain = shortest_chain(by_comp[comp], sors[0][0], {r for r, _ in sors[1:]})
+        if not chain:
+            continue
+        # Propose cutting the weakest edge: the latest rule, a score before any rule.
+        cut = max(chain, key=lambda st: rank.get((min(st[0], st[1]), max(st[0], st[1])), 0))
+        steps = [
+            {"from": list(label[a]), "to": list(label[b]), "rule": r, "evidence": ev}
+            for a, b, r, ev in chain
+        ]
+        out.append(
+            (
+                comp,
+                cut[0],
+                cut[1],
+                ", ".join(i for _, i in sors),
+                f"accounts {', '.join(i for _, i in sors)} are joined by a chain of "
+                f"{len(chain)} edge(s); proposed cut: {cut[2]}",
+                json.dumps(steps),
+            )
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _cq (comp BIGINT, a BIGINT, b BIGINT, accounts VARCHAR, "
+        "why VARCHAR, chain VARCHAR)"
+    )
+    con.executemany("INSERT INTO _cq VALUES (?, ?, ?, ?, ?, ?)", out)
+    con.execute(
+        """
+        INSERT INTO review_queue
+        SELECT NULL, 'conflict', q.a, q.b, ra.source, ra.id, rb.source, rb.id, q.accounts,
+               NULL, NULL, q.why, fa.fields, fb.fields, q.chain, q.comp
+        FROM _cq q JOIN records ra ON ra.rid = q.a JOIN records rb ON rb.rid = q.b
+        JOIN _fields fa ON fa.rid = q.a JOIN _fields fb ON fb.rid = q.b
+        """
+    )
+    con.execute("DROP TABLE _cq")
