@@ -465,6 +465,7 @@ def train(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
         )
     settings = splink_settings(comps, blocking)
     n_labels = _labels(con, config)
+    em_rounds: list[dict] = []
     with _quiet_splink():
         linker = _linker(con, settings)
         max_pairs = int(min(2e7, max(1e6, 20 * (counts["open"] + counts["known"]))))
@@ -474,11 +475,17 @@ def train(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
             linker.training.estimate_m_from_pairwise_labels("score_labels")
         else:
             how = "m by expectation maximisation (too few label pairs)"
-            for rule in blocking[:3]:
-                with contextlib.suppress(Exception):  # a block on every compared field
-                    linker.training.estimate_parameters_using_expectation_maximisation(
-                        rule["blocking_rule"]
-                    )
+            em_rounds = _em(linker, blocking[:3])
+        trained = _saved_settings(linker)
+    if n_labels < MIN_LABELS and not any(r["ok"] for r in em_rounds):
+        raise ConfigError(
+            "cannot train the model: there are too few label pairs (records the rules linked "
+            "through stored references) and expectation maximisation failed on every blocking "
+            "rule: " + "; ".join(f"{r['blocking']}: {r['error']}" for r in em_rounds),
+            key="scoring.blocking",
+            hint="the first blocking rules must find candidate pairs and leave some compared "
+            "fields unblocked",
+        )
         trained = _saved_settings(linker)
     _floor_unobserved(trained, n_labels, max_pairs)
     # The prior: EM over the candidate pairs with m and u fixed, rescaled to all pairs.
@@ -505,6 +512,7 @@ def train(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
             "label_pairs": n_labels,
             "u_max_pairs": max_pairs,
             "m": how,
+            "em_rounds": em_rounds,
             "candidate_pairs": n_blocked,
             "possible_pairs": counts["possible_pairs"],
             "prior": prior,
@@ -514,6 +522,25 @@ def train(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
     model = Model(path, trained, meta)
     save_model(model)
     return model
+
+
+def _em(linker, rules: list[dict]) -> list[dict]:
+    """EM rounds, one per blocking rule. Splink drops the blocked comparisons from the model
+    while a round runs and restores them only when it succeeds: a failed round (a rule that
+    finds no pairs, or blocks on every compared field) is undone here, and reported."""
+    rounds = []
+    for rule in rules:
+        saved = linker._settings_obj.core_model_settings.copy()
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule["blocking_rule"]
+            )
+            rounds.append({"blocking": rule["blocking_rule"], "ok": True, "error": None})
+        except Exception as e:  # noqa: BLE001 - Splink raises several kinds; all undo the round
+            linker._settings_obj.core_model_settings = saved
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            rounds.append({"blocking": rule["blocking_rule"], "ok": False, "error": first})
+    return rounds
 
 
 def _labels(con, config: Config) -> int:
