@@ -340,7 +340,7 @@ def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:
         )
 
     rules = _parse_rules(c, data.get("rules", {}))
-    scoring = _parse_scoring(c, data.get("scoring", {}))
+    scoring = _parse_scoring(c, data.get("scoring", {}), sources)
     dup = c.table(data.get("duplicates", {}), "duplicates")
     c.keys(dup, "duplicates", ("policy",))
     policy = c.str_(dup, "duplicates", "policy", "report")
@@ -454,7 +454,7 @@ def _parse_rules(c: _Checker, raw: Any) -> RulesConfig:
     )
 
 
-def _parse_scoring(c: _Checker, raw: Any) -> ScoringConfig:
+def _parse_scoring(c: _Checker, raw: Any, sources: dict[str, Source]) -> ScoringConfig:
     tbl = c.table(raw, "scoring")
     c.keys(
         tbl,
@@ -465,6 +465,8 @@ def _parse_scoring(c: _Checker, raw: Any) -> ScoringConfig:
     review = c.number(tbl, "scoring", "review", 0.80, lo=0.0, hi=1.0)
     if review > accept:
         raise c.fail("scoring.review", f"must not exceed scoring.accept ({accept}), got {review}")
+    mapped = {f for s in sources.values() if s.entity == "accounts" for f in s.fields}
+    allowed_fields = {*ACCOUNT_FIELDS, *mapped, "members"}
     comps = []
     for i, item in enumerate(_array_of_tables(c, tbl, "scoring.comparisons", "comparisons")):
         key = f"scoring.comparisons[{i}]"
@@ -481,9 +483,17 @@ def _parse_scoring(c: _Checker, raw: Any) -> ScoringConfig:
             isinstance(t, int | float) and not isinstance(t, bool) for t in thresholds
         ):
             raise c.fail(f"{key}.thresholds", "expected a list of numbers")
+        fld = c.str_(item, key, "field")
+        if fld not in allowed_fields:
+            raise c.fail(
+                f"{key}.field",
+                f"{fld!r} is not an account field: expected a canonical account field, a field "
+                'mapped under [sources.*.fields] of an accounts source, or "members"',
+                did_you_mean(fld, sorted(allowed_fields)),
+            )
         comps.append(
             Comparison(
-                c.str_(item, key, "field"),
+                fld,
                 kind,
                 c.bool_(item, key, "tf", False),
                 tuple(float(t) for t in thresholds),
@@ -494,6 +504,13 @@ def _parse_scoring(c: _Checker, raw: Any) -> ScoringConfig:
         key = f"scoring.blocking[{i}]"
         c.keys(item, key, ("on", "sql"))
         on = c.str_list(item, key, "on", ())
+        for f in on:
+            if f not in allowed_fields:
+                raise c.fail(
+                    f"{key}.on",
+                    f"{f!r} is not an account field: expected canonical or mapped account fields",
+                    did_you_mean(f, sorted(allowed_fields)),
+                )
         sql = c.str_(item, key, "sql")
         if not on and sql is None:
             raise c.fail(key, "needs `on` (a list of fields) or `sql`")

@@ -103,13 +103,7 @@ def plan(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[list[Compariso
                 comps[f] = Comparison(f, kind, tf)
         if MEMBERS in present:
             comps[MEMBERS] = Comparison(MEMBERS, "exact")
-    for c in sc.comparisons:
-        if c.field != MEMBERS and c.field not in DEFAULT_KINDS and c.field not in custom:
-            raise ConfigError(
-                f"compares {c.field!r}, which is neither a canonical account field nor a "
-                "field mapped under [sources.*.fields]",
-                key="scoring.comparisons.field",
-            )
+    for c in sc.comparisons:  # fields were checked against the sources by the config
         comps[c.field] = c
     if not comps:
         raise NotEnoughData(

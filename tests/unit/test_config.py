@@ -147,6 +147,18 @@ ERRORS = [
         ["expected a list of numbers"],
     ),
     (
+        "comparison-field-unknown",
+        BASE + '[[scoring.comparisons]]\nfield = "nmae"\nkind = "name"\n',
+        "scoring.comparisons[0].field",
+        ["'nmae' is not an account field", "did you mean 'name'?"],
+    ),
+    (
+        "blocking-field-unknown",
+        BASE + '[[scoring.blocking]]\non = ["postcod"]\n',
+        "scoring.blocking[0].on",
+        ["'postcod' is not an account field", "did you mean 'postcode'?"],
+    ),
+    (
         "name-blank",
         edit('name = "t"', 'name = "  "'),
         "project.name",
