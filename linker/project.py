@@ -356,37 +356,38 @@ class Project:
         when there is no model.json). The first resolve's results are kept as the rules-only
         baseline `linker evaluate` measures the lift against."""
         cfg = self.config
-        with timer("scoring"):
+        with timer("first_resolve"):
             self._apply_decisions(con)
             self._resolve_accounts(con)
             resolve.resolve_contacts(con, cfg, contact_rules)
             con.execute("CREATE OR REPLACE TABLE account_result_rules AS FROM account_result")
             con.execute("CREATE OR REPLACE TABLE contact_result_rules AS FROM contact_result")
-            if self.model_file.exists():
-                model = scoring.load_model(self.model_file)
-                if scoring.is_stale(con, cfg, model):
-                    warnings.append(
-                        f"{cfg.file.name} changed its comparisons, blocking or fields since "
-                        f"{MODEL_FILE} was trained; the old model is used: run `linker train` "
-                        "to retrain"
-                    )
-                trained = False
-            elif not scalar(
-                con,
-                "SELECT count(*) FROM account_result WHERE reason IN ('no_match', 'no_account')",
-            ):
-                return {"enabled": False, "skipped": "every account record is linked"}
-            else:
-                try:
-                    model = scoring.train(con, cfg, self.model_file)
-                except scoring.NotEnoughData as e:
-                    warnings.append(f"scoring skipped: {e.message}; {e.hint}")
-                    return {"enabled": False, "skipped": e.message}
+        trained = False
+        if self.model_file.exists():
+            model = scoring.load_model(self.model_file)
+            if scoring.is_stale(con, cfg, model):
                 warnings.append(
-                    f"no {MODEL_FILE} yet: trained one on this run's data and saved it "
-                    f"({self.model_file}); commit it so later runs reuse it"
+                    f"{cfg.file.name} changed its comparisons, blocking or fields since "
+                    f"{MODEL_FILE} was trained; the old model is used: run `linker train` "
+                    "to retrain"
                 )
-                trained = True
+        elif not scalar(
+            con, "SELECT count(*) FROM account_result WHERE reason IN ('no_match', 'no_account')"
+        ):
+            return {"enabled": False, "skipped": "every account record is linked"}
+        else:
+            try:
+                with timer("train"):
+                    model = scoring.train(con, cfg, self.model_file)
+            except scoring.NotEnoughData as e:
+                warnings.append(f"scoring skipped: {e.message}; {e.hint}")
+                return {"enabled": False, "skipped": e.message}
+            warnings.append(
+                f"no {MODEL_FILE} yet: trained one on this run's data and saved it "
+                f"({self.model_file}); commit it so later runs reuse it"
+            )
+            trained = True
+        with timer("scoring"):
             out = scoring.score(con, cfg, model)
         return {"enabled": True, "trained_now": trained, **out}
 
