@@ -16,7 +16,7 @@ import duckdb
 
 from linker.config import Config
 from linker.db import rows
-from linker.scoring import Model, _linker, _quiet_splink
+from linker.scoring import Model, quiet_splink, splink_linker
 
 
 def write_model_report(
@@ -24,8 +24,8 @@ def write_model_report(
 ) -> None:
     from splink.internals.html_utils import load_chart_libraries
 
-    with _quiet_splink():
-        linker = _linker(con, model.settings)
+    with quiet_splink():
+        linker = splink_linker(con, model.settings)
         charts = [
             ("Match weight of each comparison level", linker.visualisations.match_weights_chart()),
             ("m and u probabilities", linker.visualisations.m_u_parameters_chart()),

@@ -17,20 +17,14 @@ from collections import defaultdict
 import duckdb
 
 from linker.db import rows
+from linker.explain import KEY_FIELDS
 from linker.report import shortest_chain
 
-# The record fields shown side by side (records columns; custom fields are added).
+# The record fields shown side by side: explain's, less the contact-only ones, plus address
+# (custom fields are added).
 SHOWN_FIELDS = (
-    "name_raw",
-    "domain",
-    "email",
-    "phone",
-    "country",
-    "city",
+    *(f for f in KEY_FIELDS if f not in ("first_name", "last_name", "full_name", "account_ref")),
     "address",
-    "postcode",
-    "vat_raw",
-    "registration_number",
 )
 
 QUEUE_DDL = """

@@ -397,7 +397,7 @@ def _members(con, config: Config) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_splink():
+def quiet_splink():
     """Splink logs to the root logger and prints; linker reports through its own progress."""
     log = logging.getLogger("splink")
     old = log.level
@@ -409,7 +409,7 @@ def _quiet_splink():
         log.setLevel(old)
 
 
-def _linker(con: duckdb.DuckDBPyConnection, settings: dict):
+def splink_linker(con: duckdb.DuckDBPyConnection, settings: dict):
     from splink import DuckDBAPI, Linker
 
     # DuckDB 2 refuses new work while a result is unread (an INSERT's count row counts):
@@ -460,8 +460,8 @@ def train(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
     settings = splink_settings(comps, blocking)
     n_labels = _labels(con, config)
     em_rounds: list[dict] = []
-    with _quiet_splink():
-        linker = _linker(con, settings)
+    with quiet_splink():
+        linker = splink_linker(con, settings)
         max_pairs = int(min(2e7, max(1e6, 20 * (counts["open"] + counts["known"]))))
         linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=SEED)
         if n_labels >= MIN_LABELS:
@@ -483,8 +483,8 @@ def train(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
         trained = _saved_settings(linker)
     _floor_unobserved(trained, n_labels, max_pairs)
     # The prior: EM over the candidate pairs with m and u fixed, rescaled to all pairs.
-    with _quiet_splink():
-        linker = _linker(con, trained)
+    with quiet_splink():
+        linker = splink_linker(con, trained)
         pred = linker.inference.predict()
         table = pred.physical_name
         lam_blocked, n_blocked = _prior_by_em(con, table, trained)
@@ -672,8 +672,8 @@ def score(con: duckdb.DuckDBPyConnection, config: Config, model: Model) -> dict:
     stats = {**counts, "blocked_pairs": 0, "scored_pairs": 0, "linked": 0, "review": 0}
     _create_score_tables(con, comps)
     if counts["open"] and counts["known"]:
-        with _quiet_splink():
-            linker = _linker(con, model.settings)
+        with quiet_splink():
+            linker = splink_linker(con, model.settings)
             pred = linker.inference.predict()
             _keep_pairs(con, pred.physical_name, comps)
         stats["blocked_pairs"] = scalar(con, "SELECT count(*) FROM _pred_all")
