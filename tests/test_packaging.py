@@ -38,7 +38,9 @@ def test_wheel_holds_rules_example_and_entry_point(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     rules = {n.rsplit("/", 1)[-1] for n in names if n.startswith("linker/_builtin/rules/")}
     assert {"ref.toml", "vat.toml", "name_country.toml", "sor_user.toml"} <= rules
+    assert "user_name_in_account.toml" in rules
     assert "linker/_builtin/examples/acme/linker.toml" in names
+    assert "linker/_builtin/examples/acme/model.json" in names  # the example's trained model
     assert "linker/_builtin/examples/acme/data/crm_accounts.csv" in names
     assert "tui/__init__.py" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
