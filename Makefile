@@ -21,6 +21,8 @@ demo: setup
 	@echo
 	@echo "The crosswalk is in fixtures/acme/crosswalk/ (accounts.parquet, contacts.parquet, accounts_wide.parquet, manifest.json)."
 	@echo "Why a record has its account:  $(BIN)/linker explain -p fixtures/acme support 2000"
+	@echo "A link Splink scored:          $(BIN)/linker explain -p fixtures/acme support 2634"
+	@echo "The model, as pictures:        $(BIN)/linker train -p fixtures/acme  (writes fixtures/acme/model.html)"
 	@echo "Accuracy against the truth:    $(BIN)/linker evaluate -p fixtures/acme --truth fixtures/acme/truth.csv"
 
 test: setup
