@@ -7,19 +7,24 @@ One JSON object a line:
 
 `decision` is `match`, `no_match` or `undo` (takes back the latest match/no_match about
 that pair). The last word about a pair wins; the pair is unordered. Lines are appended and
-fsynced, never rewritten. A line that is not JSON can only be a torn write (a crash
-mid-write; each line is written with one call): it is ignored with a warning. A JSON line
-with wrong fields (a hand edit gone wrong) is an input error naming the line.
+fsynced, never rewritten (but by `linker forget`, atomically). A line that is not JSON can
+only be a torn write (a crash mid-write; each line is written with one call): it is ignored
+with a warning. A JSON line with wrong fields (a hand edit gone wrong) is an input error
+naming the line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from linker.errors import InputError
+from linker.publish import fsync
 
 DECISIONS_FILE = "decisions.jsonl"
 VALUES = ("match", "no_match", "undo")
@@ -101,36 +106,67 @@ def _parse(obj: dict) -> Decision:
     )
 
 
+class Standing:
+    """The standing decision per pair as decisions arrive (undo pops the pair's latest)."""
+
+    def __init__(self, decisions: list[Decision] = ()) -> None:
+        self._stacks: dict[tuple, list[Decision]] = {}
+        for d in decisions:
+            self.add(d)
+
+    def add(self, d: Decision) -> None:
+        stack = self._stacks.setdefault(d.pair, [])
+        if d.decision != "undo":
+            stack.append(d)
+        elif stack:
+            stack.pop()
+
+    def get(self, pair: tuple) -> Decision | None:
+        stack = self._stacks.get(pair)
+        return stack[-1] if stack else None
+
+    def as_dict(self) -> dict[tuple, Decision]:
+        return {pair: s[-1] for pair, s in self._stacks.items() if s}
+
+
 def current(decisions: list[Decision]) -> dict[tuple, Decision]:
     """The standing decision per pair after undos: pair -> Decision (match or no_match)."""
-    stacks: dict[tuple, list[Decision]] = {}
-    for d in decisions:
-        stack = stacks.setdefault(d.pair, [])
-        if d.decision == "undo":
-            if stack:
-                stack.pop()
-        else:
-            stack.append(d)
-    return {pair: s[-1] for pair, s in stacks.items() if s}
+    return Standing(decisions).as_dict()
 
 
 def append(path: Path, decision: Decision) -> None:
-    """Append one decision and fsync it before returning: a killed terminal loses nothing."""
+    """Append one decision and fsync it before returning: a killed terminal loses nothing.
+
+    The line goes out in one write() under an exclusive lock on the file, so two reviewers
+    appending at once never interleave, and an append waiting while `linker forget` rewrites
+    the log lands in the new file, not in the replaced one.
+    """
     new = not path.exists()
-    line = decision.to_json() + "\n"
-    with open(path, "ab") as fh:
+    line = (decision.to_json() + "\n").encode("utf-8")
+    with locked(path, create=True) as fd:
+        size = os.fstat(fd).st_size
         # A torn last line from an earlier crash must not swallow this one.
-        if not new and fh.tell() > 0:
-            with open(path, "rb") as rd:
-                rd.seek(-1, os.SEEK_END)
-                if rd.read(1) != b"\n":
-                    fh.write(b"\n")
-        fh.write(line.encode("utf-8"))
-        fh.flush()
-        os.fsync(fh.fileno())
+        sep = b"\n" if size and os.pread(fd, 1, size - 1) != b"\n" else b""
+        os.write(fd, sep + line)
+        os.fsync(fd)
     if new:
-        fd = os.open(path.parent, os.O_RDONLY)
+        fsync(path.parent)
+
+
+@contextlib.contextmanager
+def locked(path: Path, *, create: bool = False) -> Iterator[int]:
+    """An exclusive lock on the log file as it is now (an fd open for reading and appending).
+
+    Whoever replaces the file (forget's atomic rewrite) holds this lock meanwhile; a waiter
+    that wakes to find its file replaced retries on the new one.
+    """
+    flags = os.O_RDWR | os.O_APPEND | (os.O_CREAT if create else 0)
+    while True:
+        fd = os.open(path, flags, 0o644)
         try:
-            os.fsync(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                yield fd
+                return
         finally:
-            os.close(fd)
+            os.close(fd)  # also releases the lock

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from linker import decisions as decisions_log
 from linker import normalize, publish
 from linker.config import Config
 from linker.db import connect, rows, scalar
@@ -149,6 +150,12 @@ def forget(
 def _scrub_decisions(path: Path, targets: set[tuple[str, str]], email: str | None) -> int:
     if not path.exists():
         return 0
+    # Under the log's lock: a reviewer's append meanwhile waits and lands in the new file.
+    with decisions_log.locked(path):
+        return _rewrite_decisions(path, targets, email)
+
+
+def _rewrite_decisions(path: Path, targets: set[tuple[str, str]], email: str | None) -> int:
     lines = path.read_bytes().split(b"\n")
     keep: list[bytes] = []
     removed = 0
@@ -177,11 +184,7 @@ def _scrub_decisions(path: Path, targets: set[tuple[str, str]], email: str | Non
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        publish.fsync(path.parent)
     return removed
 
 

@@ -102,7 +102,7 @@ def write_parquet(table: pa.Table, path: Path) -> None:
         use_dictionary=True,
         store_schema=True,
     )
-    _fsync(path)
+    fsync(path)
 
 
 def publish(
@@ -144,9 +144,9 @@ def publish(
     }
     mpath = staging / "manifest.json"
     mpath.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
-    _fsync(mpath)
+    fsync(mpath)
     _carry_history(out, staging, keep, archive_current)
-    _fsync_dir(staging)
+    fsync(staging)
     if out.exists():
         if not _exchange(staging, out):
             aside = parent / f".{out.name}.previous"
@@ -156,7 +156,7 @@ def publish(
         shutil.rmtree(staging, ignore_errors=True)  # now holds the previous publication
     else:
         os.rename(staging, out)
-    _fsync_dir(parent)
+    fsync(parent)
     return manifest
 
 
@@ -241,13 +241,10 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """fsync a file or a directory (after a rename in it) by path."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    _fsync(path)
