@@ -264,8 +264,10 @@ class Project:
                     for k, v in rep["sources"].items()
                 },
             }
+            out["review"] = self._review_progress()
         else:
             out["last_run"] = None
+            out["review"] = None
         log, warnings = decisions_log.read_log(self.decisions_file)
         standing = decisions_log.current(log)
         by_reviewer: dict[str, int] = {}
@@ -283,6 +285,18 @@ class Project:
         out["last_publication"] = publish.read_manifest(self.config.out_dir)
         out["warnings"] = warnings
         return out
+
+    def _review_progress(self) -> dict:
+        """The review queue now: the last run's items less those decided since."""
+        from linker.review import ReviewSession
+
+        with self.state_access() as path:
+            session = ReviewSession(path, self.decisions_file, reviewer="status")
+        try:
+            p = session.progress()
+        finally:
+            session.close()
+        return {"items": p.total, "reviewed": p.reviewed, "pending": p.pending}
 
     def explain(self, source: str, record_id: str) -> dict:
         """Why a record has its account (or none): the chain of edges to the SOR record."""
@@ -422,7 +436,7 @@ class Project:
             )
             resolve.resolve_contacts(con, cfg, contact_rules)
         with timer("review_queue"):
-            pending = build_review_queue(con, self._custom_fields())
+            pending = build_review_queue(con, cfg, self._custom_fields())
         rep = report.build_report(con, cfg, stats)
         rep.update(
             run_id=self._run_id(stats),
@@ -453,6 +467,13 @@ class Project:
         return res
 
     def _open_state(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        with self.state_access():
+            return duckdb.connect(str(self.state_db), read_only=read_only)
+
+    @contextlib.contextmanager
+    def state_access(self) -> Iterator[Path]:
+        """Open the state database inside this block: a missing state says "run first", a
+        state another command holds says "busy" (exit 2), not an internal error."""
         if not self.state_db.exists():
             raise ConfigError(
                 "no run yet: there is no state to read",
@@ -460,7 +481,7 @@ class Project:
                 hint="run `linker run` first",
             )
         try:
-            return duckdb.connect(str(self.state_db), read_only=read_only)
+            yield self.state_db
         except duckdb.IOException as e:
             if "lock" not in str(e).lower():
                 raise

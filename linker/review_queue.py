@@ -5,8 +5,11 @@ rows, not recomputes them: both records' fields, the per-comparison evidence of 
 the chain of edges of a conflict. A reviewer's decision is appended to decisions.jsonl; the
 next run or publish honours it and the row leaves the queue.
 
-Rows: conflicts first (a `no_match` on one edge of the chain cuts it; the weakest edge is
-proposed), then review-band pairs, most probable first.
+Order, most impactful first: conflicts before pairs (a conflict holds every record of its
+component, and the quality gate on conflicts, back from publication); within each kind, the
+records whose account waits on the item (its component's non-SOR account records and the
+contacts attached to them: `impact`) descending; then the most probable pair first (a quick
+yes); then the ids, so the order is stable.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from collections import defaultdict
 
 import duckdb
 
-from linker.db import rows
+from linker.config import Config
+from linker.db import columns, ident, literal, rows
 from linker.explain import KEY_FIELDS
 from linker.report import shortest_chain
 
@@ -38,15 +42,21 @@ CREATE OR REPLACE TABLE review_queue (
     probability DOUBLE,
     match_weight DOUBLE,
     why VARCHAR,              -- why it is queued
-    left_fields VARCHAR,      -- JSON object: the record's fields
+    left_fields VARCHAR,      -- JSON object: the record's canonical fields
     right_fields VARCHAR,
     evidence VARCHAR,         -- JSON: pair: per comparison level/weight/values; conflict: chain
-    comp BIGINT
+    comp BIGINT,
+    impact BIGINT,            -- records whose account waits on this item
+    left_raw VARCHAR,         -- JSON object: the record's row as the source has it
+    right_raw VARCHAR,
+    chain_records VARCHAR     -- conflict: JSON list of every chain record {source, id, fields, raw}
 )
 """
 
 
-def build_review_queue(con: duckdb.DuckDBPyConnection, custom_fields: list[str]) -> int:
+def build_review_queue(
+    con: duckdb.DuckDBPyConnection, config: Config, custom_fields: list[str]
+) -> int:
     """Rebuild `review_queue`; return its number of pair rows (the pending reviews)."""
     con.execute(QUEUE_DDL)
     have = {r[0] for r in rows(con, "DESCRIBE records")}
@@ -59,16 +69,80 @@ def build_review_queue(con: duckdb.DuckDBPyConnection, custom_fields: list[str])
     has_scores = bool(
         rows(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'score_evidence' LIMIT 1")
     )
+    con.execute("CREATE OR REPLACE TEMP TABLE _chain_rids (comp BIGINT, rid BIGINT, pos INTEGER)")
     _conflicts(con)
     if has_scores:
         _pairs(con)
+    _raw_rows(con, config)
+    _impact(con, config)
     con.execute(
-        "CREATE OR REPLACE TABLE review_queue AS SELECT row_number() OVER (ORDER BY "
-        "kind = 'pair', CASE WHEN kind = 'pair' THEN -probability END, left_source, left_id, "
-        "right_source, right_id)::INTEGER AS item, * EXCLUDE (item) FROM review_queue ORDER BY item"
+        """
+        CREATE OR REPLACE TABLE review_queue AS
+        SELECT row_number() OVER (ORDER BY q.kind = 'pair', i.impact DESC, q.probability DESC NULLS LAST,
+                                  q.left_source, q.left_id, q.right_source, q.right_id)::INTEGER AS item,
+               q.* EXCLUDE (item, impact, left_raw, right_raw, chain_records),
+               i.impact, rl.raw AS left_raw, rr.raw AS right_raw, c.records AS chain_records
+        FROM review_queue q
+        JOIN _impact i USING (comp)
+        LEFT JOIN _raw rl ON rl.rid = q.left_rid LEFT JOIN _raw rr ON rr.rid = q.right_rid
+        LEFT JOIN (
+            SELECT x.comp, CAST(to_json(list({'source': r.source, 'id': r.id,
+                                              'fields': json(f.fields), 'raw': json(w.raw)}
+                                             ORDER BY x.pos)) AS VARCHAR) AS records
+            FROM _chain_rids x JOIN records r USING (rid) JOIN _fields f USING (rid)
+            LEFT JOIN _raw w USING (rid) GROUP BY x.comp
+        ) c ON q.kind = 'conflict' AND c.comp = q.comp
+        ORDER BY item
+        """
     )
-    con.execute("DROP TABLE _fields")
+    for t in ("_fields", "_chain_rids", "_raw", "_impact"):
+        con.execute(f"DROP TABLE {t}")
     return rows(con, "SELECT count(*) FROM review_queue WHERE kind = 'pair'")[0][0]
+
+
+def _raw_rows(con, config: Config) -> None:
+    """`_raw`: each queued record's row as its source has it (every column), as JSON."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _raw (rid BIGINT, raw VARCHAR)")
+    queued = (
+        "SELECT left_rid FROM review_queue UNION SELECT right_rid FROM review_queue "
+        "UNION SELECT rid FROM _chain_rids"
+    )
+    for s in config.sources_of("accounts"):
+        table = f"src.{ident(s.name)}"
+        cols = [c for c in columns(con, table) if c != "_row"]
+        if not cols:
+            continue
+        struct = "{" + ", ".join(f"{literal(c)}: t.{ident(c)}" for c in cols) + "}"
+        con.execute(
+            f"INSERT INTO _raw SELECT r.rid, CAST(to_json({struct}) AS VARCHAR) "
+            f"FROM records r JOIN {table} t ON t._row = r._row "
+            f"WHERE r.source = {literal(s.name)} AND r.rid IN ({queued})"
+        )
+
+
+def _impact(con, config: Config) -> None:
+    """`_impact` per component: its non-SOR account records and the contacts attached to them
+    (through their own account link), all of whose accounts wait on a reviewer."""
+    links = {
+        s.name: s.account.source for s in config.sources_of("contacts") if s.account is not None
+    }
+    cases = " ".join(f"WHEN {literal(c)} THEN {literal(a)}" for c, a in sorted(links.items()))
+    contacts = (
+        f"""SELECT a.rid, count(*) AS n FROM records c
+            JOIN records a ON a.source = (CASE c.source {cases} END) AND a.id = c.account_ref
+            WHERE c.entity = 'contacts' GROUP BY a.rid"""
+        if links
+        else "SELECT NULL::BIGINT AS rid, 0 AS n WHERE false"
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _impact AS
+        SELECT ar.comp, count(*) + coalesce(sum(c.n), 0) AS impact
+        FROM account_result ar LEFT JOIN ({contacts}) c USING (rid)
+        WHERE ar.method <> 'sor' AND ar.comp IN (SELECT comp FROM review_queue)
+        GROUP BY ar.comp
+        """
+    )
 
 
 def _pairs(con) -> None:
@@ -92,7 +166,7 @@ def _pairs(con) -> None:
                                           'open_value': value_open, 'known_value': value_known}
                                          ORDER BY position)) AS VARCHAR)
                 FROM score_evidence se WHERE se.o = p.o AND se.k = p.k),
-               ao.comp
+               ao.comp, NULL, NULL, NULL, NULL
         FROM p
         JOIN records ro ON ro.rid = p.o JOIN records rk ON rk.rid = p.k
         JOIN account_result ao ON ao.rid = p.o JOIN account_result ak ON ak.rid = p.k
@@ -133,6 +207,7 @@ def _conflicts(con) -> None:
         )
     }
     out = []
+    chain_rids: list[tuple[int, int, int]] = []
     for comp, sors in sorted(sor.items()):
         chain = shortest_chain(by_comp[comp], sors[0][0], {r for r, _ in sors[1:]})
         if not chain:
@@ -140,9 +215,17 @@ def _conflicts(con) -> None:
         # Propose cutting the weakest edge: the latest rule, a score before any rule.
         cut = max(chain, key=lambda st: rank.get((min(st[0], st[1]), max(st[0], st[1])), 0))
         steps = [
-            {"from": list(label[a]), "to": list(label[b]), "rule": r, "evidence": ev}
+            {
+                "from": list(label[a]),
+                "to": list(label[b]),
+                "rule": r,
+                "evidence": ev,
+                "proposed_cut": (a, b) == (cut[0], cut[1]),
+            }
             for a, b, r, ev in chain
         ]
+        on_chain = [chain[0][0], *(b for _, b, _, _ in chain)]
+        chain_rids += [(comp, rid, pos) for pos, rid in enumerate(on_chain)]
         out.append(
             (
                 comp,
@@ -159,11 +242,13 @@ def _conflicts(con) -> None:
         "why VARCHAR, chain VARCHAR)"
     )
     con.executemany("INSERT INTO _cq VALUES (?, ?, ?, ?, ?, ?)", out)
+    if chain_rids:
+        con.executemany("INSERT INTO _chain_rids VALUES (?, ?, ?)", chain_rids)
     con.execute(
         """
         INSERT INTO review_queue
         SELECT NULL, 'conflict', q.a, q.b, ra.source, ra.id, rb.source, rb.id, q.accounts,
-               NULL, NULL, q.why, fa.fields, fb.fields, q.chain, q.comp
+               NULL, NULL, q.why, fa.fields, fb.fields, q.chain, q.comp, NULL, NULL, NULL, NULL
         FROM _cq q JOIN records ra ON ra.rid = q.a JOIN records rb ON rb.rid = q.b
         JOIN _fields fa ON fa.rid = q.a JOIN _fields fb ON fb.rid = q.b
         """
