@@ -11,7 +11,6 @@ import contextlib
 import functools
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -24,7 +23,8 @@ from rich.console import Console
 from rich.markup import escape as _escape_markup
 from rich.table import Table
 
-from linker.errors import ExitCode, LinkerError
+from linker.display import visible
+from linker.errors import ConfigError, ExitCode, LinkerError
 from linker.project import Progress, Project
 
 app = typer.Typer(
@@ -37,12 +37,9 @@ app = typer.Typer(
 )
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 def escape(text: str) -> str:
     """Data shown literally: rich markup escaped, control characters (ESC...) made visible."""
-    return _escape_markup(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)))
+    return _escape_markup(visible(text))
 
 
 def _console(stderr: bool = False) -> Console:
@@ -253,6 +250,53 @@ def train(
     out.print("`linker run` uses the model from now on; commit model.json with the project")
 
 
+@command()
+def review(
+    project: ProjectOpt = None,
+    reviewer: Annotated[
+        str | None,
+        typer.Option(help="Who decides (default: env LINKER_REVIEWER, else your login name)."),
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Start with the items that have a record of this source.")
+    ] = None,
+) -> None:
+    """Review pending pairs and conflicts in the terminal; decisions go to decisions.jsonl."""
+    from linker.review import ReviewSession
+
+    p = _project(project, True)
+    session = ReviewSession.open(p, reviewer=reviewer, source=source)
+    for w in session.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(w)}")
+    try:
+        summary = _app("review")(session)
+    finally:
+        session.close()
+    made = summary["decisions"]
+    kinds = ", ".join(f"{n} {k}" for k, n in summary["by_decision"].items())
+    pend = summary["progress"]["pending"]
+    if made:
+        out.print(f"{made} decision(s) this sitting ({kinds}), saved in {escape(summary['file'])}")
+        out.print("`linker publish` applies them (or the next `linker run`)")
+    else:
+        out.print("no decisions this sitting")
+    out.print(f"{pend} item(s) still pending")
+
+
+def _app(name: str):
+    """An app registered under the `linker.apps` entry point (the review app in tui/)."""
+    from importlib.metadata import entry_points
+
+    found = entry_points(group="linker.apps", name=name)
+    if not found:
+        raise ConfigError(
+            f"the {name} app is not installed",
+            hint="reinstall linker (`pip install -e .` or `make setup`) so its entry points "
+            "are registered",
+        )
+    return next(iter(found)).load()
+
+
 @command("publish")
 def publish_cmd(
     project: ProjectOpt = None,
@@ -442,6 +486,13 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
         )
         for name, s in lr["sources"].items():
             out.print(f"  {name:<16} {s['linked']:>8} of {s['records']:>8} linked")
+        rv = st["review"]
+        out.print(
+            f"review queue: {rv['pending']} pending of {rv['items']} item(s) "
+            f"({rv['reviewed']} decided since the last run"
+            + ("; `linker publish` applies them)" if rv["reviewed"] else ")")
+            + ("; `linker review` to work on it" if rv["pending"] else "")
+        )
     d = st["decisions"]
     out.print(
         f"decisions: {d['standing']} standing ({d['match']} match, {d['no_match']} no_match) "

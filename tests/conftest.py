@@ -201,3 +201,95 @@ def write_tiny(root: Path, toml: str = TINY_TOML) -> Path:
 def tiny(tmp_path: Path) -> Path:
     """A fresh copy of the tiny project."""
     return write_tiny(tmp_path / "tiny")
+
+
+# --- a review queue made by hand (what `linker run` leaves for `linker review`) --------------
+
+
+def _rec(source: str, rid: str, name: str, **fields) -> dict:
+    return {"source": source, "id": rid, "fields": {"name": name.lower(), **fields},
+            "raw": {"id": rid, "name": name, **fields}}  # fmt: skip
+
+
+def _ev(comparison: str, level: str, weight: float, a=None, b=None) -> dict:
+    return {"comparison": comparison, "level": level, "match_weight": weight,
+            "open_value": a, "known_value": b}  # fmt: skip
+
+
+P34, C110, P35 = (
+    _rec("product", "34", "ACME Services GmbH", domain=["acme-services.de"], country="DE"),
+    _rec("crm", "110", "ACME", domain=["acme-services.de"], country="DE", phone="+49301234567"),
+    _rec("product", "35", "Globex Ltd", domain=["acme-services.de"], country="GB"),
+)
+S2101 = _rec("support", "2101", "Acme Inc.", domain=["acme-services.de"])
+CUS_C, P38, P36 = (
+    _rec("billing", "cus_C", "Hooli", country="US", email="ap@hooli.example"),
+    _rec("product", "38", "Hooli Inc.", country="US"),
+    _rec("product", "36", "Hooli Labs", country="US"),
+)
+MARKUP = _rec("crm", "666", "[bold red]Evil[/] Corp \x1b[31mred\x1b[0m", country="DE")
+P37 = _rec("product", "37", "Evil Corp", country="DE")  # fmt: skip
+
+# Queue order as linker builds it: conflicts first, then by impact, then probability.
+REVIEW_ITEMS = [
+    {"kind": "conflict", "left": C110, "right": P35, "account_id": "34, 35",
+     "why": "accounts 34, 35 are joined by a chain of 2 edge(s); proposed cut: domain",
+     "impact": 4,
+     "chain": [{"from": ["product", "34"], "to": ["crm", "110"], "rule": "ref",
+                "evidence": "crm.Product_Id = 34", "proposed_cut": False},
+               {"from": ["crm", "110"], "to": ["product", "35"], "rule": "domain",
+                "evidence": "domain = acme-services.de", "proposed_cut": True}],
+     "records": [P34, C110, P35]},
+    {"kind": "pair", "left": S2101, "right": P34, "account_id": "34", "probability": 0.93,
+     "match_weight": 3.7, "why": "in the review band", "impact": 3,
+     "evidence": [_ev("name", "jaro-winkler >= 0.92", 4.2, "acme inc", "acme services gmbh"),
+                  _ev("domain", "shares one", 13.1, "acme-services.de", "acme-services.de"),
+                  _ev("country", "null", 0.0, None, "DE")]},
+    {"kind": "pair", "left": CUS_C, "right": P38, "account_id": "38", "probability": 0.91,
+     "match_weight": 3.3, "why": "a runner-up for another account is close", "impact": 2,
+     "evidence": [_ev("name", "exact", 9.5, "hooli", "hooli"),
+                  _ev("country", "exact", 1.2, "US", "US")]},
+    {"kind": "pair", "left": CUS_C, "right": P36, "account_id": "36", "probability": 0.85,
+     "match_weight": 2.5, "why": "runner-up", "impact": 2,
+     "evidence": [_ev("name", "shares a distinctive word", 6.0, "hooli", "hooli labs"),
+                  _ev("country", "exact", 1.2, "US", "US")]},
+    {"kind": "pair", "left": MARKUP, "right": P37, "account_id": "37", "probability": 0.82,
+     "match_weight": 2.2, "why": "in the review band", "impact": 1,
+     "evidence": [_ev("name", "jaro-winkler >= 0.80", 3.0, MARKUP["fields"]["name"], "evil corp"),
+                  _ev("country", "exact", 1.2, "DE", "DE")]},
+]  # fmt: skip
+
+
+def write_review_state(root: Path, items: list[dict] = REVIEW_ITEMS) -> Path:
+    """A state database whose only table is the review queue of `items`, as a run leaves it."""
+    import duckdb
+
+    from linker.review_queue import QUEUE_DDL
+
+    state = root / ".linker" / "state.duckdb"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.unlink(missing_ok=True)
+    con = duckdb.connect(str(state))
+    con.execute(QUEUE_DDL)
+    for n, it in enumerate(items, 1):
+        left, right = it["left"], it["right"]
+        evidence = it.get("chain") if it["kind"] == "conflict" else it.get("evidence")
+        con.execute(
+            "INSERT INTO review_queue VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?)",
+            [n, it["kind"], 2 * n, 2 * n + 1, left["source"], left["id"], right["source"],
+             right["id"], it["account_id"], it.get("probability"), it.get("match_weight"),
+             it["why"], json.dumps(left["fields"]), json.dumps(right["fields"]),
+             json.dumps(evidence), n, it["impact"], json.dumps(left["raw"]),
+             json.dumps(right["raw"]),
+             json.dumps(it["records"]) if it.get("records") else None],
+        )  # fmt: skip
+    con.close()
+    return root
+
+
+@pytest.fixture
+def queued(tiny: Path) -> Path:
+    """The tiny project with a hand-made review queue (a conflict, four pairs, one named in
+    markup with escape sequences) and no decisions yet."""
+    return write_review_state(tiny)

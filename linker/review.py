@@ -1,0 +1,610 @@
+"""A review sitting: the queue the review app (`linker review`, in tui/) works through.
+
+The queue is the last run's `review_queue` (review_queue.py: pending pairs and conflicts, most
+impactful first, with both records' fields, their source rows and the evidence). Opening a
+session copies it into an in-memory DuckDB and lets go of the state database, so a `linker run`
+or `publish` elsewhere is never blocked by an open review; items are then read one at a time,
+so a queue of 100,000 pairs opens in a fraction of a second and nothing builds 100,000 objects.
+
+Decisions go to `decisions.jsonl` the moment they are made (one line, one write, fsynced; see
+decisions.py) and the next `linker run` / `publish` honours them. Within the sitting the
+session keeps the standing decision per pair (the log's own rules: the last word wins, `undo`
+takes back the latest) and derives each item's state from it:
+
+- a pair is `match` / `no_match` when the pair has a standing decision, `settled` when its open
+  record was matched to another candidate (one record, one account), else `pending`;
+- a conflict is `cut` when an edge of its chain has a standing `no_match`, else `pending`.
+
+Decisions logged after the last run count too: a second sitting starts where the first ended.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from linker import decisions as decisions_log
+from linker.db import literal, rows, scalar
+from linker.errors import ConfigError, did_you_mean
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from linker.project import Project
+
+Key = tuple[str, str]  # (source, id)
+
+# Canonical fields shown side by side, in this order (custom fields follow); the `_raw`
+# spellings are shown with the source row instead.
+FIELD_ORDER = (
+    "name",
+    "domain",
+    "email",
+    "phone",
+    "country",
+    "city",
+    "address",
+    "postcode",
+    "vat",
+    "registration_number",
+)
+HIDDEN_FIELDS = ("name_raw", "vat_raw")
+
+# The text a filter word is looked for in (lower-cased): ids, fields, source rows, evidence.
+_HAYSTACK = (
+    "lower(concat_ws(' ', left_source, left_id, right_source, right_id, account_id, why, "
+    "left_fields, right_fields, left_raw, right_raw, chain_records))"
+)
+
+
+def default_reviewer() -> str:
+    """Who is reviewing: `LINKER_REVIEWER`, else the login name."""
+    name = os.environ.get("LINKER_REVIEWER", "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One account record as the reviewer sees it."""
+
+    source: str
+    id: str
+    fields: dict[str, Any]  # canonical fields, normalized: what linker compares
+    raw: dict[str, str | None]  # the row as the source has it (nested fields as "a.b")
+
+    @property
+    def key(self) -> Key:
+        return (self.source, self.id)
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    """One canonical field of both records and whether they agree."""
+
+    field: str
+    left: str | None
+    right: str | None
+    agreement: str | None  # same | similar | differs | None (a side has no value)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One comparison of a scored pair: Splink's level and match weight, both values."""
+
+    comparison: str
+    level: str
+    match_weight: float | None
+    left_value: str | None
+    right_value: str | None
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One edge of a conflict's chain."""
+
+    left: Record
+    right: Record
+    rule: str
+    evidence: str
+    proposed_cut: bool
+
+    @property
+    def pair(self) -> tuple[Key, Key]:
+        return _pair(self.left.key, self.right.key)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One queue item: a review-band pair, or a conflict (two accounts joined by a chain)."""
+
+    number: int  # position in the queue, 1 first
+    kind: str  # pair | conflict
+    left: Record  # pair: the open record; conflict: one end of the proposed cut
+    right: Record  # pair: its candidate (a linked record of the candidate account)
+    account_id: str | None  # pair: the candidate account; conflict: "19, 598"
+    probability: float | None
+    match_weight: float | None
+    why: str
+    impact: int  # records whose account waits on this item
+    evidence: tuple[Evidence, ...] = ()
+    chain: tuple[Edge, ...] = ()
+
+    @property
+    def proposed_cut(self) -> int:
+        return next((i for i, e in enumerate(self.chain) if e.proposed_cut), 0)
+
+    def records(self, edge: int | None = None) -> tuple[Record, Record]:
+        """The two records shown: the pair, or the ends of a conflict's chosen edge."""
+        if self.kind == "conflict" and self.chain:
+            e = self.chain[self.proposed_cut if edge is None else edge]
+            return e.left, e.right
+        return self.left, self.right
+
+    def field_rows(self, edge: int | None = None) -> list[FieldRow]:
+        """Every canonical field either record has, with agreement: `same` (equal, or a
+        shared list value), `similar` (a comparison found them alike), `differs`, or None."""
+        left, right = self.records(edge)
+        weights = {e.comparison: e.match_weight for e in self.evidence}
+        names = [f for f in FIELD_ORDER if f in left.fields or f in right.fields]
+        names += [
+            f for f in {**left.fields, **right.fields} if f not in names and f not in HIDDEN_FIELDS
+        ]
+        out = []
+        for f in names:
+            a, b = left.fields.get(f), right.fields.get(f)
+            if _empty(a) and _empty(b):
+                continue
+            if _empty(a) or _empty(b):
+                agreement = None
+            elif (set(a) & set(b)) if isinstance(a, list) and isinstance(b, list) else a == b:
+                agreement = "same"
+            elif (weights.get(f) or 0) > 0 and self.kind == "pair":
+                agreement = "similar"
+            else:
+                agreement = "differs"
+            out.append(FieldRow(f, _show(a), _show(b), agreement))
+        return out
+
+
+@dataclass(frozen=True)
+class ReviewProgress:
+    """Where the sitting stands. `reviewed` counts items decided (also before this sitting,
+    since the last run) or settled by another decision."""
+
+    total: int  # items in the queue
+    reviewed: int
+    pending: int
+    sitting: int  # decisions made in this sitting (net of undos)
+    view: int  # items the filter shows
+    view_pending: int
+
+
+@dataclass
+class _Done:
+    """What the sitting did, in order (for undo)."""
+
+    number: int
+    decision: decisions_log.Decision
+
+
+def _serialized(method):
+    """One caller at a time: the app reads from its UI thread and filters in a worker."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+class ReviewSession:
+    """The queue of one project's last run, and the decisions made on it.
+
+    Use `ReviewSession.open(project)`; the lower-level constructor takes the paths. Safe to
+    call from several threads (one call at a time).
+    """
+
+    def __init__(
+        self,
+        state_db: Path,
+        decisions_file: Path,
+        *,
+        project_name: str = "",
+        sources: Iterable[str] = (),
+        reviewer: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.decisions_file = decisions_file
+        self.project_name = project_name
+        self.sources = sorted(sources)
+        self.reviewer = reviewer or default_reviewer()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.RLock()
+        self._con = duckdb.connect()
+        self._con.execute(f"ATTACH {literal(str(state_db))} AS st (READ_ONLY)")
+        try:
+            has_queue = scalar(
+                self._con,
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'st' "
+                "AND table_name = 'review_queue'",
+            )
+            if not has_queue:
+                raise ConfigError(
+                    "the last run left no review queue (it was made by an older linker)",
+                    file=str(state_db),
+                    hint="run `linker run` again",
+                )
+            self._con.execute("CREATE TABLE q AS SELECT * FROM st.review_queue ORDER BY item")
+        finally:
+            self._con.execute("DETACH st")
+        self._columns = [r[0] for r in rows(self._con, "DESCRIBE q")]
+        self._con.execute("CREATE INDEX q_open ON q (left_source, left_id)")
+        self.total: int = scalar(self._con, "SELECT count(*) FROM q")
+        self.filter_text = ""
+        self.warnings: list[str] = []
+        self._sitting: list[_Done] = []
+        self._state: dict[int, str] = {}  # items not pending -> their state
+        self._con.execute("CREATE TEMP TABLE _done (item INTEGER PRIMARY KEY)")
+        # Conflicts are few: their chains' edges are kept here, both ways.
+        self._chains: dict[int, list[tuple[Key, Key]]] = {}
+        self._conflict_edges: dict[tuple[Key, Key], list[int]] = {}
+        for number, chain in rows(
+            self._con, "SELECT item, evidence FROM q WHERE kind = 'conflict' ORDER BY item"
+        ):
+            for step in json.loads(chain or "[]"):
+                pair = _pair(tuple(step["from"]), tuple(step["to"]))
+                self._chains.setdefault(number, []).append(pair)
+                self._conflict_edges.setdefault(pair, []).append(number)
+        log, self.warnings = decisions_log.read_log(decisions_file)
+        self._standing = decisions_log.Standing(log)
+        self._matches: dict[Key, set[Key]] = {}
+        for (a, b), d in self._standing.as_dict().items():
+            if d.decision == "match":
+                self._matches.setdefault(a, set()).add(b)
+                self._matches.setdefault(b, set()).add(a)
+        self._refresh(set(self._standing.as_dict()))
+        self._build_view("")
+
+    @classmethod
+    def open(
+        cls,
+        project: Project,
+        *,
+        reviewer: str | None = None,
+        source: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> ReviewSession:
+        """The session on a project's last run; `source` starts it filtered to that source."""
+        cfg = project.config
+        accounts = [s.name for s in cfg.sources_of("accounts")]
+        if source is not None and source not in accounts:
+            raise ConfigError(
+                f"no accounts source named {source!r} (review covers account records)",
+                key="--source",
+                hint=did_you_mean(source, accounts) or f"sources: {', '.join(accounts)}",
+            )
+        with project.state_access() as path:
+            session = cls(
+                path,
+                project.decisions_file,
+                project_name=cfg.name,
+                sources=accounts,
+                reviewer=reviewer,
+                clock=clock,
+            )
+        if source is not None:
+            session.set_filter(f"source:{source}")
+        return session
+
+    @property
+    def sitting(self) -> list[decisions_log.Decision]:
+        """This sitting's standing decisions, in order (undone ones left out)."""
+        return [d.decision for d in self._sitting]
+
+    @_serialized
+    def close(self) -> None:
+        self._con.close()
+
+    # --- reading -----------------------------------------------------------------------------
+
+    @property
+    def view_size(self) -> int:
+        return self._view_size
+
+    @_serialized
+    def item(self, number: int) -> Item:
+        """Queue item `number` (1 first)."""
+        r = self._con.execute("SELECT * FROM q WHERE item = ?", [number]).fetchone()
+        if r is None:
+            raise IndexError(f"no item {number} in a queue of {self.total}")
+        return _item(dict(zip(self._columns, r, strict=True)))
+
+    @_serialized
+    def item_at(self, pos: int) -> Item:
+        """The item at position `pos` (0 first) of the filtered view."""
+        number = scalar(self._con, "SELECT item FROM _view WHERE pos = ?", [pos])
+        if number is None:
+            raise IndexError(f"no position {pos} in a view of {self._view_size}")
+        return self.item(number)
+
+    @_serialized
+    def position(self, number: int) -> int | None:
+        """Where item `number` is in the filtered view (None: the filter hides it)."""
+        return scalar(self._con, "SELECT pos FROM _view WHERE item = ?", [number])
+
+    def state(self, number: int) -> str:
+        """pending | match | no_match | settled | cut."""
+        return self._state.get(number, "pending")
+
+    @_serialized
+    def next_pending(self, after: int | None = None, *, backwards: bool = False) -> int | None:
+        """The next pending position in the view after `after` (before it, `backwards`),
+        wrapping around; None when nothing in the view is pending."""
+        if backwards:
+            cond, order, start = "pos < ?", "DESC", self._view_size if after is None else after
+        else:
+            cond, order, start = "pos > ?", "ASC", -1 if after is None else after
+        pending = "SELECT pos FROM _view ANTI JOIN _done USING (item)"
+        pos = scalar(self._con, f"{pending} WHERE {cond} ORDER BY pos {order} LIMIT 1", [start])
+        if pos is None:  # wrap around
+            pos = scalar(self._con, f"{pending} ORDER BY pos {order} LIMIT 1")
+        return pos
+
+    @_serialized
+    def progress(self) -> ReviewProgress:
+        view_pending = scalar(self._con, "SELECT count(*) FROM _view ANTI JOIN _done USING (item)")
+        return ReviewProgress(
+            total=self.total,
+            reviewed=len(self._state),
+            pending=self.total - len(self._state),
+            sitting=len(self._sitting),
+            view=self._view_size,
+            view_pending=view_pending,
+        )
+
+    # --- filtering -----------------------------------------------------------------------------
+
+    @_serialized
+    def set_filter(self, text: str) -> int:
+        """Show only items matching `text`: `source:NAME` keeps items with a record of that
+        source, `kind:pair` or `kind:conflict` one kind; every other word must appear (any
+        case) in the item's ids, fields, source rows or evidence. An empty text shows
+        everything. Returns the number shown."""
+        words = text.split()
+        for w in words:
+            if w.lower().startswith("source:") and w[7:] not in self.sources:
+                raise ConfigError(
+                    f"no accounts source named {w[7:]!r}",
+                    key="filter",
+                    hint=did_you_mean(w[7:], self.sources) or f"sources: {', '.join(self.sources)}",
+                )
+            if w.lower().startswith("kind:") and w[5:] not in ("pair", "conflict"):
+                raise ConfigError(
+                    f"no kind {w[5:]!r}", key="filter", hint="kind:pair or kind:conflict"
+                )
+        self._build_view(text)
+        self.filter_text = " ".join(words)
+        return self._view_size
+
+    def _build_view(self, text: str) -> None:
+        where, params = [], []
+        for w in text.split():
+            if w.lower().startswith("source:"):
+                where.append("(left_source = ? OR right_source = ?)")
+                params += [w[7:], w[7:]]
+            elif w.lower().startswith("kind:"):
+                where.append("kind = ?")
+                params.append(w[5:])
+            else:
+                where.append(f"contains({_HAYSTACK}, ?)")
+                params.append(w.lower())
+        cond = ("WHERE " + " AND ".join(where)) if where else ""
+        self._con.execute(
+            "CREATE OR REPLACE TEMP TABLE _view AS SELECT (row_number() OVER (ORDER BY item) - 1)"
+            f"::INTEGER AS pos, item FROM q {cond} ORDER BY item",
+            params,
+        )
+        self._view_size = scalar(self._con, "SELECT count(*) FROM _view")
+
+    # --- deciding ------------------------------------------------------------------------------
+
+    @_serialized
+    def decide(
+        self, number: int, decision: str, *, edge: int | None = None, note: str = ""
+    ) -> decisions_log.Decision:
+        """Record `match` or `no_match` about item `number` (for a conflict: about the chosen
+        edge of its chain, the proposed cut by default). Appended and fsynced before return."""
+        if decision not in ("match", "no_match"):
+            raise ValueError(f"decision must be match or no_match, got {decision!r}")
+        it = self.item(number)
+        left, right = it.records(edge)
+        if it.kind == "conflict" and not note:
+            note = f"cuts the conflict between accounts {it.account_id}"
+        d = decisions_log.Decision(left.key, right.key, decision, self.reviewer, self._now(), note)
+        self._write(d)
+        self._sitting.append(_Done(number, d))
+        return d
+
+    @_serialized
+    def undo(self) -> int | None:
+        """Take back the sitting's last decision (an `undo` line); its item number, or None
+        when this sitting has decided nothing (earlier sittings are not undone from here)."""
+        if not self._sitting:
+            return None
+        last = self._sitting.pop()
+        d = last.decision
+        self._write(decisions_log.Decision(d.left, d.right, "undo", self.reviewer, self._now(), ""))
+        return last.number
+
+    def _now(self) -> str:
+        return self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _write(self, d: decisions_log.Decision) -> None:
+        decisions_log.append(self.decisions_file, d)
+        before = self._standing.get(d.pair)
+        self._standing.add(d)
+        after = self._standing.get(d.pair)
+        a, b = d.pair
+        for x, y in ((a, b), (b, a)):
+            if after is not None and after.decision == "match":
+                self._matches.setdefault(x, set()).add(y)
+            elif before is not None and before.decision == "match":
+                self._matches.get(x, set()).discard(y)
+        self._refresh({d.pair})
+
+    def _refresh(self, pairs: set[tuple[Key, Key]]) -> None:
+        """Recompute the state of every item these pairs' decisions can change."""
+        keys = sorted({k for p in pairs for k in p})
+        # A pair's state depends on decisions about its open (left) record only: its own
+        # pair, or a match elsewhere. A known record may be the candidate of thousands of
+        # items; a decision changes none of them but those of its open record.
+        select = "SELECT item, left_source, left_id, right_source, right_id FROM q"
+        touched = []
+        if len(keys) <= 64:  # a keypress: a few index lookups
+            for source, id_ in keys:
+                touched += rows(
+                    self._con,
+                    f"{select} WHERE left_source = ? AND left_id = ? AND kind = 'pair'",
+                    [source, id_],
+                )
+        else:  # opening on a long decisions log: one join
+            self._con.execute("CREATE OR REPLACE TEMP TABLE _keys (source VARCHAR, id VARCHAR)")
+            self._con.executemany("INSERT INTO _keys VALUES (?, ?)", keys)
+            touched = rows(
+                self._con,
+                f"{select} SEMI JOIN _keys k ON k.source = q.left_source AND k.id = q.left_id "
+                "WHERE kind = 'pair'",
+            )
+        changed: dict[int, str] = {}
+        for number, ls, li, rs, ri in touched:
+            changed[number] = self._pair_state((ls, li), (rs, ri))
+        for p in pairs:
+            for number in self._conflict_edges.get(p, ()):
+                changed[number] = self._conflict_state(number)
+        for number, st in changed.items():
+            if st == "pending":
+                self._state.pop(number, None)
+            else:
+                self._state[number] = st
+        self._con.execute("DELETE FROM _done WHERE item IN (SELECT unnest(?))", [list(changed)])
+        done = [n for n, st in changed.items() if st != "pending"]
+        if done:
+            self._con.execute("INSERT INTO _done SELECT unnest(?)", [done])
+
+    def _pair_state(self, open_key: Key, candidate: Key) -> str:
+        d = self._standing.get(_pair(open_key, candidate))
+        if d is not None:
+            return d.decision
+        if self._matches.get(open_key, set()) - {candidate}:
+            return "settled"
+        return "pending"
+
+    def _conflict_state(self, number: int) -> str:
+        cut = any(
+            (d := self._standing.get(p)) is not None and d.decision == "no_match"
+            for p in self._chains.get(number, ())
+        )
+        return "cut" if cut else "pending"
+
+
+# --- building items from queue rows ------------------------------------------------------------
+
+
+def _item(r: dict[str, Any]) -> Item:
+    left_fields = json.loads(r["left_fields"] or "{}")
+    right_fields = json.loads(r["right_fields"] or "{}")
+    left = Record(r["left_source"], r["left_id"], left_fields, _flat(r["left_raw"]))
+    right = Record(r["right_source"], r["right_id"], right_fields, _flat(r["right_raw"]))
+    evidence: tuple[Evidence, ...] = ()
+    chain: tuple[Edge, ...] = ()
+    if r["kind"] == "pair":
+        evidence = tuple(
+            Evidence(
+                e["comparison"],
+                e["level"],
+                e["match_weight"],
+                _show(e.get("open_value")),
+                _show(e.get("known_value")),
+            )
+            for e in json.loads(r["evidence"] or "[]")
+        )
+    else:
+        recs = {
+            (x["source"], x["id"]): Record(
+                x["source"], x["id"], x.get("fields") or {}, _flat_obj(x.get("raw"))
+            )
+            for x in json.loads(r["chain_records"] or "[]")
+        }
+        chain = tuple(
+            Edge(
+                recs.get(tuple(s["from"])) or Record(*s["from"], {}, {}),
+                recs.get(tuple(s["to"])) or Record(*s["to"], {}, {}),
+                s.get("rule") or "",
+                s.get("evidence") or "",
+                bool(s.get("proposed_cut")),
+            )
+            for s in json.loads(r["evidence"] or "[]")
+        )
+    return Item(
+        number=r["item"],
+        kind=r["kind"],
+        left=left,
+        right=right,
+        account_id=r["account_id"],
+        probability=r["probability"],
+        match_weight=r["match_weight"],
+        why=r["why"] or "",
+        impact=r["impact"] or 0,
+        evidence=evidence,
+        chain=chain,
+    )
+
+
+def _flat(raw_json: str | None) -> dict[str, Any]:
+    return _flat_obj(json.loads(raw_json) if raw_json else None)
+
+
+def _flat_obj(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """A source row with nested objects as "a.b" keys (billing's metadata.account_id)."""
+    out: dict[str, Any] = {}
+    for k, v in (obj or {}).items():
+        if isinstance(v, dict) and v:
+            out.update(_flat_obj(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = _show(v)
+    return out
+
+
+def _pair(a: Key, b: Key) -> tuple[Key, Key]:
+    x, y = sorted([a, b])
+    return x, y
+
+
+def _empty(v: Any) -> bool:
+    return v is None or v == "" or v == []
+
+
+def _show(v: Any) -> str | None:
+    """A value as text: lists joined by ", ", JSON objects as JSON, None kept."""
+    if v is None:
+        return None
+    if isinstance(v, list):
+        return ", ".join(_show(x) or "" for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, ensure_ascii=False)
+    return str(v)
