@@ -1,5 +1,5 @@
-"""The Textual review app (`linker review`): arrives with the review issue.
+"""The review app: `linker review`, a Textual terminal UI over linker's review session.
 
-It will import only linker's public API (`linker.Project`, `linker.decisions`); linker itself
-never imports this package.
+It imports only linker's public API (`from linker import ...`); linker never imports it. The
+`linker review` command finds it through the `linker.apps` entry point (pyproject.toml).
 """
