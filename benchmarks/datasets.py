@@ -376,7 +376,8 @@ def vat_field(rng: random.Random, co: Company) -> str:
 class Phones:
     """acme's phone numbers (valid for phonenumbers, fixed lines with the city's area code),
     made without parsing: a candidate is checked against the metadata pattern of its type, and
-    is written from format templates cached per country, first four digits and length."""
+    is written from format templates cached per country, first three digits and length (on
+    100k numbers, the templates wrote every number as phonenumbers does; two digits did not)."""
 
     def __init__(self):
         self._types: dict[tuple[str, bool], tuple[int, str, frozenset[int], re.Pattern]] = {}
@@ -421,7 +422,7 @@ class Phones:
 
     def _formats(self, code: int, nsn: str) -> tuple[str, str]:
         """International and national spellings; the number's digits are the last ones in both."""
-        key = (code, nsn[:4], len(nsn))
+        key = (code, nsn[:3], len(nsn))
         if key not in self._templates:
             number = phonenumbers.parse(f"+{code}{nsn}")
             templates = []
