@@ -188,6 +188,7 @@ def slug(text: str) -> str:
 
 
 def digits(rng: random.Random, n: int) -> str:
+    """n random decimal digits."""
     return f"{rng.randrange(10**n):0{n}d}" if n else ""
 
 
@@ -234,6 +235,8 @@ def person_name(rng: random.Random, country: str) -> tuple[str, str, str]:
 
 
 class Person:
+    """acme's Person (the noise functions read the same attributes), with slots."""
+
     __slots__ = ("first", "last", "email", "locale", "user_id", "role")
 
     def __init__(self, first: str, last: str, email: str, locale: str):
@@ -744,6 +747,7 @@ def timestamp(rng: random.Random, day) -> str:
 
 
 def build_product(world: World) -> tuple[Table, Table]:
+    """The SOR: one row per account (80 % with a website), and its users."""
     rng = world.rng("product")
     accounts, users = Table("product"), Table("product_users")
     for co in world.customers:
@@ -1077,8 +1081,6 @@ def build_billing(world: World) -> Table:
 
 # --------------------------------------------------------------------------- writing
 
-CSV_COLUMNS = acme.CSV_COLUMNS
-
 
 def support_org_json(row: tuple) -> dict:
     org_id, name, domains, external, created = row
@@ -1113,13 +1115,13 @@ def write_table(data: Path, table: Table, truth: csv.writer) -> None:
     """Write the table's file in the example's format, and its truth rows."""
     path = data / acme.FILES[table.source]
     encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(row, ensure_ascii=False)
-    if table.source in CSV_COLUMNS:
+    if table.source in acme.CSV_COLUMNS:
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(CSV_COLUMNS[table.source])
+            writer.writerow(acme.CSV_COLUMNS[table.source])
             writer.writerows(table.rows)
     elif table.source == "product_users":
-        columns = list(zip(*table.rows, strict=True)) or [()] * 5
+        columns = list(zip(*table.rows, strict=True))
         schema = pa.schema(
             [
                 ("id", pa.int64()),
@@ -1195,6 +1197,7 @@ def generate(accounts: int, seed: int, out: Path) -> dict[str, int]:
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process with this id exists (a staging directory's owner)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
