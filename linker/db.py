@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 
 def ident(name: str) -> str:
@@ -45,6 +46,22 @@ def arrow(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None):
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
     r = con.execute(sql, params or []).fetchone()
     return None if r is None else r[0]
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, data: list[tuple]) -> None:
+    """Insert Python rows into an existing table in one statement (through Arrow):
+    executemany costs about a millisecond a row."""
+    if not data:
+        return
+    cols = columns(con, table)
+    arrays = {f"c{i}": pa.array(list(col)) for i, col in enumerate(zip(*data, strict=True))}
+    if len(arrays) != len(cols):
+        raise ValueError(f"{table} has {len(cols)} columns, the rows {len(arrays)}")
+    con.register("_insert_rows", pa.table(arrays))
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM _insert_rows")
+    finally:
+        con.unregister("_insert_rows")
 
 
 def columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:

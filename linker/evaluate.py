@@ -12,16 +12,28 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
+from linker import resolve
 from linker.config import Config
-from linker.db import literal, rows
+from linker.db import arrow, literal, rows
 from linker.errors import InputError
 from linker.ingest import id_sql
+from linker.rules import Rule
 
 TRUTH_COLUMNS = ("source", "source_record_id", "account_id", "user_id")
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, config: Config, truth: Path) -> dict:
+def evaluate(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    truth: Path,
+    state: Path | None = None,
+    contact_rules: list[Rule] | None = None,
+) -> dict:
+    """Scores of the run in `con` (its state database) against `truth`. The rules-only
+    baseline of contacts is computed here from the run's first resolve (`state`), when the
+    state does not hold it: `linker run` does not spend time on an evaluation."""
     if not truth.is_file():
         raise InputError("truth file not found", file=str(truth))
     try:
@@ -47,6 +59,9 @@ def evaluate(con: duckdb.DuckDBPyConnection, config: Config, truth: Path) -> dic
         f"{norm['source_record_id']} AS id, {norm['account_id']} AS account_id, {norm['user_id']} AS user_id "
         "FROM _truth_raw"
     )
+    baseline_missing = _has(con, "account_result_rules") and not _has(con, "contact_result_rules")
+    if state is not None and contact_rules is not None and baseline_missing:
+        con.register("contact_result_rules", contacts_rules_only(state, config, contact_rules))
     out: dict = {"truth": str(truth), "accounts": {}, "contacts": {}, "contacts_user": {}}
     sor = {config.accounts_sor, config.contacts_sor}
     for entity, table, key, section in (
@@ -80,9 +95,7 @@ def _score(con, table: str, key: str, sources: list[str], rules_only: bool = Fal
     # "Rules only": what the product gives without Splink — the run's first resolve, kept
     # before scoring (or, from a run without it, the links the rules made).
     pred = f"p.{key} IS NOT NULL"
-    if rules_only and rows(
-        con, "SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [f"{table}_rules"]
-    ):
+    if rules_only and _has(con, f"{table}_rules"):
         table = f"{table}_rules"
     elif rules_only:
         pred += " AND p.method IN ('rule', 'sor')"
@@ -107,6 +120,30 @@ def _score(con, table: str, key: str, sources: list[str], rules_only: bool = Fal
         "recall": _r(recall),
         "f1": _r(f1),
     }
+
+
+def contacts_rules_only(state: Path, config: Config, contact_rules: list[Rule]) -> pa.Table:
+    """The contacts resolved against the rules-only account results (the run's first
+    resolve), in a scratch database over the state (which stays read-only)."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {literal(str(state))} AS st (READ_ONLY)")
+        con.execute("CREATE TABLE account_result AS FROM st.account_result_rules")
+        con.execute("CREATE TABLE key_report AS FROM st.key_report LIMIT 0")
+        con.execute("SET search_path = 'main,st.main'")  # records & co. from the state
+        resolve.resolve_contacts(con, config, contact_rules)
+        return arrow(con, "SELECT * FROM contact_result")
+    finally:
+        con.close()
+
+
+def _has(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """A table of the state, or one registered on the connection."""
+    try:
+        con.execute(f"SELECT 1 FROM {name} LIMIT 0")
+    except duckdb.CatalogException:
+        return False
+    return True
 
 
 def _r(x: float | None) -> float | None:

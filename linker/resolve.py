@@ -19,7 +19,7 @@ from __future__ import annotations
 import duckdb
 
 from linker.config import Config
-from linker.db import literal, rows, scalar
+from linker.db import insert_rows, literal, rows, scalar
 from linker.decisions import Decision
 from linker.rules import Rule, key_columns
 
@@ -42,7 +42,7 @@ def load_decisions(con: duckdb.DuckDBPyConnection, standing: dict[tuple, Decisio
         "CREATE OR REPLACE TEMP TABLE _dec (ls VARCHAR, li VARCHAR, rs VARCHAR, ri VARCHAR, "
         "decision VARCHAR, reviewer VARCHAR, decided_at VARCHAR, note VARCHAR)"
     )
-    con.executemany("INSERT INTO _dec VALUES (?, ?, ?, ?, ?, ?, ?, ?)", flat)
+    insert_rows(con, "_dec", flat)
     con.execute(
         "INSERT INTO decision_pairs SELECT least(l.rid, r.rid), greatest(l.rid, r.rid), d.decision, "
         "d.reviewer, d.decided_at, d.note FROM _dec d "

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from linker import decisions as decisions_log
-from linker.db import literal, rows, scalar
+from linker.db import insert_rows, literal, rows, scalar
 from linker.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
@@ -484,7 +484,7 @@ class ReviewSession:
                 )
         else:  # opening on a long decisions log: one join
             self._con.execute("CREATE OR REPLACE TEMP TABLE _keys (source VARCHAR, id VARCHAR)")
-            self._con.executemany("INSERT INTO _keys VALUES (?, ?)", keys)
+            insert_rows(self._con, "_keys", keys)
             touched = rows(
                 self._con,
                 f"{select} SEMI JOIN _keys k ON k.source = q.left_source AND k.id = q.left_id "

@@ -20,7 +20,7 @@ from collections import defaultdict
 import duckdb
 
 from linker.config import Config
-from linker.db import columns, ident, literal, rows
+from linker.db import columns, ident, insert_rows, literal, rows
 from linker.explain import KEY_FIELDS
 from linker.report import shortest_chain
 
@@ -241,9 +241,9 @@ def _conflicts(con) -> None:
         "CREATE OR REPLACE TEMP TABLE _cq (comp BIGINT, a BIGINT, b BIGINT, accounts VARCHAR, "
         "why VARCHAR, chain VARCHAR)"
     )
-    con.executemany("INSERT INTO _cq VALUES (?, ?, ?, ?, ?, ?)", out)
+    insert_rows(con, "_cq", out)
     if chain_rids:
-        con.executemany("INSERT INTO _chain_rids VALUES (?, ?, ?)", chain_rids)
+        insert_rows(con, "_chain_rids", chain_rids)
     con.execute(
         """
         INSERT INTO review_queue

@@ -63,6 +63,8 @@ WEAK_FIELDS = ("country",)
 MIN_LABELS = 50  # fewer label pairs than this: m by EM instead
 MIN_KNOWN = 200  # fewer linked records than this: too little to learn what a non-match looks like
 SEED = 42
+# Random pairs for u: 20 per record, at least 1e6; the cap bounds training time at scale.
+U_MAX_PAIRS = 5e6
 PROBABILISTIC_RANK = 10_000  # edges rank after every rule
 CANDIDATE = "candidate"  # an edge in the review band: not live until a reviewer says match
 # A token in more account names than this share (and than COMMON_TOKEN_MIN) is generic.
@@ -462,7 +464,7 @@ def train(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
     em_rounds: list[dict] = []
     with quiet_splink():
         linker = splink_linker(con, settings)
-        max_pairs = int(min(2e7, max(1e6, 20 * (counts["open"] + counts["known"]))))
+        max_pairs = int(min(U_MAX_PAIRS, max(1e6, 20 * (counts["open"] + counts["known"]))))
         linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=SEED)
         if n_labels >= MIN_LABELS:
             how = "m from label pairs (records the rules linked through stored references)"
@@ -685,6 +687,9 @@ def score(con: duckdb.DuckDBPyConnection, config: Config, model: Model) -> dict:
         stats["review"] = scalar(
             con, "SELECT count(*) FROM score_decision WHERE decision = 'review'"
         )
+    # Splink's inputs are spent; the pairs, evidence and decisions above are what is kept.
+    for side in ("input", "open", "known"):
+        con.execute(f"DROP TABLE IF EXISTS score_{side}")
     return stats
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from linker import normalize
 from linker.ingest import id_sql
 from linker.normalize import phone_e164, register, registrable_domain, vat_canonical
 
@@ -146,20 +147,37 @@ def test_vat_number_word_prefix_is_ignored(raw):
     assert vat_canonical(raw, None) == "DE136695976"
 
 
-def test_vat_udf_in_sql_matches_python_and_passes_nulls(con):
-    rows = con.execute(
-        "SELECT vat_canonical(raw, cc) FROM (VALUES "
+@pytest.mark.parametrize("workers", [False, True], ids=["in-process", "worker-processes"])
+def test_distinct_values_map_through_python_the_same_in_process_and_in_workers(
+    monkeypatch, workers
+):
+    """The normalize stage's path for the Python-only keys: each distinct row once, nulls
+    passed through, each row's own country; in worker processes when there are many."""
+    monkeypatch.setattr(normalize, "PARALLEL_MIN", 0 if workers else 10**9)
+    c = duckdb.connect()
+    c.execute(
+        "CREATE TABLE v AS FROM (VALUES "
         "('DE 136 695 976', NULL), ('136695976', 'DE'), ('136695976', NULL), "
-        "(NULL, 'DE'), ('094259216', 'GR'), ('DE136695978', 'DE')) t(raw, cc)"
-    ).fetchall()
-    assert [r[0] for r in rows] == [
-        "DE136695976",
-        "DE136695976",
-        None,
-        None,
-        "EL094259216",
-        None,
-    ]
+        "(NULL, 'DE'), ('094259216', 'GR'), ('DE136695978', 'DE'), "
+        "('030 1234567', 'DE'), ('030 1234567', 'GB'), ('020 7946 0958', 'GB'), ('n/a', NULL)"
+        ") t(raw, cc)"
+    )
+    normalize._map_distinct(
+        c,
+        {
+            "_vat": ("_vat_canonical", "SELECT raw, cc FROM v ORDER BY ALL"),
+            "_phone": ("_phone_e164", "SELECT raw, cc FROM v ORDER BY ALL"),
+        },
+    )
+    vat = dict(((r, cc), o) for r, cc, o in c.execute("SELECT * FROM _vat").fetchall())
+    phone = dict(((r, cc), o) for r, cc, o in c.execute("SELECT * FROM _phone").fetchall())
+    assert vat[("DE 136 695 976", None)] == vat[("136695976", "DE")] == "DE136695976"
+    assert vat[("136695976", None)] is None and vat[(None, "DE")] is None
+    assert vat[("094259216", "GR")] == "EL094259216" and vat[("DE136695978", "DE")] is None
+    # 030 1234567 is a Berlin number in Germany, not a valid UK number.
+    assert phone[("030 1234567", "DE")] == "+49301234567" and phone[("030 1234567", "GB")] is None
+    assert phone[("020 7946 0958", "GB")] == "+442079460958" and phone[("n/a", None)] is None
+    assert len(vat) == len(phone) == 10
 
 
 # --- phones -------------------------------------------------------------------------------
@@ -207,16 +225,6 @@ INVALID_PHONES = [
 @pytest.mark.parametrize(("raw", "country"), INVALID_PHONES)
 def test_invalid_phone_numbers_are_none(raw, country):
     assert phone_e164(raw, country) is None
-
-
-def test_phone_udf_in_sql_uses_each_rows_country(con):
-    rows = con.execute(
-        "SELECT phone_e164(raw, cc) FROM (VALUES "
-        "('030 1234567', 'DE'), ('030 1234567', 'GB'), ('020 7946 0958', 'GB'), "
-        "(NULL, 'DE'), ('n/a', NULL)) t(raw, cc)"
-    ).fetchall()
-    # 030 1234567 is a Berlin number in Germany, not a valid UK number.
-    assert [r[0] for r in rows] == ["+49301234567", None, "+442079460958", None, None]
 
 
 # --- domains ------------------------------------------------------------------------------
@@ -278,13 +286,17 @@ URLS = [
 
 @pytest.mark.parametrize(("raw", "expected"), URLS)
 def test_registrable_domain_of_websites_and_emails_in_sql(con, raw, expected):
-    assert one(con, "SELECT registrable_domain(norm_host(?))", raw) == expected
+    assert domain_of(con, raw) == expected
+
+
+def domain_of(con, raw: str | None) -> str | None:
+    """What the normalize stage does to a website or email: norm_host in SQL, then the PSL."""
+    return registrable_domain(one(con, "SELECT norm_host(?)", raw))
 
 
 def test_unicode_domain_equals_its_punycode_spelling(con):
-    sql = "SELECT registrable_domain(norm_host(?))"
-    assert one(con, sql, "https://www.müller.de/") == one(con, sql, "xn--mller-kva.de")
-    assert one(con, sql, "https://www.müller.de/") is not None
+    assert domain_of(con, "https://www.müller.de/") == domain_of(con, "xn--mller-kva.de")
+    assert domain_of(con, "https://www.müller.de/") is not None
 
 
 @pytest.mark.parametrize(
@@ -619,8 +631,5 @@ def test_more_country_spellings(con, raw, code):
 
 
 def test_shared_hosting_subdomains_are_separate_companies(con):
-    got = con.execute(
-        "SELECT registrable_domain(norm_host(?)), registrable_domain(norm_host(?))",
-        ["https://acme.myshopify.com/", "globex.myshopify.com"],
-    ).fetchone()
+    got = (domain_of(con, "https://acme.myshopify.com/"), domain_of(con, "globex.myshopify.com"))
     assert got == ("acme.myshopify.com", "globex.myshopify.com")
