@@ -173,7 +173,8 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         QUALIFY group_size > 1
         """
     )
-    for t in ("_comp", "_nbe", "_pending"):
+    # `component` is spent too: account_result carries each record's comp.
+    for t in ("_comp", "_nbe", "_pending", "component"):
         con.execute(f"DROP TABLE {t}")
 
 
@@ -194,15 +195,17 @@ def _strongest_chains(con: duckdb.DuckDBPyConnection) -> None:
         SELECT s.sor_rid AS rid, NULL::BIGINT AS parent, 0 AS depth, NULL::VARCHAR AS edge_method,
                NULL::VARCHAR AS edge_rule, NULL::VARCHAR AS edge_evidence, NULL::DOUBLE AS edge_probability,
                -1 AS path_level, -2 AS path_rank, NULL::VARCHAR AS path_rule, NULL::DOUBLE AS path_probability,
-               0::BIGINT AS score, true AS fresh
+               0::BIGINT AS score
         FROM comp_stat s WHERE s.n_sor = 1
         """
     )
+    # The frontier: the records whose chain improved in the last round (the roots at first).
+    con.execute("CREATE OR REPLACE TEMP TABLE _frontier AS SELECT * FROM tree")
     while True:
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _better AS
-            SELECT *, {_SCORE} AS score, true AS fresh FROM (
+            SELECT *, {_SCORE} AS score FROM (
                 SELECT e.u AS rid, t.rid AS parent, t.depth + 1 AS depth, e.method AS edge_method,
                        e.rule AS edge_rule, e.evidence AS edge_evidence, e.probability AS edge_probability,
                        greatest(t.path_level, e.level) AS path_level,
@@ -211,8 +214,7 @@ def _strongest_chains(con: duckdb.DuckDBPyConnection) -> None:
                        CASE WHEN e.method = 'rule' AND e.rank > t.path_rank THEN e.rule ELSE t.path_rule END
                            AS path_rule,
                        least(t.path_probability, e.probability) AS path_probability
-                FROM tree t JOIN _nbe e ON e.v = t.rid
-                WHERE t.fresh
+                FROM _frontier t JOIN _nbe e ON e.v = t.rid
             ) c
             QUALIFY row_number() OVER (PARTITION BY rid ORDER BY {_SCORE}, parent) = 1
             """
@@ -222,13 +224,13 @@ def _strongest_chains(con: duckdb.DuckDBPyConnection) -> None:
             "(t.score < b.score OR (t.score = b.score AND t.parent IS NOT DISTINCT FROM b.parent) "
             "OR (t.score = b.score AND t.parent < b.parent) OR t.parent IS NULL))"
         )
-        improved = scalar(con, "SELECT count(*) FROM _better")
-        con.execute("UPDATE tree SET fresh = false WHERE fresh")
-        if not improved:
+        if not scalar(con, "SELECT count(*) FROM _better"):
             break
         con.execute("DELETE FROM tree WHERE rid IN (SELECT rid FROM _better)")
         con.execute("INSERT INTO tree SELECT * FROM _better")
+        con.execute("CREATE OR REPLACE TEMP TABLE _frontier AS SELECT * FROM _better")
     con.execute("DROP TABLE _better")
+    con.execute("DROP TABLE _frontier")
 
 
 def resolve_contacts(con: duckdb.DuckDBPyConnection, config: Config, rules: list[Rule]) -> None:
