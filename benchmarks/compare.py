@@ -174,6 +174,14 @@ def splink_at(pairs: pa.Table, accounts: pa.Table, sor: str, threshold: float) -
     ).to_arrow_table()
 
 
+STAGES = ("ingest", "normalize", "rules", "first_resolve", "train", "scoring", "resolve",
+          "contacts", "review_queue", "save_state", "publish")  # fmt: skip
+
+
+def _stage_order(name: str) -> int:
+    return STAGES.index(name) if name in STAGES else len(STAGES)
+
+
 # --- the comparison ----------------------------------------------------------------------------
 
 
@@ -252,10 +260,10 @@ def main() -> None:
         f"(first run; {base['seconds'] / warm['seconds']:.2f}x with the model reused); "
         f"F1 {lk['f1'] - sp['f1']:+.4f}"
     )
-    stages = ", ".join(f"{k} {v:.1f}" for k, v in cold_report["timings"].items())
-    print(f"linker stages, first run (s): {stages}")
-    stages = ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items())
-    print(f"linker stages, model reused (s): {stages}")
+    for label, rep in (("first run", cold_report), ("model reused", report)):
+        t = rep["timings"]
+        stages = ", ".join(f"{k} {t[k]:.1f}" for k in sorted(t, key=_stage_order))
+        print(f"linker stages, {label} (s): {stages}")
     print("bare Splink at other thresholds (components of its pairs, same one-SOR rule):")
     for th in SPLINK_THRESHOLDS:
         s = scores(splink_at(pairs, splink_pred, sor, th), truth, sor, account_sources)

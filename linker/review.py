@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from linker import decisions as decisions_log
+from linker.config import ACCOUNT_FIELDS
 from linker.db import insert_rows, literal, rows, scalar
 from linker.errors import ConfigError, did_you_mean
 
@@ -43,20 +44,8 @@ if TYPE_CHECKING:
 
 Key = tuple[str, str]  # (source, id)
 
-# Canonical fields shown side by side, in this order (custom fields follow); the `_raw`
-# spellings are shown with the source row instead.
-FIELD_ORDER = (
-    "name",
-    "domain",
-    "email",
-    "phone",
-    "country",
-    "city",
-    "address",
-    "postcode",
-    "vat",
-    "registration_number",
-)
+# Canonical fields are shown side by side in ACCOUNT_FIELDS order (custom fields follow); the
+# `_raw` spellings are shown with the source row instead.
 HIDDEN_FIELDS = ("name_raw", "vat_raw")
 
 # The text a filter word is looked for in (lower-cased): ids, fields, source rows, evidence.
@@ -159,7 +148,7 @@ class Item:
         shared list value), `similar` (a comparison found them alike), `differs`, or None."""
         left, right = self.records(edge)
         weights = {e.comparison: e.match_weight for e in self.evidence}
-        names = [f for f in FIELD_ORDER if f in left.fields or f in right.fields]
+        names = [f for f in ACCOUNT_FIELDS if f in left.fields or f in right.fields]
         names += [
             f for f in {**left.fields, **right.fields} if f not in names and f not in HIDDEN_FIELDS
         ]
@@ -249,11 +238,12 @@ class ReviewSession:
                     file=str(state_db),
                     hint="run `linker run` again",
                 )
-            self._con.execute("CREATE TABLE q AS SELECT * FROM st.review_queue ORDER BY item")
+            # The run stored the queue in item order; a plain copy keeps that order.
+            self._con.execute("CREATE TABLE q AS SELECT * FROM st.review_queue")
         finally:
             self._con.execute("DETACH st")
         self._columns = [r[0] for r in rows(self._con, "DESCRIBE q")]
-        self._con.execute("CREATE INDEX q_open ON q (left_source, left_id)")
+        self._indexed = False  # the open-record index is built at the first decision
         self.total: int = scalar(self._con, "SELECT count(*) FROM q")
         self.filter_text = ""
         self.warnings: list[str] = []
@@ -476,6 +466,9 @@ class ReviewSession:
         select = "SELECT item, left_source, left_id, right_source, right_id FROM q"
         touched = []
         if len(keys) <= 64:  # a keypress: a few index lookups
+            if not self._indexed:
+                self._con.execute("CREATE INDEX q_open ON q (left_source, left_id)")
+                self._indexed = True
             for source, id_ in keys:
                 touched += rows(
                     self._con,
