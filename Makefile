@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow lint fixture bench-febrl clean
+.PHONY: setup demo test test-slow lint fixture bench bench-febrl clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "linker needs Python >= 3.11 (found " + sys.version.split()[0] + "); run: make PYTHON=python3.11 ...")'
@@ -38,6 +38,9 @@ lint: setup
 fixture: setup
 	$(BIN)/python fixtures/generate.py --sor-accounts 2000 --seed 7 --out fixtures/acme
 	$(BIN)/linker train -p fixtures/acme
+
+bench: setup
+	$(BIN)/python benchmarks/compare.py --accounts 100000
 
 bench-febrl: setup
 	$(BIN)/python -m pip install --quiet -e ".[bench]"

@@ -266,6 +266,12 @@ def review(
 
     p = _project(project, True)
     session = ReviewSession.open(p, reviewer=reviewer, source=source)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        session.close()
+        raise ConfigError(
+            "linker review needs an interactive terminal (stdin and stdout are not one)",
+            hint="run it in a terminal; a script can append decisions to decisions.jsonl",
+        )
     for w in session.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(w)}")
     try:

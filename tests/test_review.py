@@ -181,3 +181,8 @@ def test_a_long_decisions_log_is_applied_at_open_the_same_way(queued):
     append(path, Decision(("billing", "cus_C"), ("product", "38"), "match", "bo", "t"))
     s = session(queued)
     assert s.state(3) == "match" and s.state(4) == "settled" and s.progress().reviewed == 2
+
+
+def test_linker_review_without_a_terminal_exits_2(queued):
+    r = CliRunner().invoke(app, ["review", "-p", str(queued)])  # CliRunner's stdout is no tty
+    assert r.exit_code == 2 and "needs an interactive terminal" in r.output
