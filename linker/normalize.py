@@ -22,6 +22,7 @@ import unicodedata
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linker.config import ACCOUNT_FIELDS, CONTACT_FIELDS
 from linker.db import arrow, ident
@@ -160,21 +161,17 @@ def _map_distinct(con: duckdb.DuckDBPyConnection, jobs: dict[str, tuple[str, str
 
 def apply_keys(rows: pa.Table) -> pa.ChunkedArray:
     """`out` for a table of (fn, a, b) rows, in order: each run of one fn as one batch."""
-    parts = []
-    fns = rows.column("fn").to_pylist()
-    i = 0
-    while i < len(fns):
-        j = i
-        while j < len(fns) and fns[j] == fns[i]:
-            j += 1
-        if fns[i] not in KEY_FUNCTIONS:
-            raise ValueError(f"not a key function: {fns[i]!r}")
-        batch = rows.slice(i, j - i)
+    runs = pc.run_end_encode(rows.column("fn").combine_chunks())
+    parts, start = [], 0
+    for fn, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+        if fn not in KEY_FUNCTIONS:
+            raise ValueError(f"not a key function: {fn!r}")
+        batch = rows.slice(start, end - start)
         args = [batch.column("a").combine_chunks()]
-        if fns[i] != "_registrable_domains":
+        if fn != "_registrable_domains":
             args.append(batch.column("b").combine_chunks())
-        parts.append(globals()[fns[i]](*args))
-        i = j
+        parts.append(globals()[fn](*args))
+        start = end
     return pa.chunked_array(parts, type=pa.string())
 
 

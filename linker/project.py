@@ -175,7 +175,7 @@ class Project:
                 stats, warnings = self._match(con, acc_rules, timer)
                 scored: dict = {"enabled": False}
                 if cfg.scoring.enabled:
-                    scored = self._score(con, timer, warnings, contact_rules)
+                    scored = self._score(con, timer, warnings)
                 rep = self._resolve_and_record(
                     con, stats, scored, contact_rules, timer, warnings, cfg.digest
                 )
@@ -372,7 +372,7 @@ class Project:
             rules.run_account_rules(con, cfg, acc_rules)
         return report.stats_dict(ing.stats), [*cfg.warnings, *ing.warnings]
 
-    def _score(self, con, timer: _Timer, warnings: list[str], contact_rules) -> dict:
+    def _score(self, con, timer: _Timer, warnings: list[str]) -> dict:
         """A first resolve says which records are open; Splink scores them (training first
         when there is no model.json). The first resolve's account results are kept as the
         rules-only baseline `linker evaluate` measures the lift against."""
