@@ -120,6 +120,7 @@ class Config:
     accounts_sor: str
     contacts_sor: str | None
     sources: dict[str, Source]
+    default_country: str | None = None  # ISO 3166 alpha-2, for records that carry none
     rules: RulesConfig = RulesConfig()
     scoring: ScoringConfig = ScoringConfig()
     duplicates_policy: str = "report"
@@ -301,10 +302,16 @@ def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:
     c.keys(data, "", _TOP, required=("project", "sources"))
 
     proj = c.table(data["project"], "project")
-    c.keys(proj, "project", ("name", "accounts_sor", "contacts_sor"), ("name", "accounts_sor"))
+    c.keys(
+        proj,
+        "project",
+        ("name", "accounts_sor", "contacts_sor", "default_country"),
+        ("name", "accounts_sor"),
+    )
     name = c.str_(proj, "project", "name")
     accounts_sor = c.str_(proj, "project", "accounts_sor")
     contacts_sor = c.str_(proj, "project", "contacts_sor")
+    default_country = _country_code(c, c.str_(proj, "project", "default_country"))
 
     srcs = c.table(data["sources"], "sources")
     if not srcs:
@@ -360,6 +367,7 @@ def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:
         accounts_sor=accounts_sor,
         contacts_sor=contacts_sor,
         sources=sources,
+        default_country=default_country,
         rules=rules,
         scoring=scoring,
         duplicates_policy=policy,
@@ -367,6 +375,28 @@ def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:
         publish=publish,
         digest=digest,
         warnings=tuple(c.warnings),
+    )
+
+
+def _country_code(c: _Checker, value: str | None) -> str | None:
+    """An ISO 3166 alpha-2 code (any case), or a ConfigError naming what was given."""
+    if value is None:
+        return None
+    import pycountry
+
+    code = value.strip().upper()
+    if len(code) == 2 and pycountry.countries.get(alpha_2=code) is not None:
+        return code
+    guess = pycountry.countries.get(alpha_3=code) if len(code) == 3 else None
+    if guess is None:
+        try:
+            guess = pycountry.countries.lookup(value.strip())
+        except LookupError:
+            guess = None
+    raise c.fail(
+        "project.default_country",
+        f"expected an ISO 3166 two-letter country code, got {value!r}",
+        f"did you mean {guess.alpha_2!r}?" if guess is not None else 'e.g. "US", "DE", "GB"',
     )
 
 

@@ -74,7 +74,7 @@ def find_records(
     try:
         ing = Ingestor(con, config)
         ing.load_all()
-        normalize.normalize(con, [])
+        normalize.normalize(con, [], config.default_country)
         if email is not None:
             found |= set(
                 rows(con, "SELECT source, id FROM records WHERE email = norm_email(?)", [email])

@@ -416,8 +416,13 @@ def _phone_e164(raws: pa.Array, countries: pa.Array) -> pa.Array:
 # --- the stage ------------------------------------------------------------------------------
 
 
-def normalize(con: duckdb.DuckDBPyConnection, custom_fields: list[str]) -> None:
-    """Build `records` (one row per record, canonical normalized fields) from `raw_records`."""
+def normalize(
+    con: duckdb.DuckDBPyConnection, custom_fields: list[str], default_country: str | None = None
+) -> None:
+    """Build `records` (one row per record, canonical normalized fields) from `raw_records`.
+
+    `default_country` ([project] default_country) is the country of records that carry none:
+    their phones and VAT numbers are read in it, and it is their `country`."""
     register(con)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _country AS SELECT raw, a.code FROM "
@@ -430,7 +435,14 @@ def normalize(con: duckdb.DuckDBPyConnection, custom_fields: list[str]) -> None:
         "SELECT rid, norm_host(d) AS host FROM (SELECT rid, unnest(domain) AS d FROM raw_records) "
         "UNION ALL SELECT rid, norm_host(email) FROM raw_records WHERE email IS NOT NULL"
     )
-    country = "LEFT JOIN _country c ON c.raw = r.country"
+    # The record's country code: its own, else the project's default when it names none.
+    dflt = "NULL" if default_country is None else "'" + default_country.replace("'", "") + "'"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _country_of AS SELECT r.rid, "
+        f"CASE WHEN r.country IS NULL THEN {dflt}::VARCHAR ELSE c.code END AS code "
+        "FROM raw_records r LEFT JOIN _country c ON c.raw = r.country"
+    )
+    country = "JOIN _country_of c ON c.rid = r.rid"
     _map_distinct(
         con,
         {
@@ -490,7 +502,7 @@ def normalize(con: duckdb.DuckDBPyConnection, custom_fields: list[str]) -> None:
                r.account_ref
                {custom}
         FROM raw_records r
-        LEFT JOIN _country c ON c.raw = r.country
+        JOIN _country_of c ON c.rid = r.rid
         LEFT JOIN _domains d ON d.rid = r.rid
         LEFT JOIN _vat v ON v.raw = r.vat AND v.country IS NOT DISTINCT FROM c.code
         LEFT JOIN _phone p ON p.raw = r.phone AND p.country IS NOT DISTINCT FROM c.code
@@ -501,6 +513,7 @@ def normalize(con: duckdb.DuckDBPyConnection, custom_fields: list[str]) -> None:
     # raw_records is spent: `records` carries every field on (and the state stays smaller).
     for t in (
         "_country",
+        "_country_of",
         "_domain_in",
         "_host",
         "_domains",

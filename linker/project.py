@@ -367,7 +367,7 @@ class Project:
         with timer("ingest"):
             ing.load_all()
         with timer("normalize"):
-            normalize.normalize(con, self._custom_fields())
+            normalize.normalize(con, self._custom_fields(), cfg.default_country)
         with timer("rules"):
             rules.run_account_rules(con, cfg, acc_rules)
         return report.stats_dict(ing.stats), [*cfg.warnings, *ing.warnings]
