@@ -1,8 +1,9 @@
 """The `linker` command line: thin commands over `Project`, one error handler, exit codes.
 
 Exit codes: 0 success, 1 a quality gate failed (the run completed), 2 usage/configuration
-error (or the project is busy), 3 input data error, 4 internal error (a bug: the traceback
-goes to a crash log, never to the terminal).
+error (or the project is busy, or the machine refused a write), 3 input data error,
+4 internal error (a bug: the traceback goes to a private crash log in .linker/, never to the
+terminal), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from rich.markup import escape as _escape_markup
 from rich.table import Table
 
 from linker.display import visible
-from linker.errors import ConfigError, ExitCode, LinkerError
+from linker.errors import ConfigError, ExitCode, LinkerError, environment_problem
 from linker.project import Progress, Project
 
 app = typer.Typer(
@@ -106,7 +107,8 @@ def _show_version(value: bool) -> None:
 
 @app.callback(
     epilog="Exit codes: 0 ok · 1 a quality gate failed · 2 usage or configuration error "
-    "(or the project is busy) · 3 input data error · 4 internal error (a bug)."
+    "(or the project is busy, or the machine refused a write: read-only, disk full) · "
+    "3 input data error · 4 internal error (a bug) · 130 interrupted (Ctrl-C)."
 )
 def _root(
     version: Annotated[
@@ -120,20 +122,31 @@ def _root(
 
 
 def handle_errors(fn):
-    """The one error handler: known errors -> message + exit code; a bug -> crash log, exit 4."""
+    """The one error handler: known errors -> message + exit code; Ctrl-C -> 130; the machine
+    refusing (disk full, read-only) -> 2; a bug -> crash log, exit 4."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except LinkerError as e:
-            err.print(f"[red]error:[/red] {escape(str(e))}")
+            _print_error(e)
             raise typer.Exit(int(e.exit_code)) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort):
             raise
-        except Exception as e:  # a bug: keep the terminal clean, keep the details
-            log = Path(tempfile.gettempdir()) / f"linker-crash-{os.getpid()}.log"
-            log.write_text(traceback.format_exc(), "utf-8")
+        except KeyboardInterrupt:
+            err.print(
+                "[red]interrupted[/red]: stopped before finishing; the last publication and "
+                "decisions.jsonl are as they were (a publish or a decision is all or nothing)"
+            )
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except Exception as e:
+            env = environment_problem(e)
+            if env is not None:
+                _print_error(env)
+                raise typer.Exit(int(env.exit_code)) from None
+            # A bug: keep the terminal clean, keep the details (in the project, private).
+            log = _crash_log(kwargs.get("project"), traceback.format_exc())
             first = next((ln for ln in str(e).splitlines() if ln.strip()), "")
             err.print(
                 f"[red]internal error:[/red] {escape(type(e).__name__)}: {escape(first)}\n"
@@ -142,6 +155,39 @@ def handle_errors(fn):
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
     return wrapper
+
+
+def _print_error(e: LinkerError) -> None:
+    lines = e.lines()
+    err.print(f"[red]error:[/red] {escape(lines[0])}")
+    for line in lines[1:]:
+        err.print(escape(line))
+
+
+def _crash_log(project: Path | None, text: str) -> Path:
+    """A new private file (created exclusively, mode 0600, never through a symlink) holding the
+    traceback: in the project's .linker/ when there is a project, else a fresh temporary file."""
+    base = Path(project) if project is not None else Path(".")
+    if base.is_file():
+        base = base.parent
+    data = text.encode("utf-8", "replace")
+    if (base / "linker.toml").is_file():
+        try:
+            state = base / ".linker"
+            state.mkdir(exist_ok=True)
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            path = state / f"crash-{stamp}-{os.getpid()}.log"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(path, flags, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            return path
+        except OSError:
+            pass  # a read-only project: the temporary file below
+    fd, name = tempfile.mkstemp(prefix="linker-crash-", suffix=".log")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return Path(name)
 
 
 def command(*args, **kwargs):
@@ -328,8 +374,7 @@ def _finish(p: Project, res, json_: bool, wanted_publish: bool) -> None:
             mark = "[green]pass[/green]" if g["ok"] else "[red]FAIL[/red]"
             out.print(f"quality gate {g['gate']}: {g['value']} (limit {g['limit']}) {mark}")
         if res.manifest:
-            target = Path(res.manifest.get("_out", "")) if "_out" in res.manifest else None
-            where = target or (p.config.out_dir)
+            where = res.published_to or p.config.out_dir
             out.print(
                 f"published run {res.manifest['run_id']} → {escape(str(where))}/ "
                 f"({', '.join(f'{k}: {v}' for k, v in res.manifest['row_counts'].items())})"
@@ -657,7 +702,14 @@ def forget(
         _print_json(rep)
         return
     if not rep["records"]:
-        out.print("no record matched: nothing to erase in the decisions log or the publications")
+        out.print(
+            "no record matched: nothing to erase in the publications"
+            + (
+                f"; {rep['decisions_removed']} decision line(s) named the address"
+                if rep["decisions_removed"]
+                else ""
+            )
+        )
     else:
         out.print(
             f"erased {len(rep['records'])} record(s): "
@@ -676,6 +728,11 @@ def forget(
     )
     for where, n in rep["publications"].items():
         out.print(f"  publication {escape(where)}: {n} row(s) removed")
+    for where, why in rep["publications_not_reached"].items():
+        out.print(
+            f"  [yellow]publication {escape(where)} not reached[/yellow]: {escape(why)}; "
+            "erase it there by hand if it still exists"
+        )
     if rep["still_in_sources"]:
         out.print(
             "[yellow]still in the sources[/yellow] (erase there too, or the next run brings them back): "

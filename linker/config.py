@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from linker.db import one_expression, one_select
 from linker.errors import ConfigError, did_you_mean
 
 CONFIG_NAME = "linker.toml"
@@ -210,6 +211,17 @@ class _Checker:
         if not isinstance(v, bool):
             raise self.fail(_join(key, name), f"expected true or false, got {_kind(v)}")
         return v
+
+    def sql(self, check, text: str, key: str, what: str) -> None:
+        """Config SQL of one shape: `check` (db.one_expression / one_select) or a ConfigError."""
+        try:
+            check(text)
+        except ValueError as e:
+            raise self.fail(
+                key,
+                f"must be {what}: {e}",
+                "linker.toml is code: a filter is a condition, a query one SELECT",
+            ) from None
 
     def str_list(self, tbl, key, name, default):
         if name not in tbl:
@@ -459,13 +471,18 @@ def _parse_source(c: _Checker, sname: str, raw: Any, root: Path) -> Source:
         account = AccountLink(
             c.str_(acc, f"{key}.account", "source"), c.str_(acc, f"{key}.account", "column")
         )
+    filt = c.str_(tbl, key, "filter")
+    if filt is not None:
+        c.sql(one_expression, filt, f"{key}.filter", "one SQL condition over the source's columns")
+    if query is not None:
+        c.sql(one_select, query, f"{key}.query", "one SELECT statement")
     return Source(
         name=sname,
         entity=entity,
         id=c.str_(tbl, key, "id"),
         path=None if path is None else (Path(path) if Path(path).is_absolute() else root / path),
         query=query,
-        filter=c.str_(tbl, key, "filter"),
+        filter=filt,
         format=fmt,
         delimiter="\t" if delimiter == "\\t" else delimiter,
         fields=fields,
@@ -542,6 +559,8 @@ def _parse_scoring(c: _Checker, raw: Any, sources: dict[str, Source]) -> Scoring
                     did_you_mean(f, sorted(allowed_fields)),
                 )
         sql = c.str_(item, key, "sql")
+        if sql is not None:
+            c.sql(one_expression, sql, f"{key}.sql", "one SQL condition over l.* and r.*")
         if not on and sql is None:
             raise c.fail(key, "needs `on` (a list of fields) or `sql`")
         blocks.append(Blocking(on, sql))

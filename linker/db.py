@@ -24,13 +24,59 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def one_expression(text: str) -> str:
+    """`text` if it parses as exactly one SQL expression (a filter, a rule's `where`, a
+    blocking condition), else ValueError with DuckDB's reason. Config SQL is code, but code
+    of one shape: `x = 1); COPY ... TO ...; SELECT (1` is not a condition."""
+    try:
+        duckdb.SQLExpression(text)
+    except duckdb.Error as e:
+        raise ValueError(_first_line(e)) from None
+    return text
+
+
+def one_select(text: str) -> str:
+    """`text` if it is exactly one SELECT statement (a `query` source), else ValueError."""
+    con = duckdb.connect()
+    try:
+        statements = con.extract_statements(text)
+    except duckdb.Error as e:
+        raise ValueError(_first_line(e)) from None
+    finally:
+        con.close()
+    if len(statements) != 1:
+        raise ValueError(f"expected one SELECT statement, found {len(statements)} statements")
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise ValueError(f"expected a SELECT statement, found {statements[0].type.name}")
+    return text
+
+
+def _first_line(e: BaseException) -> str:
+    return next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+
+
 def connect(path: Path | None = None, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path) if path else ":memory:")
+    """A DuckDB connection that never downloads or loads an extension by itself (a `query`
+    naming https:// fails clearly instead of installing httpfs)."""
+    con = duckdb.connect(
+        str(path) if path else ":memory:",
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+    )
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     # Row order of every result we rely on is forced by ORDER BY; this lets DuckDB stream.
     con.execute("SET preserve_insertion_order = true")
     return con
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, writable: list[Path] = ()) -> None:
+    """After the sources are read, SQL from the config (rules' `where`, blocking) runs with no
+    file or network access, no ATTACH and no INSTALL but in `writable` (the state directory):
+    DuckDB's own settings, locked so no statement can lift them."""
+    dirs = ", ".join(literal(str(Path(d).resolve()) + "/") for d in writable)
+    con.execute(f"SET allowed_directories = [{dirs}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple]:

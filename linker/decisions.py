@@ -19,7 +19,8 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from linker.errors import InputError
 from linker.publish import fsync
 
 DECISIONS_FILE = "decisions.jsonl"
+ERASURE_MARK = "erasures"  # in .linker/: changes whenever `linker forget` erases something
 VALUES = ("match", "no_match", "undo")
 
 
@@ -134,16 +136,20 @@ def current(decisions: list[Decision]) -> dict[tuple, Decision]:
     return Standing(decisions).as_dict()
 
 
-def append(path: Path, decision: Decision) -> None:
+def append(path: Path, decision: Decision, guard: Callable[[], None] | None = None) -> None:
     """Append one decision and fsync it before returning: a killed terminal loses nothing.
 
     The line goes out in one write() under an exclusive lock on the file, so two reviewers
     appending at once never interleave, and an append waiting while `linker forget` rewrites
-    the log lands in the new file, not in the replaced one.
+    the log lands in the new file, not in the replaced one. `guard` runs under the lock before
+    the write; when it raises, nothing is written (a review sitting that an erasure overtook).
     """
+    path = path.resolve()  # a symlinked log: the lock and the line go to the real file
     new = not path.exists()
     line = (decision.to_json() + "\n").encode("utf-8")
     with locked(path, create=True) as fd:
+        if guard is not None:
+            guard()
         size = os.fstat(fd).st_size
         # A torn last line from an earlier crash must not swallow this one.
         sep = b"\n" if size and os.pread(fd, 1, size - 1) != b"\n" else b""
@@ -170,3 +176,23 @@ def locked(path: Path, *, create: bool = False) -> Iterator[int]:
                 return
         finally:
             os.close(fd)  # also releases the lock
+
+
+def erasure_mark(state_dir: Path) -> str | None:
+    """The current erasure mark (None before the first erasure). A review sitting compares it
+    before each decision: one opened before an erasure holds the erased records in memory."""
+    try:
+        return (state_dir / ERASURE_MARK).read_text("utf-8")
+    except OSError:
+        return None
+
+
+def new_erasure_mark(state_dir: Path) -> None:
+    """Change the erasure mark (before `linker forget` touches the log): every review sitting
+    open now stops accepting decisions."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / ERASURE_MARK
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(secrets.token_hex(16), "utf-8")
+    os.replace(tmp, path)
+    fsync(state_dir)

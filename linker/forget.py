@@ -11,9 +11,12 @@ there too (otherwise the next run brings them back).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from linker import decisions as decisions_log
 from linker import normalize, publish
 from linker.config import Config
 from linker.db import connect, rows, scalar
-from linker.errors import ConfigError, did_you_mean
+from linker.errors import ConfigError, InputError, did_you_mean
 from linker.ingest import Ingestor, id_sql
 
 
@@ -36,6 +39,7 @@ class ForgetReport:
     decisions_removed: int = 0
     state_cleared: bool = False
     publications: dict[str, int] = field(default_factory=dict)  # directory -> rows removed
+    not_reached: dict[str, str] = field(default_factory=dict)  # publication -> why not
     still_in_sources: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -44,6 +48,7 @@ class ForgetReport:
             "decisions_removed": self.decisions_removed,
             "state_cleared": self.state_cleared,
             "publications": self.publications,
+            "publications_not_reached": self.not_reached,
             "still_in_sources": self.still_in_sources,
         }
 
@@ -115,71 +120,140 @@ def forget(
     email: str | None = None,
     source: str | None = None,
     record_id: str | None = None,
+    publications: list[Path] | None = None,
 ) -> ForgetReport:
+    """Erase the records of a person (a valid email address, matched whole) or one record
+    from every copy linker keeps. Everything is read and checked before anything is written:
+    a damaged publication stops it (exit 3) with nothing changed."""
     if (email is None) == (source is None) or (source is None) != (record_id is None):
         raise ConfigError(
             "give either --email ADDRESS, or --source SOURCE with --id ID", key="forget"
         )
+    address = None
+    if email is not None:
+        address = normalize_email(email)
+        if address is None:
+            raise ConfigError(
+                f"not an email address: {email!r}",
+                key="--email",
+                hint="give the whole address (name@domain.tld); forget never matches parts",
+            )
     state_db = state_dir / "state.duckdb"
     records, holders = find_records(
-        config, state_db, email=email, source=source, record_id=record_id
+        config, state_db, email=address, source=source, record_id=record_id
     )
     rep = ForgetReport(records=records, still_in_sources=holders)
     targets = set(records)
-    rep.decisions_removed = _scrub_decisions(decisions_file, targets, email)
+    log = decisions_file.resolve()  # a symlinked log: the real file is rewritten
+    # Plan: read every publication now; a damaged one stops here, before any change.
+    plan: list[Path] = []
+    default = config.out_dir.resolve()
+    for out in publications or [default]:
+        if out == default and not out.exists():
+            continue  # never published to the default directory: nothing to reach
+        where = _publication_dirs(out, rep)
+        for d in where:
+            _filtered(d, targets, config)  # raises InputError naming a damaged file
+        plan += where
+    # Act. The mark first: a review sitting open now can no longer write a decision about
+    # the erased records (it checks the mark under the log's lock, see decisions.append).
+    decisions_log.new_erasure_mark(state_dir)
+    rep.decisions_removed = _scrub_decisions(log, targets, address)
     for p in (
         state_db,
         state_dir / "state.duckdb.wal",
         state_dir / "state.duckdb.tmp",
         state_dir / "state.duckdb.tmp.wal",
     ):
-        if targets and p.exists():
+        if (targets or rep.decisions_removed) and p.exists():
             p.unlink()
             rep.state_cleared = True
-    out = config.out_dir
-    if targets and out.exists():
-        publish.recover(out)
-        hist = out / publish.HISTORY
-        for entry in sorted(hist.iterdir()) if hist.is_dir() else []:
-            if entry.is_dir():
-                rep.publications[str(entry)] = _scrub_history_entry(entry, targets, config)
-        rep.publications[str(out)] = _scrub_current(out, targets, config)
+    if targets:
+        for d in plan:
+            if d.parent.name == publish.HISTORY:
+                rep.publications[str(d)] = _scrub_history_entry(d, targets, config)
+            else:
+                rep.publications[str(d)] = _scrub_current(d, targets, config)
     return rep
 
 
-def _scrub_decisions(path: Path, targets: set[tuple[str, str]], email: str | None) -> int:
+def _publication_dirs(out: Path, rep: ForgetReport) -> list[Path]:
+    """The publication at `out` and its kept history, current last; an `out` that is gone or
+    holds no publication is reported as not reached."""
+    out = out.expanduser()
+    if not out.exists():
+        rep.not_reached[str(out)] = "not found (moved, deleted, or on a volume not mounted?)"
+        return []
+    publish.recover(out)
+    if publish.read_manifest(out) is None:
+        rep.not_reached[str(out)] = "holds no linker publication (no readable manifest.json)"
+        return []
+    hist = out / publish.HISTORY
+    entries = [e for e in sorted(hist.iterdir()) if e.is_dir()] if hist.is_dir() else []
+    return [*entries, out]
+
+
+_EMAIL_TOKEN = re.compile(rb"[^\s\"'<>(),;:\[\]\\]+@[^\s\"'<>(),;:\[\]\\]+")
+
+
+def normalize_email(text: str) -> str | None:
+    """An address as linker keys it (norm_email): trimmed, lower case, `<...>` and `mailto:`
+    off; None unless it is one whole address."""
+    t = text.strip()
+    m = re.fullmatch(r".*<([^>]*)>.*", t)
+    if m:
+        t = m.group(1)
+    t = re.sub(r"^\s*(mailto:)?\s*|\s+$", "", t.lower())
+    return t if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", t) else None
+
+
+def _names_address(raw: bytes, address: str) -> bool:
+    """Whether a log line holds `address` as a whole address (in any field, or in a note's
+    text), never as a part of a longer one: ana@x.com is not in hana@x.com."""
+    for token in _EMAIL_TOKEN.findall(raw):
+        word = token.decode("utf-8", "replace").strip(".")
+        if normalize_email(word) == address:
+            return True
+    return False
+
+
+def _scrub_decisions(path: Path, targets: set[tuple[str, str]], address: str | None) -> int:
     if not path.exists():
         return 0
     # Under the log's lock: a reviewer's append meanwhile waits and lands in the new file.
     with decisions_log.locked(path):
-        return _rewrite_decisions(path, targets, email)
+        return _rewrite_decisions(path, targets, address)
 
 
-def _rewrite_decisions(path: Path, targets: set[tuple[str, str]], email: str | None) -> int:
+def _rewrite_decisions(path: Path, targets: set[tuple[str, str]], address: str | None) -> int:
     lines = path.read_bytes().split(b"\n")
     keep: list[bytes] = []
     removed = 0
-    needle = email.strip().lower().encode() if email else None
     for raw in lines:
         if not raw.strip():
             continue
-        hit = needle is not None and needle in raw.lower()
+        hit = address is not None and _names_address(raw, address)
         try:
             obj = json.loads(raw)
-            hit = (
-                hit
-                or tuple(obj.get("left", ())) in targets
-                or tuple(obj.get("right", ())) in targets
-            )
+            if isinstance(obj, dict):
+                hit = hit or any(
+                    isinstance(obj.get(side), list) and tuple(obj[side]) in targets
+                    for side in ("left", "right")
+                )
         except ValueError:
-            pass  # a torn line: keep it unless it names the address (it is skipped when read)
+            pass  # a torn line: kept unless it names the address (it is skipped when read)
         if hit:
             removed += 1
         else:
             keep.append(raw)
     if removed:
         tmp = path.with_name(path.name + ".forget-tmp")
-        with open(tmp, "wb") as fh:
+        st = path.stat()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IMODE(st.st_mode))
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), stat.S_IMODE(st.st_mode))  # the umask may have narrowed it
+            with contextlib.suppress(OSError):
+                os.fchown(fh.fileno(), st.st_uid, st.st_gid)
             fh.write(b"".join(line + b"\n" for line in keep))
             fh.flush()
             os.fsync(fh.fileno())
@@ -191,7 +265,22 @@ def _rewrite_decisions(path: Path, targets: set[tuple[str, str]], email: str | N
 def _filtered(
     directory: Path, targets: set[tuple[str, str]], config: Config
 ) -> tuple[dict[str, pa.Table], int]:
-    """The publication's three tables without the targets' rows, and how many rows went."""
+    """The publication's three tables without the targets' rows, and how many rows went.
+    A file that cannot be read is an InputError naming it (exit 3)."""
+    try:
+        return _filtered_tables(directory, targets, config)
+    except (OSError, pa.ArrowException) as e:
+        raise InputError(
+            f"cannot read this publication to erase from it: {str(e).splitlines()[0][:200]}",
+            file=str(directory),
+            hint="nothing was erased yet; if it is a damaged copy under _history/, delete that "
+            "directory (linker wrote it) and run `linker forget` again",
+        ) from None
+
+
+def _filtered_tables(
+    directory: Path, targets: set[tuple[str, str]], config: Config
+) -> tuple[dict[str, pa.Table], int]:
     users = {i for s, i in targets if s == config.contacts_sor}
     sor_accounts = {i for s, i in targets if s == config.accounts_sor}
     keys = pa.array(sorted(f"{s}\x1f{i}" for s, i in targets), pa.string())

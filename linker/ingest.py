@@ -121,7 +121,8 @@ class Ingestor:
     def _load_source(self, s: Source) -> None:
         table = f"src.{ident(s.name)}"
         reader = self._reader_sql(s)
-        where = f"WHERE ({s.filter})" if s.filter else ""
+        # On lines of their own: a trailing `--` comment in the config cannot eat our SQL.
+        where = f"WHERE (\n{s.filter}\n)" if s.filter else ""
         sql = (
             f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ("
             f"SELECT *, row_number() OVER () AS _row FROM {reader}) {where}"
@@ -144,7 +145,7 @@ class Ingestor:
 
     def _reader_sql(self, s: Source) -> str:
         if s.query is not None:
-            return f"({s.query}) AS q"
+            return f"(\n{s.query}\n) AS q"
         path = s.path
         assert path is not None
         if not path.exists():

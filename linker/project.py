@@ -23,7 +23,7 @@ import duckdb
 from linker import decisions as decisions_log
 from linker import normalize, publish, report, resolve, rules, scoring
 from linker.config import Config, load_config
-from linker.db import connect, literal, scalar
+from linker.db import connect, literal, lock_down, scalar
 from linker.errors import ConfigError, ProjectBusy, did_you_mean
 from linker.graph import components
 from linker.ingest import Ingestor
@@ -33,6 +33,7 @@ STATE_DIR = ".linker"
 STATE_DB = "state.duckdb"
 MODEL_FILE = "model.json"
 MODEL_REPORT = "model.html"
+PUBLICATIONS = "publications.json"  # in .linker/: every OUT this project published into
 
 
 class Progress:
@@ -53,6 +54,7 @@ class RunResult:
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
     manifest: dict | None = None
+    published_to: Path | None = None  # the publication directory, when one was written
 
     @property
     def gates_failed(self) -> list[dict]:
@@ -177,7 +179,14 @@ class Project:
                 if cfg.scoring.enabled:
                     scored = self._score(con, timer, warnings)
                 rep = self._resolve_and_record(
-                    con, stats, scored, contact_rules, timer, warnings, cfg.digest
+                    con,
+                    stats,
+                    scored,
+                    contact_rules,
+                    timer,
+                    warnings,
+                    cfg.digest,
+                    self._run_id(stats),
                 )
                 with timer("save_state"):
                     con.execute(f"ATTACH {literal(str(tmp))} AS new_state")
@@ -233,11 +242,18 @@ class Project:
             timer = _Timer(self.progress)
             con = self._open_state(read_only=False)
             try:
+                lock_down(con)  # the contact rules' `where` run below
                 last = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'run'"))
                 stats, scored = last["stats"], last.get("scoring", {"enabled": False})
-                run_hash = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'report'"))[
-                    "config_hash"
-                ]
+                last_report = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'report'"))
+                run_hash = last_report["config_hash"]
+                # Same decisions as the run: the run's id and, byte for byte, its crosswalk.
+                # Decisions made since: another answer (a run would also re-score the records
+                # they open), so another id.
+                run_id = last_report["run_id"]
+                now = self._decisions_digest()
+                if last.get("decisions") != now:
+                    run_id = hashlib.sha256(f"{run_id}:publish:{now}".encode()).hexdigest()[:16]
                 stale = []
                 if run_hash != self.config.digest:
                     stale.append(
@@ -245,7 +261,7 @@ class Project:
                         "the last run's config (run `linker run` to apply the change)"
                     )
                 rep = self._resolve_and_record(
-                    con, stats, scored, contact_rules, timer, stale, run_hash
+                    con, stats, scored, contact_rules, timer, stale, run_hash, run_id
                 )
             finally:
                 con.close()
@@ -334,6 +350,7 @@ class Project:
                 email=email,
                 source=source,
                 record_id=record_id,
+                publications=self.publication_targets(),
             ).to_dict()
 
     def evaluate(self, truth: Path) -> dict:
@@ -366,6 +383,8 @@ class Project:
         ing = Ingestor(con, cfg)
         with timer("ingest"):
             ing.load_all()
+        # From here on, SQL from the config (rules, blocking) cannot reach files or the network.
+        lock_down(con, [self.state_dir])
         with timer("normalize"):
             normalize.normalize(con, self._custom_fields(), cfg.default_country)
         with timer("rules"):
@@ -429,6 +448,7 @@ class Project:
         timer: _Timer,
         warnings: list[str],
         config_hash: str,
+        run_id: str,
     ) -> dict:
         """Apply the decisions log, resolve accounts and contacts, build and save the report."""
         cfg = self.config
@@ -445,7 +465,7 @@ class Project:
             pending = build_review_queue(con, cfg, self._custom_fields())
         rep = report.build_report(con, cfg, stats)
         rep.update(
-            run_id=self._run_id(stats),
+            run_id=run_id,
             config_hash=config_hash,
             timings=timer.timings,
             warnings=warnings,
@@ -453,9 +473,10 @@ class Project:
             scoring=scored,
         )
         con.execute("CREATE OR REPLACE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        run_meta = {"stats": stats, "scoring": scored, "decisions": self._decisions_digest()}
         con.execute(
             "INSERT INTO meta VALUES ('run', ?), ('report', ?)",
-            [json.dumps({"stats": stats, "scoring": scored}), json.dumps(rep, sort_keys=True)],
+            [json.dumps(run_meta), json.dumps(rep, sort_keys=True)],
         )
         return rep
 
@@ -469,7 +490,7 @@ class Project:
         res = RunResult(rep["run_id"], rep, gates, timer.timings, rep["warnings"])
         if publish and (not res.gates_failed or force):
             with timer("publish"):
-                res.manifest = self._publish_from_state(out, res.run_id)
+                res.manifest, res.published_to = self._publish_from_state(out, res.run_id)
         return res
 
     def _open_state(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -497,9 +518,38 @@ class Project:
                 hint="retry when it has finished",
             ) from None
 
-    def _publish_from_state(self, out: Path | None, run_id: str) -> dict:
+    def publication_targets(self) -> list[Path]:
+        """Every directory this project has published into (the default first), as recorded."""
+        found = [self.config.out_dir.resolve()]
+        try:
+            recorded = json.loads((self.state_dir / PUBLICATIONS).read_text("utf-8"))
+        except (OSError, ValueError):
+            recorded = []
+        for p in recorded if isinstance(recorded, list) else []:
+            if isinstance(p, str) and Path(p) not in found:
+                found.append(Path(p))
+        return found
+
+    def _record_publication(self, target: Path) -> None:
+        """Remember where this project published, so `linker forget` can reach it later."""
+        targets = [str(p) for p in self.publication_targets()[1:]]
+        if str(target) not in targets and target != self.config.out_dir.resolve():
+            targets.append(str(target))
+        path = self.state_dir / PUBLICATIONS
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(sorted(targets), indent=1) + "\n", "utf-8")
+        os.replace(tmp, path)
+
+    def protected_paths(self) -> list[Path]:
+        """What a publication must never replace: the project and every source file."""
         cfg = self.config
-        target = Path(out) if out is not None else cfg.out_dir
+        return [cfg.root, *(s.path for s in cfg.sources.values() if s.path is not None)]
+
+    def _publish_from_state(self, out: Path | None, run_id: str) -> tuple[dict, Path]:
+        cfg = self.config
+        target = publish.check_out(
+            Path(out) if out is not None else cfg.out_dir, self.protected_paths()
+        )
         con = self._open_state(read_only=True)
         try:
             tables = publish.crosswalk_tables(
@@ -511,14 +561,21 @@ class Project:
             )
         finally:
             con.close()
-        return publish.publish(
+        manifest = publish.publish(
             tables,
             target,
             run_id=run_id,
             config_digest=cfg.digest,
             keep=cfg.publish.keep,
             extra={"project": cfg.name},
+            protected=self.protected_paths(),
         )
+        self._record_publication(target)
+        return manifest, target
+
+    def _decisions_digest(self) -> str:
+        f = self.decisions_file
+        return hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else ""
 
     def _run_id(self, stats: dict) -> str:
         """A hash of everything the output depends on: same inputs -> same run id.

@@ -6,16 +6,27 @@ one atomic `renameat2(RENAME_EXCHANGE)` (Linux). Where that call is missing, OUT
 aside and the staging directory renamed in; a crash between the two renames leaves
 `.OUT.previous`, which the next publish puts back before doing anything else. Readers see
 the old complete publication or the new complete one, never a mix.
+
+OUT holds a publication and nothing else. linker writes into an OUT that is absent, empty or a
+previous linker publication (its manifest says so and it holds only what linker writes), and
+refuses anything else before writing a byte: the project directory or an ancestor of it, a
+directory holding a source, a file, a mount point (the swap renames OUT: publish into a
+directory inside the mount), a directory with files linker did not write. Modes and owners of
+the replaced directory and files are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import hashlib
 import json
 import os
+import re
 import shutil
+import stat
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,10 +35,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from linker.db import arrow
+from linker.errors import ConfigError
 
 SCHEMA_VERSION = 1
 HISTORY = "_history"
 FILES = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet")
+MANIFEST = "manifest.json"
+# Everything linker writes into OUT; anything else there is someone else's.
+PUBLICATION_ENTRIES = frozenset({*FILES, MANIFEST, HISTORY})
+_HISTORY_ENTRY = re.compile(r"^\d{6}-[0-9TZ]*-[A-Za-z0-9_]+$")
 
 # The columns both crosswalks share, in contract order (see the README's publish contract).
 _LINK = [
@@ -105,6 +121,88 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     fsync(path)
 
 
+def check_out(out: Path, protected: Iterable[Path] = ()) -> Path:
+    """The resolved OUT when linker may replace it, else a ConfigError (exit 2) naming what
+    is there. `protected` are paths OUT must neither be nor contain (the project, its sources)."""
+    out = Path(out).expanduser().resolve()
+    hint = "publish into a new or empty directory (or a previous linker publication)"
+    for p in protected:
+        p = Path(p).expanduser().resolve()
+        if p == out or p.is_relative_to(out):
+            raise ConfigError(
+                f"refusing to publish into {out}: it holds {p}, which linker did not write "
+                "(publishing replaces the whole directory)",
+                key="--out / [publish] out",
+                hint=hint + ', e.g. "crosswalk"',
+            )
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"refusing to publish into {out}: it is a file, not a directory",
+            key="--out / [publish] out",
+            hint=hint,
+        )
+    if not out.is_dir():
+        return out
+    if os.path.ismount(out):
+        raise ConfigError(
+            f"refusing to publish into {out}: it is a mount point, and a publication is "
+            "swapped in by renaming the directory",
+            key="--out / [publish] out",
+            hint=f"publish into a directory inside it, e.g. --out {out / 'crosswalk'}",
+        )
+    entries = sorted(os.listdir(out))
+    if not entries:
+        return out
+    foreign = [e for e in entries if e not in PUBLICATION_ENTRIES]
+    manifest = read_manifest(out)
+    if not foreign and manifest is not None and _is_linker_manifest(manifest):
+        foreign = _foreign_history(out / HISTORY)
+        if not foreign:
+            return out
+    elif manifest is None or not _is_linker_manifest(manifest):
+        foreign = foreign or entries
+    shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+    raise ConfigError(
+        f"refusing to publish into {out}: it holds files linker did not write ({shown})"
+        + (
+            ""
+            if manifest is not None and _is_linker_manifest(manifest)
+            else " and no linker manifest"
+        ),
+        key="--out / [publish] out",
+        hint=hint + "; linker never removes a file it did not write",
+    )
+
+
+def _is_linker_manifest(manifest: object) -> bool:
+    return (
+        isinstance(manifest, dict)
+        and isinstance(manifest.get("run_id"), str)
+        and isinstance(manifest.get("files"), dict)
+        and "schema_version" in manifest
+    )
+
+
+def _foreign_history(hist: Path) -> list[str]:
+    """What under OUT/_history/ linker did not write (entries are <seq>-<stamp>-<run>/ dirs
+    of publication files)."""
+    if not hist.exists():
+        return []
+    if not hist.is_dir():
+        return [HISTORY]
+    foreign = []
+    for entry in sorted(hist.iterdir()):
+        if not (entry.is_dir() and not entry.is_symlink() and _HISTORY_ENTRY.match(entry.name)):
+            foreign.append(f"{HISTORY}/{entry.name}")
+            continue
+        foreign += [
+            f"{HISTORY}/{entry.name}/{f}"
+            for f in sorted(os.listdir(entry))
+            if f not in (*FILES, MANIFEST)
+        ]
+    return foreign
+
+
 def publish(
     tables: dict[str, pa.Table],
     out: Path,
@@ -114,9 +212,12 @@ def publish(
     keep: int,
     extra: dict | None = None,
     archive_current: bool = True,
+    protected: Iterable[Path] = (),
 ) -> dict:
-    """Write the tables as a new publication at `out`, atomically; return the manifest."""
-    out = out.resolve()
+    """Write the tables as a new publication at `out`, atomically; return the manifest.
+
+    Refuses (ConfigError, nothing written) an `out` that is not linker's to replace."""
+    out = check_out(out, protected)
     parent = out.parent
     parent.mkdir(parents=True, exist_ok=True)
     recover(out)
@@ -124,10 +225,41 @@ def publish(
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
+    try:
+        manifest = _write_staging(
+            tables, out, staging, run_id, config_digest, keep, extra, archive_current
+        )
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a failed publish leaves nothing behind
+        raise
+    if out.exists():
+        if not _exchange(staging, out):
+            aside = parent / f".{out.name}.previous"
+            os.rename(out, aside)
+            os.rename(staging, out)
+            staging = aside
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the previous publication
+    else:
+        os.rename(staging, out)
+    fsync(parent)
+    return manifest
+
+
+def _write_staging(
+    tables: dict[str, pa.Table],
+    out: Path,
+    staging: Path,
+    run_id: str,
+    config_digest: str,
+    keep: int,
+    extra: dict | None,
+    archive_current: bool,
+) -> dict:
     files = {}
     for name in FILES:
         path = staging / name
         write_parquet(tables[name], path)
+        _keep_mode(out / name, path)
         files[name] = {
             "sha256": sha256(path),
             "rows": tables[name].num_rows,
@@ -142,22 +274,26 @@ def publish(
         "files": files,
         **(extra or {}),
     }
-    mpath = staging / "manifest.json"
+    mpath = staging / MANIFEST
     mpath.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
+    _keep_mode(out / MANIFEST, mpath)
     fsync(mpath)
     _carry_history(out, staging, keep, archive_current)
+    _keep_mode(out / HISTORY, staging / HISTORY)
+    _keep_mode(out, staging)
     fsync(staging)
-    if out.exists():
-        if not _exchange(staging, out):
-            aside = parent / f".{out.name}.previous"
-            os.rename(out, aside)
-            os.rename(staging, out)
-            staging = aside
-        shutil.rmtree(staging, ignore_errors=True)  # now holds the previous publication
-    else:
-        os.rename(staging, out)
-    fsync(parent)
     return manifest
+
+
+def _keep_mode(old: Path, new: Path) -> None:
+    """Give `new` the permission bits (and, where allowed, the owner) of the `old` it replaces."""
+    try:
+        st = old.stat()
+    except OSError:
+        return
+    os.chmod(new, stat.S_IMODE(st.st_mode))
+    with contextlib.suppress(OSError):  # not ours to give away: the mode still holds
+        os.chown(new, st.st_uid, st.st_gid)
 
 
 def recover(out: Path) -> None:

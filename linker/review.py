@@ -35,7 +35,7 @@ import duckdb
 from linker import decisions as decisions_log
 from linker.config import ACCOUNT_FIELDS
 from linker.db import insert_rows, literal, rows, scalar
-from linker.errors import ConfigError, did_you_mean
+from linker.errors import ConfigError, ReviewOvertaken, did_you_mean
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -219,6 +219,8 @@ class ReviewSession:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.decisions_file = decisions_file
+        self.state_dir = state_db.parent
+        self._erasure_mark = decisions_log.erasure_mark(self.state_dir)
         self.project_name = project_name
         self.sources = sorted(sources)
         self.reviewer = reviewer or default_reviewer()
@@ -436,16 +438,28 @@ class ReviewSession:
         when this sitting has decided nothing (earlier sittings are not undone from here)."""
         if not self._sitting:
             return None
-        last = self._sitting.pop()
+        last = self._sitting[-1]
         d = last.decision
         self._write(decisions_log.Decision(d.left, d.right, "undo", self.reviewer, self._now(), ""))
+        self._sitting.pop()
         return last.number
 
     def _now(self) -> str:
         return self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
+    def _not_overtaken(self) -> None:
+        """Refuse to write once `linker forget` has erased something since this sitting
+        opened: its queue, in memory, may hold the erased records."""
+        if decisions_log.erasure_mark(self.state_dir) != self._erasure_mark:
+            raise ReviewOvertaken(
+                "`linker forget` erased records after this review opened; its queue may "
+                "still show them, so no decision is written from it",
+                file=str(self.decisions_file),
+                hint="quit (q) and start `linker run`, then `linker review` again",
+            )
+
     def _write(self, d: decisions_log.Decision) -> None:
-        decisions_log.append(self.decisions_file, d)
+        decisions_log.append(self.decisions_file, d, guard=self._not_overtaken)
         before = self._standing.get(d.pair)
         self._standing.add(d)
         after = self._standing.get(d.pair)

@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 
 from linker.config import Config
-from linker.db import ident, literal, rows, scalar
+from linker.db import ident, literal, one_expression, rows, scalar
 from linker.errors import ConfigError, did_you_mean
 from linker.graph import components
 from linker.ingest import LIST_FIELDS
@@ -150,6 +150,13 @@ def load_rule_file(file: Path) -> Rule:
     w = data.get("where")
     if w is not None and not isinstance(w, str):
         raise ConfigError("expected a SQL condition (a string)", file=where, key="where")
+    if w is not None:
+        try:
+            one_expression(w)
+        except ValueError as e:
+            raise ConfigError(
+                f"must be one SQL condition over l.* and r.*: {e}", file=where, key="where"
+            ) from None
     return Rule(
         name=data["name"],
         entity=entity,
@@ -332,7 +339,7 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
     evidence = " || ', ' || ".join(
         f"{literal(f + ' = ')} || CAST(lk.k{i} AS VARCHAR)" for i, f in enumerate(rule.equal)
     )
-    where = f"AND ({rule.where})" if rule.where else ""
+    where = f"AND (\n{rule.where}\n)" if rule.where else ""
     sql = f"""
         SELECT lk.rid AS a, rk.rid AS b, 'rule' AS method, ? AS rule, {rank} AS rank,
                NULL::DOUBLE AS probability, min({evidence}) AS evidence

@@ -170,7 +170,7 @@ def _default_blocking(comps: dict[str, Comparison]) -> list[dict]:
 def _blocking_rule(on: tuple[str, ...], sql: str | None, comps: dict) -> dict:
     """A Splink blocking rule (as data): fields equal on both sides, exploding list fields."""
     if sql is not None:
-        return {"blocking_rule": sql, "sql_dialect": "duckdb"}
+        return {"blocking_rule": f"(\n{sql}\n)", "sql_dialect": "duckdb"}
     explode = [f for f in on if f in LIST_FIELDS or f.endswith("__block") or f == "members_block"]
     rule = {
         "blocking_rule": " AND ".join(f'l."{f}" = r."{f}"' for f in on),

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Footer, OptionList, Static
 
-from linker import ConfigError, Item, ReviewSession
+from linker import ConfigError, Item, LinkerError, ReviewSession, visible
 from tui.widgets.chain import ChainList
 from tui.widgets.filter import FilterBar
 from tui.widgets.help import HelpScreen
@@ -147,9 +147,19 @@ class ReviewApp(App[dict]):
                 severity="warning",
             )
             return
-        self.session.decide(
-            item.number, decision, edge=self.edge if item.kind == "conflict" else None
-        )
+        try:
+            self.session.decide(
+                item.number, decision, edge=self.edge if item.kind == "conflict" else None
+            )
+        except LinkerError as e:  # nothing was written: say why, stay on the item
+            self.notify(
+                "\n".join(visible(line) for line in e.lines()),
+                title="not saved",
+                severity="error",
+                timeout=30,
+                markup=False,
+            )
+            return
         self.go(self.session.next_pending(self.pos))
 
     def action_skip(self) -> None:
@@ -162,7 +172,17 @@ class ReviewApp(App[dict]):
         self.go(nxt)
 
     def action_undo(self) -> None:
-        number = self.session.undo()
+        try:
+            number = self.session.undo()
+        except LinkerError as e:
+            self.notify(
+                "\n".join(visible(line) for line in e.lines()),
+                title="not saved",
+                severity="error",
+                timeout=30,
+                markup=False,
+            )
+            return
         if number is None:
             self.notify("Nothing to undo in this sitting.")
             self.refresh_status()
