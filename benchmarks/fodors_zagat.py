@@ -216,8 +216,8 @@ def scoring_decisions(out: Path) -> dict[str, dict]:
     return out
 
 
-def unparsed_phones(out: Path) -> list[tuple[str, str, str]]:
-    """Records whose phone column has a value that linker could not read as a phone."""
+def unparsed_phones(out: Path) -> list[tuple[str, str]]:
+    """Records without a phone after linker's normalization (every record here has one raw)."""
     con = state(out)
     try:
         rows = con.execute(
@@ -582,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{lk['review_items']} review items; {lk['candidate_pairs']} candidate pairs; "
         f"{lk['duplicates']} Zagat records share an account with another"
     )
-    print(f"  linker: phones it could not read: {', '.join(lk['phones_unparsed']) or 'none'}")
+    print(f"  linker: records without a usable phone: {', '.join(lk['phones_unparsed']) or 'none'}")
     ro = lk["rules_only"]
     print(f"  linker, rules alone: P {ro['precision']:.4f} R {ro['recall']:.4f} F1 {ro['f1']:.4f}")
     print()
