@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow lint fixture bench bench-febrl clean
+.PHONY: setup demo test test-slow lint fixture bench bench-febrl bench-fz clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "linker needs Python >= 3.11 (found " + sys.version.split()[0] + "); run: make PYTHON=python3.11 ...")'
@@ -45,6 +45,11 @@ bench: setup
 bench-febrl: setup
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/febrl4.py
+
+# Fodors-Zagat (real restaurant data in ../shared/data/fodors-zagat): linker untuned vs bare
+# Splink; FZ_ARGS=--diagnose lists linker's false positives and negatives by cause.
+bench-fz: setup
+	$(BIN)/python benchmarks/fodors_zagat.py $(FZ_ARGS)
 
 clean:
 	rm -rf $(VENV) fixtures/acme/.linker fixtures/acme/crosswalk .pytest_cache .ruff_cache
