@@ -581,8 +581,8 @@ def explain(
     head = f"{escape(source)}:{escape(info['id'])}"
     if "user_id" in info:
         out.print(
-            f"{head} → user_id {info['user_id'] or '–'}, account_id {info['account_id'] or '–'}"
-            f" (via {info['account_via'] or '–'})"
+            f"{head} → user_id {escape(info['user_id'] or '–')}, "
+            f"account_id {escape(info['account_id'] or '–')} (via {info['account_via'] or '–'})"
             + (f", unresolved: {info['reason']}" if info["reason"] else "")
         )
         if info.get("own_account"):
@@ -593,7 +593,7 @@ def explain(
                 + (
                     "not found"
                     if oa.get("missing")
-                    else f"account {oa['account_id'] or '–'} ({oa['method']}{', ' + oa['reason'] if oa['reason'] else ''})"
+                    else f"account {escape(oa['account_id'] or '–')} ({oa['method']}{', ' + oa['reason'] if oa['reason'] else ''})"
                 )
             )
         if info["disagreement"]:

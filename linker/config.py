@@ -331,6 +331,7 @@ def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:
     sources: dict[str, Source] = {}
     for sname, sraw in srcs.items():
         sources[sname] = _parse_source(c, sname, sraw, root)
+    _no_case_clashes(c, sources)
 
     # Cross references: every name must point at a source of the right entity.
     def must_be(key: str, ref: str, entity: str | None) -> None:
@@ -388,6 +389,32 @@ def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:
         digest=digest,
         warnings=tuple(c.warnings),
     )
+
+
+def _no_case_clashes(c: _Checker, sources: dict[str, Source]) -> None:
+    """Source names and field names become DuckDB names, which ignore case: `product` and
+    `Product`, or a field `Name` beside `name`, would silently be one table or column."""
+    seen: dict[str, str] = {}
+    for name in sources:
+        other = seen.setdefault(name.lower(), name)
+        if other != name:
+            raise c.fail(
+                f"sources.{name}",
+                f"differs from source {other!r} only in letter case; source names ignore case",
+                "give the two sources names that differ in letters",
+            )
+    fields: dict[str, tuple[str, str]] = {
+        f.lower(): (f, "a canonical field") for f in (*ACCOUNT_FIELDS, *CONTACT_FIELDS)
+    }
+    for s in sources.values():
+        for f in s.fields:
+            other, where = fields.setdefault(f.lower(), (f, f"sources.{s.name}.fields"))
+            if other != f:
+                raise c.fail(
+                    f"sources.{s.name}.fields.{f}",
+                    f"differs from {other!r} ({where}) only in letter case; field names ignore case",
+                    f"use {other!r}, or a name that differs in letters",
+                )
 
 
 def _country_code(c: _Checker, value: str | None) -> str | None:

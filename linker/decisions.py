@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -30,6 +31,8 @@ from linker.publish import fsync
 DECISIONS_FILE = "decisions.jsonl"
 ERASURE_MARK = "erasures"  # in .linker/: changes whenever `linker forget` erases something
 VALUES = ("match", "no_match", "undo")
+# Lines git writes into a file with an unresolved merge conflict (diff3 style included).
+_CONFLICT_MARKER = re.compile(rb"^(<{7}|={7}|>{7}|\|{7})( |\r?$)")
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,24 @@ def read_log(path: Path) -> tuple[list[Decision], list[str]]:
     """All decisions in file order, and warnings (a torn last line)."""
     if not path.exists():
         return [], []
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise InputError(
+            "is a directory, expected the decisions log (a file of JSON lines)", file=str(path)
+        ) from None
+    except OSError as e:
+        raise InputError(f"cannot read the decisions log: {e.strerror}", file=str(path)) from None
     lines = data.split(b"\n")
+    for i, raw in enumerate(lines):
+        if _CONFLICT_MARKER.match(raw):
+            raise InputError(
+                "an unresolved merge conflict (a git conflict marker line)",
+                file=str(path),
+                line=i + 1,
+                hint="the log is append-only: keep the lines of both sides, delete the marker "
+                "lines (<<<<<<<, =======, >>>>>>>), then rerun",
+            )
     out: list[Decision] = []
     warnings: list[str] = []
     last = len(lines) - 1
@@ -98,13 +117,18 @@ def _parse(obj: dict) -> Decision:
             raise TypeError('"left" and "right" must be ["source", "id"]')
     if obj["decision"] not in VALUES:
         raise ValueError(f"decision must be one of {', '.join(VALUES)}, got {obj['decision']!r}")
+    if tuple(left) == tuple(right):
+        raise ValueError('"left" and "right" name the same record')
+    for k in ("reviewer", "at", "note"):
+        if obj.get(k) is not None and not isinstance(obj[k], str):
+            raise TypeError(f'"{k}" must be a string, got {type(obj[k]).__name__}')
     return Decision(
         tuple(left),
         tuple(right),
         obj["decision"],
-        str(obj.get("reviewer", "")),
-        str(obj.get("at", "")),
-        str(obj.get("note", "")),
+        obj.get("reviewer") or "",
+        obj.get("at") or "",
+        obj.get("note") or "",
     )
 
 

@@ -36,6 +36,22 @@ MODEL_REPORT = "model.html"
 PUBLICATIONS = "publications.json"  # in .linker/: every OUT this project published into
 
 
+def lock_timeout() -> float:
+    """Seconds a command waits for the project's lock: env LINKER_LOCK_TIMEOUT, default 5."""
+    raw = os.environ.get("LINKER_LOCK_TIMEOUT", "5")
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not (0 <= wait < float("inf")):
+        raise ConfigError(
+            f"expected a number of seconds >= 0, got {raw!r}",
+            key="environment variable LINKER_LOCK_TIMEOUT",
+            hint="e.g. LINKER_LOCK_TIMEOUT=30, or unset it for the default (5)",
+        )
+    return wait
+
+
 class Progress:
     """Where stages report what they do. The default says nothing (library use is quiet)."""
 
@@ -115,7 +131,7 @@ class Project:
         self.state_dir.mkdir(exist_ok=True)
         path = self.state_dir / "lock"
         fh = open(path, "a+")  # noqa: SIM115 - held for the whole command, closed below
-        wait = float(os.environ.get("LINKER_LOCK_TIMEOUT", "5"))
+        wait = lock_timeout()
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -165,6 +181,8 @@ class Project:
         """Ingest, normalize, rules, scoring, resolve, contacts; optionally publish (if gates pass)."""
         cfg = self.config
         acc_rules, contact_rules = rules.ordered_rules(cfg, self._fields())
+        if do_publish:  # refuse a wrong OUT now, not after the whole run
+            publish.check_out(publish_out or cfg.out_dir, self.protected_paths())
         with self.lock("run"):
             timer = _Timer(self.progress)
             tmp = self.state_dir / (STATE_DB + ".tmp")
@@ -238,6 +256,7 @@ class Project:
     def publish(self, out: Path | None = None, *, force: bool = False) -> RunResult:
         """Re-apply the decisions to the last run's edges and write the crosswalk."""
         _, contact_rules = rules.ordered_rules(self.config, self._fields())
+        publish.check_out(out or self.config.out_dir, self.protected_paths())
         with self.lock("publish"):
             timer = _Timer(self.progress)
             con = self._open_state(read_only=False)

@@ -327,6 +327,7 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
         ORDER BY unique_id
         """
     )
+    _check_blocking_sql(con, config)
     for side in ("open", "known"):
         con.execute(
             f"CREATE OR REPLACE TABLE score_{side} AS SELECT * FROM score_input "
@@ -342,6 +343,31 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
         "LEFT JOIN (SELECT source, count(*) n FROM score_known GROUP BY source) k2 USING (source)",
     )
     return {"open": n_open, "known": n_known, "possible_pairs": int(possible)}
+
+
+def _check_blocking_sql(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """A `[[scoring.blocking]] sql` that DuckDB cannot bind over two input records is the
+    config's error (exit 2, naming the key), not Splink's crash."""
+    for i, b in enumerate(config.scoring.blocking):
+        if b.sql is None:
+            continue
+        try:
+            con.execute(
+                "SELECT count(*) FROM (SELECT * FROM score_input LIMIT 0) l, "
+                f"(SELECT * FROM score_input LIMIT 0) r WHERE (\n{b.sql}\n)"
+            ).fetchall()
+        except duckdb.Error as e:
+            cols = ", ".join(c for c in _columns(con, "score_input") if c != "source_dataset")
+            raise ConfigError(
+                f"the blocking condition failed: {str(e).splitlines()[0]}",
+                file=str(config.file),
+                key=f"scoring.blocking[{i}].sql",
+                hint=f"a condition over l.* and r.*, the two records; their columns: {cols}",
+            ) from None
+
+
+def _columns(con, table: str) -> list[str]:
+    return [r[0] for r in rows(con, f"DESCRIBE {table}")]
 
 
 def _name_tokens(con, field: str) -> None:
