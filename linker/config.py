@@ -87,6 +87,18 @@ class Comparison:
 class Blocking:
     on: tuple[str, ...] = ()
     sql: str | None = None
+    replace: bool = False  # true: the configured rules replace the generated ones
+
+
+# Columns the scoring stage derives, which `[[scoring.blocking]] on` may name besides fields.
+DERIVED_BLOCK_COLUMNS = (
+    "name__block",  # the name's rarer words (a list: records sharing one are compared)
+    "name__first",  # the name's first word
+    "phone_tail",  # the phone's last 7 digits
+    "address_number",  # the house number
+    "address__block",  # (house number, street word) pairs, a list
+    "members_block",  # the accounts a record's contacts are users of, a list
+)
 
 
 @dataclass(frozen=True)
@@ -576,21 +588,22 @@ def _parse_scoring(c: _Checker, raw: Any, sources: dict[str, Source]) -> Scoring
     blocks = []
     for i, item in enumerate(_array_of_tables(c, tbl, "scoring.blocking", "blocking")):
         key = f"scoring.blocking[{i}]"
-        c.keys(item, key, ("on", "sql"))
+        c.keys(item, key, ("on", "sql", "replace"))
         on = c.str_list(item, key, "on", ())
         for f in on:
-            if f not in allowed_fields:
+            if f not in allowed_fields and f not in DERIVED_BLOCK_COLUMNS:
                 raise c.fail(
                     f"{key}.on",
-                    f"{f!r} is not an account field: expected canonical or mapped account fields",
-                    did_you_mean(f, sorted(allowed_fields)),
+                    f"{f!r} is not an account field: expected canonical or mapped account "
+                    f"fields, or one of {', '.join(DERIVED_BLOCK_COLUMNS)}",
+                    did_you_mean(f, sorted(allowed_fields | set(DERIVED_BLOCK_COLUMNS))),
                 )
         sql = c.str_(item, key, "sql")
         if sql is not None:
             c.sql(one_expression, sql, f"{key}.sql", "one SQL condition over l.* and r.*")
         if not on and sql is None:
             raise c.fail(key, "needs `on` (a list of fields) or `sql`")
-        blocks.append(Blocking(on, sql))
+        blocks.append(Blocking(on, sql, c.bool_(item, key, "replace", False)))
     return ScoringConfig(
         enabled=c.bool_(tbl, "scoring", "enabled", True),
         accept=accept,

@@ -17,13 +17,12 @@ import duckdb
 from linker.config import Config
 from linker.db import rows
 from linker.scoring import Model, quiet_splink, splink_linker
+from linker.splink_api import chart_libraries
 
 
 def write_model_report(
     con: duckdb.DuckDBPyConnection, model: Model, scored: dict, config: Config, path: Path
 ) -> None:
-    from splink.internals.html_utils import load_chart_libraries
-
     with quiet_splink():
         linker = splink_linker(con, model.settings)
         charts = [
@@ -34,7 +33,7 @@ def write_model_report(
     sc = config.scoring
     specs.append(("Best candidate per open record: match probability", _histogram(con, sc)))
     specs.append(("Open records per decision", _bands(con)))
-    libs = load_chart_libraries()
+    libs = chart_libraries()
     training = model.meta["training"]
     summary = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"

@@ -218,7 +218,8 @@ def _in_workers(rows: pa.Table, job_sizes: list[int], workers: int) -> pa.Chunke
 
 
 def _name_key_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """SQL for the company name key: norm_text, no leading "the", no trailing legal forms."""
+    """SQL for the company name key: norm_text, no leading (or listing-style trailing: "Palm,
+    The") "the", no trailing legal forms."""
     terms = set(EXTRA_LEGAL_FORMS)
     raw_terms = _legal_form_terms()
     # Normalize the library's terms with the very SQL that normalizes names.
@@ -232,7 +233,7 @@ def _name_key_sql(con: duckdb.DuckDBPyConnection) -> str:
     )
     alternation = alternation.replace("'", "''")
     return (
-        "nullif(regexp_replace(regexp_replace(norm_text(x), '^the ', ''), "
+        "nullif(regexp_replace(regexp_replace(norm_text(x), '^the | the$', '', 'g'), "
         f"'^(.+?)(?: (?:{alternation}))+$', '\\1'), '')"
     )
 
@@ -483,10 +484,23 @@ def normalize(
                r.name AS name_raw,
                d.domains AS domain,
                norm_email(r.email) AS email,
-               p.out AS phone,
+               -- E.164 when the number validates in its country (or the default country);
+               -- else its digits, so a local number never vanishes ("246-1501": 2461501)
+               coalesce(p.out, nullif(ltrim(regexp_replace(r.phone, '[^0-9]', '', 'g'), '0'), ''))
+                   AS phone,
+               -- the subscriber part both forms share: "310/246-1501" and "246-1501" agree here
+               CASE WHEN length(regexp_replace(coalesce(p.out, r.phone), '[^0-9]', '', 'g')) >= 7
+                    THEN right(regexp_replace(coalesce(p.out, r.phone), '[^0-9]', '', 'g'), 7)
+                    END AS phone_tail,
+               (p.out IS NULL AND regexp_matches(r.phone, '[0-9]')) AS phone_invalid,
                c.code AS country,
                norm_text(r.city) AS city,
                norm_text(r.address) AS address,
+               -- the house number and the street apart: "3801 S Wabash" is not "4301 S Wabash"
+               nullif(regexp_extract(norm_text(r.address), '(^| )([0-9]+[a-z]?)( |$)', 2), '')
+                   AS address_number,
+               nullif(trim(regexp_replace(norm_text(r.address), '(^| )[0-9]+[a-z]?( |$)', ' ')), '')
+                   AS address_street,
                nullif(upper(regexp_replace(r.postcode, '[^0-9A-Za-z]', '', 'g')), '') AS postcode,
                v.out AS vat,
                r.vat AS vat_raw,

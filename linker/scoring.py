@@ -26,40 +26,32 @@ by one of those checks; dropped below review.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import json
-import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from linker import splink_api
+from linker.comparisons import (
+    BLOCK_TOKEN_MAX,
+    DEFAULT_KINDS,
+    LIST_FIELDS,
+    MEMBERS,
+    NAME_KINDS,
+    WEAK_FIELDS,
+    blocking_rules,
+    input_columns,
+    level_labels,
+    plan_digest,
+    splink_settings,
+)
 from linker.config import Comparison, Config
 from linker.db import ident, literal, rows, scalar
 from linker.errors import ConfigError
 
 MODEL_FORMAT = 1
-# Account fields compared by default when two or more account sources carry them.
-DEFAULT_KINDS = {
-    "name": ("name", True),
-    "domain": ("exact", False),
-    "email": ("email", False),
-    "phone": ("exact", False),
-    "country": ("exact", False),
-    "city": ("jaro_winkler", True),
-    "address": ("jaro_winkler", False),
-    "postcode": ("postcode", False),
-    "vat": ("exact", False),
-    "registration_number": ("exact", False),
-}
-LIST_FIELDS = ("domain",)
-MEMBERS = "members"  # evidence from contacts: this record's contacts are users of that account
-# Comparisons whose agreement alone must not link two companies.
-NAME_KINDS = ("name",)
-WEAK_FIELDS = ("country",)
 MIN_LABELS = 50  # fewer label pairs than this: m by EM instead
 MIN_KNOWN = 200  # fewer linked records than this: too little to learn what a non-match looks like
 SEED = 42
@@ -69,8 +61,7 @@ PROBABILISTIC_RANK = 10_000  # edges rank after every rule
 CANDIDATE = "candidate"  # an edge in the review band: not live until a reviewer says match
 # A token in more account names than this share (and than COMMON_TOKEN_MIN) is generic.
 COMMON_TOKEN_SHARE = 0.002
-COMMON_TOKEN_MIN = 10
-BLOCK_TOKEN_MAX = 100  # name tokens in more records than this do not block
+COMMON_TOKEN_MIN = 20  # ...and in at least this many: small projects keep their rare words
 # Candidate pairs kept for explain and review beyond the best two per record.
 KEEP_PROBABILITY = 0.5
 
@@ -113,10 +104,7 @@ def plan(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[list[Compariso
             key="scoring.comparisons",
             hint="map a field (name, domain, ...) in two sources, or set [scoring] enabled = false",
         )
-    blocking = [_blocking_rule(b.on, b.sql, comps) for b in sc.blocking]
-    if not blocking:
-        blocking = _default_blocking(comps)
-    return list(comps.values()), blocking
+    return list(comps.values()), blocking_rules(comps, sc.blocking)
 
 
 def _custom_fields(config: Config) -> list[str]:
@@ -154,125 +142,6 @@ def _members_possible(config: Config) -> bool:
     )
 
 
-def _default_blocking(comps: dict[str, Comparison]) -> list[dict]:
-    out = []
-    for f, c in comps.items():
-        if c.kind == "name":
-            out.append(_blocking_rule((f"{f}__block",), None, comps))
-            out.append(_blocking_rule((f,), None, comps))
-        elif f in ("domain", "phone", "email", "vat", "registration_number", MEMBERS):
-            out.append(_blocking_rule((f if f != MEMBERS else "members_block",), None, comps))
-        elif f == "postcode" and "name" in comps:
-            out.append(_blocking_rule(("postcode", "name__first"), None, comps))
-    return out
-
-
-def _blocking_rule(on: tuple[str, ...], sql: str | None, comps: dict) -> dict:
-    """A Splink blocking rule (as data): fields equal on both sides, exploding list fields."""
-    if sql is not None:
-        return {"blocking_rule": f"(\n{sql}\n)", "sql_dialect": "duckdb"}
-    explode = [f for f in on if f in LIST_FIELDS or f.endswith("__block") or f == "members_block"]
-    rule = {
-        "blocking_rule": " AND ".join(f'l."{f}" = r."{f}"' for f in on),
-        "sql_dialect": "duckdb",
-    }
-    if explode:
-        rule["arrays_to_explode"] = explode
-    return rule
-
-
-# --- comparisons as Splink settings (data) -----------------------------------------------
-
-
-def _level(sql: str, label: str, **kw) -> dict:
-    return {"sql_condition": sql, "label_for_charts": label, **kw}
-
-
-def comparison_levels(c: Comparison) -> dict:
-    """One comparison as Splink settings: its levels, most specific first."""
-    f = c.field
-    L, R = f'"{f}_l"', f'"{f}_r"'
-    null = _level(f"{L} IS NULL OR {R} IS NULL", "null", is_null_level=True)
-    tf = {"tf_adjustment_column": f, "tf_adjustment_weight": 1.0} if c.tf else {}
-    exact = _level(f"{L} = {R}", "exact", **tf)
-    levels = [null]
-    if f == MEMBERS:
-        levels = [
-            _level(
-                '("members_l" IS NULL OR "account_id_r" IS NULL) AND '
-                '("members_r" IS NULL OR "account_id_l" IS NULL)',
-                "null",
-                is_null_level=True,
-            ),
-            _level(
-                'list_contains("members_l", "account_id_r") OR '
-                'list_contains("members_r", "account_id_l")',
-                "contacts are users of this account",
-            ),
-        ]
-    elif f in LIST_FIELDS:
-        levels.append(_level(f"list_has_any({L}, {R})", "shares one"))
-    elif c.kind == "name":
-        hi, lo = (list(c.thresholds) + [0.92, 0.80])[:2] if c.thresholds else (0.92, 0.80)
-        T = f'"{f}__tokens'
-        levels += [
-            exact,
-            _level(f"jaro_winkler_similarity({L}, {R}) >= {hi}", f"jaro-winkler >= {hi}"),
-            _level(f'list_has_any({T}_l", {T}_r")', "shares a distinctive word"),
-            _level(f"jaro_winkler_similarity({L}, {R}) >= {lo}", f"jaro-winkler >= {lo}"),
-        ]
-    elif c.kind == "exact":
-        levels.append(exact)
-    elif c.kind == "jaro_winkler":
-        levels.append(exact)
-        for t in c.thresholds or (0.92, 0.80):
-            levels.append(
-                _level(f"jaro_winkler_similarity({L}, {R}) >= {t}", f"jaro-winkler >= {t}")
-            )
-    elif c.kind == "levenshtein":
-        levels.append(exact)
-        for t in c.thresholds or (1, 2):
-            levels.append(_level(f"levenshtein({L}, {R}) <= {int(t)}", f"levenshtein <= {int(t)}"))
-    elif c.kind == "email":
-        levels += [
-            exact,
-            _level(f"split_part({L}, '@', 1) = split_part({R}, '@', 1)", "same local part"),
-            _level(f"jaro_winkler_similarity({L}, {R}) >= 0.88", "jaro-winkler >= 0.88"),
-        ]
-    elif c.kind == "date":
-        levels.append(exact)
-        d = f"abs(date_diff('day', {_date(L)}, {_date(R)}))"
-        for t in c.thresholds or (1, 30, 365):
-            levels.append(_level(f"{d} <= {int(t)}", f"within {int(t)} days"))
-    elif c.kind == "postcode":
-        levels += [exact, _level(f"left({L}, 3) = left({R}, 3)", "same first 3 characters")]
-    levels.append(_level("ELSE", "different"))
-    return {"output_column_name": f, "comparison_levels": levels}
-
-
-def _date(col: str) -> str:
-    return f"coalesce(try_cast({col} AS DATE), try_strptime({col}, '%Y%m%d')::DATE)"
-
-
-def splink_settings(comps: list[Comparison], blocking: list[dict]) -> dict:
-    return {
-        "link_type": "link_only",
-        "unique_id_column_name": "unique_id",
-        "probability_two_random_records_match": 1e-4,
-        "comparisons": [comparison_levels(c) for c in comps],
-        "blocking_rules_to_generate_predictions": blocking,
-        "retain_matching_columns": True,
-        "retain_intermediate_calculation_columns": True,
-        "additional_columns_to_retain": ["source", "account_id"],
-    }
-
-
-def plan_digest(comps: list[Comparison], blocking: list[dict]) -> str:
-    """What the model depends on in the config: a changed digest means retrain."""
-    body = json.dumps(splink_settings(comps, blocking), sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
-
-
 # --- the input tables: open and known records, with comparison columns --------------------
 
 
@@ -301,8 +170,8 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
             cols += [
                 f"t_{f}.tokens AS {ident(f + '__tokens')}",
                 f"t_{f}.block AS {ident(f + '__block')}",
-                f"split_part(r.{ident(f)}, ' ', 1) AS {ident(f + '__first')}",
             ]
+        cols += [x for x in input_columns(c) if x not in cols]
     joins = []
     for c in comps:
         if c.kind == "name":
@@ -424,45 +293,12 @@ def _members(con, config: Config) -> None:
 # --- Splink on our connection --------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def quiet_splink():
-    """Splink logs to the root logger and prints; linker reports through its own progress."""
-    log = logging.getLogger("splink")
-    old = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        log.setLevel(old)
-
-
 def splink_linker(con: duckdb.DuckDBPyConnection, settings: dict):
-    from splink import DuckDBAPI, Linker
-
-    # DuckDB 2 refuses new work while a result is unread (an INSERT's count row counts):
-    # finish it before Splink shares the connection.
-    con.execute("SELECT 1").fetchall()
-    db = DuckDBAPI(connection=con)
-    return Linker(
-        [
-            db.register("score_open", dataset_display_name="open"),
-            db.register("score_known", dataset_display_name="known"),
-        ],
-        settings,
-        log_level=logging.ERROR,
-    )
+    return splink_api.linker_for(con, settings, ("score_open", "score_known"))
 
 
-def _drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for (name,) in rows(
-        con, "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '__splink__%'"
-    ):
-        con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
-    for (name,) in rows(
-        con, "SELECT view_name FROM duckdb_views() WHERE view_name LIKE '__splink__%'"
-    ):
-        con.execute(f"DROP VIEW IF EXISTS {ident(name)}")
+quiet_splink = splink_api.quiet
+_drop_splink_tables = splink_api.drop_splink_tables
 
 
 # --- training ------------------------------------------------------------------------------
@@ -552,14 +388,14 @@ def _em(linker, rules: list[dict]) -> list[dict]:
     finds no pairs, or blocks on every compared field) is undone here, and reported."""
     rounds = []
     for rule in rules:
-        saved = linker._settings_obj.core_model_settings.copy()
+        saved = splink_api.parameters_snapshot(linker)
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule["blocking_rule"]
             )
             rounds.append({"blocking": rule["blocking_rule"], "ok": True, "error": None})
         except Exception as e:  # noqa: BLE001 - Splink raises several kinds; all undo the round
-            linker._settings_obj.core_model_settings = saved
+            splink_api.restore_parameters(linker, saved)
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             rounds.append({"blocking": rule["blocking_rule"], "ok": False, "error": first})
     return rounds
@@ -591,12 +427,7 @@ def _labels(con, config: Config) -> int:
 
 
 def _saved_settings(linker) -> dict:
-    buf = io.StringIO()
-    d = linker._settings_obj.as_dict()  # what save_model_to_json writes
-    json.dump(d, buf)
-    d = json.loads(buf.getvalue())
-    d.pop("linker_uid", None)  # random per Linker: would make model.json differ run to run
-    return d
+    return splink_api.settings_dict(linker)
 
 
 def _floor_unobserved(settings: dict, n_labels: int, max_pairs: int) -> None:
@@ -772,13 +603,7 @@ def _keep_pairs(con, table: str, comps: list[Comparison]) -> None:
     parts = []
     for i, c in enumerate(comps):
         f = c.field
-        # Splink numbers the levels from the last (0) up; the null level is -1.
-        nonnull = [
-            x["label_for_charts"]
-            for x in comparison_levels(c)["comparison_levels"]
-            if not x.get("is_null_level")
-        ]
-        labels = {-1: "null", **{len(nonnull) - 1 - j: lab for j, lab in enumerate(nonnull)}}
+        labels = level_labels(c)
         label_case = " ".join(f"WHEN {g} THEN {literal(lab)}" for g, lab in labels.items())
         if f == MEMBERS:  # the open record's members' accounts, the known record's account
             value_open = f"array_to_string({_side(f, False)}, ', ')"

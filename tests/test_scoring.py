@@ -377,7 +377,8 @@ def test_a_failed_em_round_is_undone_and_reported(trained, tmp_path, monkeypatch
     toml = p / "linker.toml"
     toml.write_text(
         toml.read_text()
-        + "\n[[scoring.blocking]]\nsql = \"l.name = r.name AND l.name = 'no such name'\"\n"
+        + "\n[[scoring.blocking]]\nreplace = true\n"
+        + "sql = \"l.name = r.name AND l.name = 'no such name'\"\n"
         + '[[scoring.blocking]]\non = ["domain"]\n'
         + '[[scoring.blocking]]\non = ["name"]\n'
     )

@@ -1,0 +1,92 @@
+"""linker's one door to Splink: a Linker on our DuckDB connection, quiet, and every use of
+Splink's private API (names starting with `_` or under `splink.internals`) in this module.
+
+Splink 5 offers no public way to take a snapshot of a model's parameters and put it back (an
+EM round that fails has already dropped its blocked comparisons), to read the settings it would
+save without writing a file, or to get the chart libraries for a self-contained page.
+`tests/test_splink_api.py` exercises each function here against the installed Splink, so an
+upgrade that moves one fails there, loudly, not in a user's run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import duckdb
+
+from linker.db import ident, rows
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Splink logs to the root logger and prints; linker reports through its own progress."""
+    log = logging.getLogger("splink")
+    old = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        log.setLevel(old)
+
+
+def linker_for(con: duckdb.DuckDBPyConnection, settings: dict, tables: tuple[str, str]):
+    """A Splink Linker over two tables of our connection (link_only between them)."""
+    from splink import DuckDBAPI, Linker
+
+    # DuckDB 2 refuses new work while a result is unread (an INSERT's count row counts):
+    # finish it before Splink shares the connection.
+    con.execute("SELECT 1").fetchall()
+    db = DuckDBAPI(connection=con)
+    return Linker(
+        [
+            db.register(tables[0], dataset_display_name="open"),
+            db.register(tables[1], dataset_display_name="known"),
+        ],
+        settings,
+        log_level=logging.ERROR,
+    )
+
+
+def drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Splink's intermediate tables and views (`__splink__*`) off our connection."""
+    for (name,) in rows(
+        con, "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '__splink__%'"
+    ):
+        con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+    for (name,) in rows(
+        con, "SELECT view_name FROM duckdb_views() WHERE view_name LIKE '__splink__%'"
+    ):
+        con.execute(f"DROP VIEW IF EXISTS {ident(name)}")
+
+
+# --- the private part ---------------------------------------------------------------------
+
+
+def parameters_snapshot(linker) -> object:
+    """The model's comparisons and parameters as they are now (private: `_settings_obj`)."""
+    return linker._settings_obj.core_model_settings.copy()
+
+
+def restore_parameters(linker, snapshot: object) -> None:
+    """Put a snapshot back: undoes an EM round that failed half-way."""
+    linker._settings_obj.core_model_settings = snapshot
+
+
+def settings_dict(linker) -> dict:
+    """The settings Splink's save_model_to_json would write, as a dict, without the random
+    per-Linker id (which would make model.json differ run to run)."""
+    d = json.loads(json.dumps(linker._settings_obj.as_dict()))
+    d.pop("linker_uid", None)
+    return d
+
+
+def chart_libraries() -> dict[str, str]:
+    """Vega, Vega-Lite and Vega-Embed sources Splink ships, for a page that needs no network."""
+    from splink.internals.html_utils import load_chart_libraries
+
+    return load_chart_libraries()
