@@ -8,6 +8,7 @@ mapped fields as text), which the normalize stage turns into `records`.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import re
@@ -56,6 +57,8 @@ def id_sql(expr: str, duck_type: str) -> str:
     DOUBLE column) equals the integer. Empty text is null.
     """
     t = duck_type.upper()
+    if t == "JSON":  # a JSON string's text without its quotes; a number as written
+        expr, t = f"json_extract_string({expr}, '$')", "VARCHAR"
     if t.startswith(_NUMERIC):
         return f"CAST({expr} AS VARCHAR)"
     if t.startswith(_FLOATS) or t.startswith("DECIMAL"):
@@ -74,7 +77,9 @@ def id_sql(expr: str, duck_type: str) -> str:
 def text_sql(expr: str, duck_type: str) -> str:
     """SQL turning any column into trimmed text (null when empty)."""
     t = duck_type.upper()
-    if t.endswith("[]") or t.startswith(("LIST", "STRUCT", "MAP")):
+    if t == "JSON":
+        expr = f"json_extract_string({expr}, '$')"
+    elif t.endswith("[]") or t.startswith(("LIST", "STRUCT", "MAP")):
         expr = f"CAST(to_json({expr}) AS VARCHAR)"
     elif t != "VARCHAR":
         expr = (
@@ -88,13 +93,23 @@ def text_sql(expr: str, duck_type: str) -> str:
 def list_sql(expr: str, duck_type: str) -> str:
     """SQL turning a list column or a delimited text into a list of non-empty texts."""
     t = duck_type.upper()
-    if t.endswith("[]") or t.startswith("LIST"):
+    if t == "JSON[]":
+        items = f"list_transform({expr}, lambda x: json_extract_string(x, '$'))"
+    elif t.endswith("[]") or t.startswith("LIST"):
         items = f"list_transform({expr}, lambda x: CAST(x AS VARCHAR))"
+    elif t == "JSON":
+        items = (
+            f"CASE WHEN json_type({expr}) = 'ARRAY' THEN json_extract_string({expr}, '$[*]') "
+            f"ELSE [json_extract_string({expr}, '$')] END"
+        )
     else:
         items = f"[{text_sql(expr, duck_type)}]"
+    # Brackets and quotes separate too: a JSON list kept as text ('["a.com", "b.com"]', from a
+    # column that is a list in some rows and a string in others) splits into its items.
     return (
         f"list_filter(flatten(list_transform({items}, "
-        f"lambda x: string_split_regex(coalesce(x, ''), '[\\s,;|]+'))), lambda x: x <> '')"
+        f"lambda x: string_split_regex(coalesce(x, ''), '[\\s,;|\\[\\]\"'']+'))), "
+        "lambda x: x <> '')"
     )
 
 
@@ -120,17 +135,16 @@ class Ingestor:
 
     def _load_source(self, s: Source) -> None:
         table = f"src.{ident(s.name)}"
-        reader = self._reader_sql(s)
         where = f"WHERE ({s.filter})" if s.filter else ""
-        sql = (
-            f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ("
-            f"SELECT *, row_number() OVER () AS _row FROM {reader}) {where}"
-        )
         try:
             if s.query is not None:
                 # A query may name earlier sources as plain tables.
                 self.con.execute("SET search_path = 'src,main'")
-            self.con.execute(sql)
+            reader = self._reader_sql(s)  # a JSON reader reads the file for its types
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ("
+                f"SELECT *, row_number() OVER () AS _row FROM {reader}) {where}"
+            )
         except duckdb.Error as e:
             raise self._translate(s, e) from None
         finally:
@@ -158,9 +172,7 @@ class Ingestor:
             return self._empty_reader(s)
         if s.format == "parquet":
             return f"read_parquet({p})"
-        if s.format == "jsonl":
-            return f"read_json({p}, format = 'newline_delimited')"
-        return f"read_json({p}, format = 'auto')"
+        return self._json_reader(s, path)
 
     def _csv_reader(self, s: Source, path: Path) -> str:
         """A strict CSV reader: header from line 1, delimiter detected from it, all text.
@@ -204,6 +216,51 @@ class Ingestor:
             f"columns = {{{cols}}}, delim = {literal(delim)}, quote = '\"', escape = '\"', "
             f"strict_mode = true, encoding = 'utf-8')"
         )
+
+    def _json_reader(self, s: Source, path: Path) -> str:
+        """JSON or JSONL with every column's type taken from all records, not a sample (a
+        sample can cast a late 34.5 to 34), and text kept as text: a value whose type varies
+        between records (`"cus_1"` here, `34` there) is VARCHAR, never DuckDB's JSON type
+        (which keeps a string's quotes); a UUID is VARCHAR, not a UUID (lower-cased)."""
+        layout = _json_layout(path)
+        if layout == "blank":
+            return self._empty_reader(s)
+        if layout == "empty array":
+            return self._empty_reader(s)
+        # A BOM hides the opening bracket from format = 'auto'; the bracket is looked for here.
+        fmt = "newline_delimited" if s.format == "jsonl" else layout
+        base = f"read_json({literal(str(path))}, format = {literal(fmt)}"
+        rel = self.con.sql(f"SELECT * FROM {base}, sample_size = -1)")
+        names, types = rel.columns, rel.types
+        self._check_json_keys(path, fmt, names)
+        cols = ", ".join(
+            f"{literal(n)}: {literal(_plain_type(t))}" for n, t in zip(names, types, strict=True)
+        )
+        return f"{base}, columns = {{{cols}}})"
+
+    def _check_json_keys(self, path: Path, fmt: str, names: list[str]) -> None:
+        """Keys differing only by case ("Name", "name") are one column to DuckDB, which reads
+        the second as "name_1" and, with the columns spelled out, loses its values."""
+        lowered = {n.lower() for n in names}
+        if not any(
+            (m := re.fullmatch(r"(.+)_\d+", n)) and m.group(1).lower() in lowered for n in names
+        ):
+            return
+        by_case: dict[str, set[str]] = {}
+        for (k,) in rows(
+            self.con,
+            f"SELECT DISTINCT unnest(json_keys(json)) FROM read_json_objects("
+            f"{literal(str(path))}, format = {literal(fmt)}) ORDER BY 1",
+        ):
+            by_case.setdefault(k.lower(), set()).add(k)
+        clash = next((sorted(v) for v in by_case.values() if len(v) > 1), None)
+        if clash:
+            raise InputError(
+                f"keys that differ only by case: {clash[0]!r} and {clash[1]!r} (column names "
+                "are case-insensitive in DuckDB, so one of them would be lost)",
+                file=str(path),
+                hint="rename one of them in the export",
+            )
 
     def _empty_reader(self, s: Source) -> str:
         self.warnings.append(f"{s.label}: empty file; source {s.name!r} has no records")
@@ -263,14 +320,10 @@ class Ingestor:
         if spec in have:
             return ident(spec), have[spec]
         head, _, rest = spec.partition(".")
-        if rest and head in have and have[head].upper().startswith("STRUCT"):
-            expr = ident(head) + "".join(f".{ident(p)}" for p in rest.split("."))
-            try:
-                t = scalar(self.con, f"SELECT typeof({expr}) FROM src.{ident(s.name)} LIMIT 1")
-            except duckdb.Error:
-                t = None
-            if t is not None or scalar(self.con, f"SELECT count(*) FROM src.{ident(s.name)}") == 0:
-                return expr, t or "VARCHAR"
+        if rest and head in have:
+            found = self._nested(s, ident(head), have[head], rest.split("."))
+            if found is not None:
+                return found
         visible = [c for c in have if c != "_row"]
         raise InputError(
             f"missing column {spec!r} (configured as {key}); the source has: "
@@ -280,6 +333,40 @@ class Ingestor:
             column=spec,
             hint=did_you_mean(spec, visible),
         )
+
+    def _nested(
+        self, s: Source, expr: str, duck_type: str, parts: list[str]
+    ) -> tuple[str, str] | None:
+        """SQL for the field `parts` inside a STRUCT, a MAP or JSON text (a column whose type
+        varies between records is text), with its type; None when no record has it."""
+        table = f"src.{ident(s.name)}"
+        present: list[str] = []  # conditions true where the path exists (MAP and JSON steps)
+        for i, part in enumerate(parts):
+            t = duck_type.upper()
+            if t.startswith("STRUCT"):
+                expr = f"{expr}.{ident(part)}"
+            elif t.startswith("MAP"):
+                present.append(f"map_contains({expr}, {literal(part)})")
+                expr = f"map_extract_value({expr}, {literal(part)})"
+            elif t in ("VARCHAR", "JSON"):
+                pointer = literal("/" + "/".join(_pointer_token(p) for p in parts[i:]))
+                doc = expr if t == "JSON" else f"CASE WHEN json_valid({expr}) THEN {expr} END"
+                present.append(f"json_exists({doc}, {pointer})")
+                expr, duck_type = f"json_extract_string({doc}, {pointer})", "VARCHAR"
+                break
+            else:
+                return None
+            try:
+                duck_type = rows(self.con, f"DESCRIBE SELECT {expr} AS v FROM {table}")[0][1]
+            except duckdb.Error:  # a STRUCT without that field
+                return None
+        if present and not scalar(
+            self.con,
+            f"SELECT count(*) = 0 OR coalesce(bool_or({' AND '.join(present)}), false) "
+            f"FROM {table}",
+        ):
+            return None
+        return expr, duck_type
 
     def _build_raw_records(self) -> None:
         cfg = self.config
@@ -409,6 +496,8 @@ def _first_bad_json_line(path: Path | None) -> tuple[int | None, str]:
     assert path is not None
     with path.open("rb") as fh:
         for n, raw in enumerate(fh, start=1):
+            if n == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
             if not raw.strip():
                 continue
             try:
@@ -417,6 +506,63 @@ def _first_bad_json_line(path: Path | None) -> tuple[int | None, str]:
                 torn = not raw.endswith(b"\n")
                 return n, ("the last line is cut off (a torn write?)" if torn else str(e))
     return None, "DuckDB could not parse the file"
+
+
+def _json_layout(path: Path) -> str:
+    """'array' (a top-level JSON array), 'empty array', 'blank' (whitespace only) or 'auto',
+    from the first bytes after a BOM."""
+    with path.open("rb") as fh:
+        head = fh.read(65536)
+    text = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
+    if not text:
+        return "blank" if len(head) < 65536 else "auto"
+    if text.startswith(b"["):
+        return "empty array" if text[1:].lstrip(b" \t\r\n").startswith(b"]") else "array"
+    return "auto"
+
+
+_KEPT_TYPES = {
+    "boolean",
+    "tinyint",
+    "smallint",
+    "integer",
+    "bigint",
+    "hugeint",
+    "utinyint",
+    "usmallint",
+    "uinteger",
+    "ubigint",
+    "uhugeint",
+    "float",
+    "double",
+    "decimal",
+    # Dates stay dates, so filters keep comparing them as dates (`created_at >= DATE '…'`).
+    "date",
+    "time",
+    "time with time zone",
+    "timestamp",
+    "timestamp with time zone",
+    "timestamp_s",
+    "timestamp_ms",
+    "timestamp_ns",
+}
+
+
+def _plain_type(t: duckdb.typing.DuckDBPyType) -> str:
+    """A JSON column's type with text kept as text: numbers, booleans and dates stay what they
+    are, nesting stays nested, anything else (JSON of mixed types, UUID, all null) is VARCHAR."""
+    if t.id == "struct":
+        return "STRUCT(" + ", ".join(f"{ident(n)} {_plain_type(c)}" for n, c in t.children) + ")"
+    if t.id == "list":
+        return f"{_plain_type(t.child)}[]"
+    if t.id == "map":
+        return f"MAP({_plain_type(t.key)}, {_plain_type(t.value)})"
+    return str(t) if t.id in _KEPT_TYPES else "VARCHAR"
+
+
+def _pointer_token(key: str) -> str:
+    """One step of a JSON pointer (RFC 6901): ~ and / escaped."""
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def _sniff_delimiter(header_line: str) -> str:
