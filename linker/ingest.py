@@ -48,6 +48,10 @@ class IngestStats:
     null_ids: list[int] = field(default_factory=list)  # data rows without an id
     duplicate_ids: list[str] = field(default_factory=list)  # ids seen twice (non-SOR: one kept)
     fingerprint: str = ""  # order-independent hash of the imported rows
+    # No records at all (an empty file or JSON array, a header-only CSV, a filter or query that
+    # leaves nothing): the publication will hold none of this source's rows. Never true of a
+    # system of record, which stops the run instead.
+    empty: bool = False
 
 
 def id_sql(expr: str, duck_type: str) -> str:
@@ -121,6 +125,7 @@ class Ingestor:
         self.config = config
         self.stats: dict[str, IngestStats] = {}
         self.warnings: list[str] = []
+        self._empty_why: dict[str, str] = {}  # source -> why its reader has no rows
 
     # --- reading ----------------------------------------------------------------------
 
@@ -133,28 +138,66 @@ class Ingestor:
             self._load_source(source)
         self._build_raw_records()
 
+    def _is_sor(self, s: Source) -> bool:
+        return s.name in (self.config.accounts_sor, self.config.contacts_sor)
+
     def _load_source(self, s: Source) -> None:
         table = f"src.{ident(s.name)}"
-        where = f"WHERE ({s.filter})" if s.filter else ""
         try:
             if s.query is not None:
                 # A query may name earlier sources as plain tables.
                 self.con.execute("SET search_path = 'src,main'")
             reader = self._reader_sql(s)  # a JSON reader reads the file for its types
+            # An empty file's stand-in has only the mapped columns: no filter applies to it.
+            where = f"WHERE ({s.filter})" if s.filter and s.name not in self._empty_why else ""
             self.con.execute(
                 f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ("
                 f"SELECT *, row_number() OVER () AS _row FROM {reader}) {where}"
             )
+            n, fp = self.con.execute(
+                "SELECT count(*), CAST(coalesce(sum(hash(t)), 0) AS VARCHAR) "
+                f"FROM (SELECT * EXCLUDE (_row) FROM {table}) t"
+            ).fetchone()
+            self.stats[s.name] = IngestStats(s.name, rows=n, fingerprint=f"{n}:{fp}")
+            if n == 0:
+                self._no_records(s, reader)
         except duckdb.Error as e:
             raise self._translate(s, e) from None
         finally:
             if s.query is not None:
                 self.con.execute("SET search_path = 'main'")
-        n, fp = self.con.execute(
-            "SELECT count(*), CAST(coalesce(sum(hash(t)), 0) AS VARCHAR) "
-            f"FROM (SELECT * EXCLUDE (_row) FROM {table}) t"
-        ).fetchone()
-        self.stats[s.name] = IngestStats(s.name, rows=n, fingerprint=f"{n}:{fp}")
+
+    def _no_records(self, s: Source, reader: str) -> None:
+        """A source without rows: a system of record stops the run, any other is reported."""
+        why = self._empty_why.get(s.name)
+        key = None
+        if why is None and s.filter:
+            total = scalar(self.con, f"SELECT count(*) FROM {reader}")
+            if total:
+                why = f"the filter {s.filter!r} leaves no records (of {total} rows)"
+                key = f"sources.{s.name}.filter"
+        if why is None:
+            if s.query is not None:
+                why, key = "the query returns no rows", f"sources.{s.name}.query"
+            else:
+                why = "a header but no rows" if s.format == "csv" else "no records"
+        if self._is_sor(s):
+            lost = (
+                "every account record of every source would be unresolved"
+                if s.name == self.config.accounts_sor
+                else "every contact's user_id would be null"
+            )
+            raise InputError(
+                f"{why}; this source is the system of record, and an empty system of record "
+                f"would unlink everything ({lost}), so linker stops and changes nothing",
+                file=s.label,
+                key=key,
+                hint="check the export (or the filter); the last publication stays as it is",
+            )
+        self.warnings.append(
+            f"{s.label}: {why}; source {s.name!r} has no records, so this run links none and "
+            "the publication will hold none of its rows"
+        )
 
     def _reader_sql(self, s: Source) -> str:
         if s.query is not None:
@@ -169,7 +212,7 @@ class Ingestor:
         if s.format == "csv":
             return self._csv_reader(s, path)
         if path.stat().st_size == 0:
-            return self._empty_reader(s)
+            return self._empty_reader(s, "empty file (0 bytes)")
         if s.format == "parquet":
             return f"read_parquet({p})"
         return self._json_reader(s, path)
@@ -183,7 +226,7 @@ class Ingestor:
         with path.open("rb") as fh:
             head = fh.read(65536)
         if not head.strip():
-            return self._empty_reader(s)
+            return self._empty_reader(s, "empty file (no header)")
         try:
             text = head.decode("utf-8-sig")
         except UnicodeDecodeError as e:
@@ -224,9 +267,9 @@ class Ingestor:
         (which keeps a string's quotes); a UUID is VARCHAR, not a UUID (lower-cased)."""
         layout = _json_layout(path)
         if layout == "blank":
-            return self._empty_reader(s)
+            return self._empty_reader(s, "empty file (whitespace only)")
         if layout == "empty array":
-            return self._empty_reader(s)
+            return self._empty_reader(s, "an empty JSON array (no records)")
         # A BOM hides the opening bracket from format = 'auto'; the bracket is looked for here.
         fmt = "newline_delimited" if s.format == "jsonl" else layout
         base = f"read_json({literal(str(path))}, format = {literal(fmt)}"
@@ -262,8 +305,8 @@ class Ingestor:
                 hint="rename one of them in the export",
             )
 
-    def _empty_reader(self, s: Source) -> str:
-        self.warnings.append(f"{s.label}: empty file; source {s.name!r} has no records")
+    def _empty_reader(self, s: Source, why: str) -> str:
+        self._empty_why[s.name] = why
         needed = _needed_columns(s)
         cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {ident(c.split('.')[0])}" for c in needed)
         return f"(SELECT {cols} WHERE false) AS empty"
@@ -438,6 +481,18 @@ class Ingestor:
         self.con.execute("DROP TABLE _staged")
         for name, n in rows(self.con, "SELECT source, count(*) FROM raw_records GROUP BY source"):
             self.stats[name].records = n
+        for st in self.stats.values():
+            st.empty = st.records == 0
+            s = cfg.sources[st.source]
+            if st.empty and st.rows and self._is_sor(s):
+                raise InputError(
+                    f"none of its {st.rows} rows has an id; this source is the system of "
+                    "record, and an empty system of record would unlink everything, so linker "
+                    "stops and changes nothing",
+                    file=s.label,
+                    column=s.id,
+                    hint=f"is sources.{s.name}.id the right column?",
+                )
 
     def _check_ids(self) -> None:
         cfg = self.config

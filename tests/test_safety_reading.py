@@ -2,7 +2,9 @@
 publication and a decisions log.
 
 - JSON ids, refs and text are plain text whatever the mix of types in the file; a BOM is read;
-  keys that differ only by case stop with their names.
+  keys that differ only by case stop with their names;
+- an empty or id-less system of record stops the run (exit 3) and changes nothing, since it
+  would unlink everything; another empty source is a warning, and flagged `empty`.
 """
 
 from __future__ import annotations
@@ -192,3 +194,59 @@ def test_utf8_bom_on_json_reads(root, name):
     reads(root)
     assert published_rows(root, "billing")["cus_A"] == ("35", "rule", "ref")
     assert published_rows(root, "support")["2102"] == ("37", "rule", "ref")
+
+
+# --- B. an empty system of record stops the run; other empty sources are reported ----------------
+
+
+def test_empty_parquet_users_system_of_record_stops(root):
+    (root / "data" / "product_users.parquet").write_bytes(b"")
+    err = stops(root, "product_users.parquet", "empty file", "system of record")
+    assert "unlink everything" in err and "user_id" in err
+
+
+def test_header_only_accounts_system_of_record_stops(root):
+    (root / "data" / "product.csv").write_text("id,company_name,website,country,status\n")
+    stops(root, "product.csv", "a header but no rows", "would unlink everything")
+
+
+def test_empty_json_array_accounts_system_of_record_stops(root):
+    edit(root / "linker.toml", 'path = "data/product.csv"', 'path = "data/product.json"')
+    (root / "data" / "product.json").write_text("[\n]\n", "utf-8")
+    stops(root, "product.json", "empty JSON array", "would unlink everything")
+
+
+def test_filter_that_leaves_no_system_of_record_records_stops(root):
+    edit(root / "linker.toml", "status <> 'deleted'", "status = 'archived'")
+    stops(
+        root,
+        "product.csv",
+        "sources.product.filter",
+        "the filter \"status = 'archived'\" leaves no records (of 8 rows)",
+        "would unlink everything",
+    )
+
+
+def test_system_of_record_without_a_single_id_stops(root):
+    lines = (root / "data" / "product.csv").read_text("utf-8").splitlines()
+    blank = [lines[0]] + ["," + ln.split(",", 1)[1] for ln in lines[1:]]
+    (root / "data" / "product.csv").write_text("\n".join(blank) + "\n", "utf-8")
+    stops(root, "product.csv", "none of its 7 rows has an id", "column 'id'", "unlink everything")
+
+
+def test_other_empty_sources_are_a_warning_and_flagged_empty(root):
+    (root / "data" / "crm.csv").write_text(
+        "Id,Name,Website,BillingCountry,VAT,Phone,Product_Id,Support_Id\n"
+    )
+    (root / "data" / "billing.json").write_text("[]", "utf-8")
+    r = reads(root)
+    assert "crm.csv: a header but no rows; source 'crm' has no records" in r.stderr
+    assert "billing.json: an empty JSON array (no records); source 'billing'" in r.stderr
+    r = run(root, "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert any("crm.csv: a header but no rows" in w for w in out["warnings"])
+    sources = out["sources"]
+    assert sources["crm"]["empty"] and sources["billing"]["empty"]
+    assert not sources["product"]["empty"] and not sources["support"]["empty"]
+    assert published_rows(root, "crm") == {}
