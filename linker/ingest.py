@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
+import os
 import re
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,6 +130,8 @@ class Ingestor:
         self.stats: dict[str, IngestStats] = {}
         self.warnings: list[str] = []
         self._empty_why: dict[str, str] = {}  # source -> why its reader has no rows
+        self._header_bytes: dict[str, int] = {}  # CSV source -> bytes up to its first row
+        self._scratch: list[Path] = []  # temporary copies, removed once their source is read
 
     # --- reading ----------------------------------------------------------------------
 
@@ -143,17 +149,33 @@ class Ingestor:
 
     def _load_source(self, s: Source) -> None:
         table = f"src.{ident(s.name)}"
-        try:
-            if s.query is not None:
-                # A query may name earlier sources as plain tables.
-                self.con.execute("SET search_path = 'src,main'")
-            reader = self._reader_sql(s)  # a JSON reader reads the file for its types
+
+        def create(reader: str) -> None:
             # An empty file's stand-in has only the mapped columns: no filter applies to it.
             where = f"WHERE ({s.filter})" if s.filter and s.name not in self._empty_why else ""
             self.con.execute(
                 f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ("
                 f"SELECT *, row_number() OVER () AS _row FROM {reader}) {where}"
             )
+
+        try:
+            if s.query is not None:
+                # A query may name earlier sources as plain tables.
+                self.con.execute("SET search_path = 'src,main'")
+            reader = self._reader_sql(s)
+            try:
+                create(reader)
+            except duckdb.InvalidInputException as e:
+                # DuckDB's strict CSV reader refuses a file whose lines end in both CRLF and LF
+                # (a row appended by another tool): it reads a copy with LF endings instead.
+                if (
+                    s.format != "csv"
+                    or "invalid state" not in str(e)
+                    or not _mixed_newlines(s.path)
+                ):
+                    raise
+                reader = self._csv_reader(s, s.path, lf_copy=True)
+                create(reader)
             n, fp = self.con.execute(
                 "SELECT count(*), CAST(coalesce(sum(hash(t)), 0) AS VARCHAR) "
                 f"FROM (SELECT * EXCLUDE (_row) FROM {table}) t"
@@ -166,6 +188,8 @@ class Ingestor:
         finally:
             if s.query is not None:
                 self.con.execute("SET search_path = 'main'")
+            while self._scratch:
+                self._scratch.pop().unlink(missing_ok=True)
 
     def _no_records(self, s: Source, reader: str) -> None:
         """A source without rows: a system of record stops the run, any other is reported."""
@@ -179,8 +203,18 @@ class Ingestor:
         if why is None:
             if s.query is not None:
                 why, key = "the query returns no rows", f"sources.{s.name}.query"
+            elif s.format == "csv":
+                if _has_data_after(s.path, self._header_bytes.get(s.name, 0)):
+                    # Never take a file with rows for an empty one.
+                    raise InputError(
+                        "no row could be read, yet the file has data after its header; "
+                        "linker cannot read it faithfully",
+                        file=s.label,
+                        hint="check its line endings and quotes",
+                    )
+                why = "a header but no rows"
             else:
-                why = "a header but no rows" if s.format == "csv" else "no records"
+                why = "no records"
         if self._is_sor(s):
             lost = (
                 "every account record of every source would be unresolved"
@@ -204,31 +238,27 @@ class Ingestor:
             return f"({s.query}) AS q"
         path = s.path
         assert path is not None
-        if not path.exists():
-            raise InputError("file not found", file=str(path), key=f"sources.{s.name}.path")
-        if path.is_dir():
-            raise InputError("is a directory, expected a file", file=str(path))
-        p = literal(str(path))
+        if _check_file(s, path) == 0:
+            return self._empty_reader(s, "empty file (0 bytes)")
         if s.format == "csv":
             return self._csv_reader(s, path)
-        if path.stat().st_size == 0:
-            return self._empty_reader(s, "empty file (0 bytes)")
         if s.format == "parquet":
-            return f"read_parquet({p})"
+            return f"read_parquet({literal(str(path))})"
         return self._json_reader(s, path)
 
-    def _csv_reader(self, s: Source, path: Path) -> str:
+    def _csv_reader(self, s: Source, path: Path, lf_copy: bool = False) -> str:
         """A strict CSV reader: header from line 1, delimiter detected from it, all text.
 
-        DuckDB's own sniffer can take a ragged file for a one-column file; sniffing the
+        DuckDB's own sniffer can take a ragged file for a one-column file; parsing the
         header ourselves and reading strictly makes a ragged row an error naming its line.
+        With `lf_copy` DuckDB reads a copy whose line endings are all LF.
         """
         with path.open("rb") as fh:
             head = fh.read(65536)
-        if not head.strip():
+        if not head.removeprefix(codecs.BOM_UTF8).strip():
             return self._empty_reader(s, "empty file (no header)")
         try:
-            text = head.decode("utf-8-sig")
+            head.decode("utf-8-sig")
         except UnicodeDecodeError as e:
             if e.start < len(head) - 4:  # a cut multibyte character at the end is fine
                 line = head[: e.start].count(b"\n") + 1
@@ -237,11 +267,19 @@ class Ingestor:
                     file=str(path),
                     line=line,
                 ) from None
-            text = head[: e.start].decode("utf-8-sig")
-        first = text.splitlines()[0] if text.splitlines() else ""
-        delim = s.delimiter or _sniff_delimiter(first)
-        header = next(csv.reader([first], delimiter=delim))
-        header = [h.strip() for h in header]
+        first = _first_csv_record(path)
+        self._header_bytes[s.name] = len(first.encode()) + head.startswith(codecs.BOM_UTF8) * 3
+        # DuckDB reads no rows at all (and says nothing) from a file whose header holds a line
+        # break unlike the file's own: such a file is read from an LF copy too.
+        if not lf_copy and re.search(r"[\r\n]", first.rstrip("\r\n")):
+            lf_copy = _mixed_newlines(path)
+        delim = s.delimiter or _sniff_delimiter(re.sub(r'"[^"]*"', "", first))
+        try:
+            header = next(csv.reader(io.StringIO(first, newline=""), delimiter=delim), [])
+        except csv.Error as e:
+            raise InputError(f"cannot read the header: {e}", file=str(path), line=1) from None
+        # A line break inside a quoted header name reads as one space ("Billing\nCity").
+        header = [re.sub(r"\s*[\r\n]+\s*", " ", h.strip()) for h in header]
         if any(not h for h in header):
             raise InputError(
                 f"empty column name in the header (column {header.index('') + 1})",
@@ -253,12 +291,48 @@ class Ingestor:
             raise InputError(
                 f"duplicate column names in the header: {', '.join(dupes)}", file=str(path), line=1
             )
+        by_case: dict[str, list[str]] = {}
+        for h in header:
+            by_case.setdefault(h.lower(), []).append(h)
+        clash = next((names for names in by_case.values() if len(names) > 1), None)
+        if clash:
+            raise InputError(
+                f"column names that differ only by case: {clash[0]!r} and {clash[1]!r} "
+                "(column names are case-insensitive in DuckDB, so they would be one column)",
+                file=str(path),
+                line=1,
+                hint="rename one of them in the file",
+            )
         cols = ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header)
         return (
-            f"read_csv({literal(str(path))}, header = false, skip = 1, auto_detect = false, "
-            f"columns = {{{cols}}}, delim = {literal(delim)}, quote = '\"', escape = '\"', "
-            f"strict_mode = true, encoding = 'utf-8')"
+            f"read_csv({literal(str(self._lf_copy(s) if lf_copy else path))}, header = false, "
+            f"skip = 1, auto_detect = false, columns = {{{cols}}}, delim = {literal(delim)}, "
+            "quote = '\"', escape = '\"', strict_mode = true, encoding = 'utf-8')"
         )
+
+    def _lf_copy(self, s: Source) -> Path:
+        """A copy of a CSV with CRLF line endings made LF (line numbers stay the same), in the
+        project's state directory; streamed, never the whole file in memory."""
+        assert s.path is not None
+        scratch = self.config.root / ".linker"
+        try:
+            scratch.mkdir(exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f"ingest-{s.name}-", suffix=".csv", dir=scratch)
+            self._scratch.append(Path(name))
+            with os.fdopen(fd, "wb") as out, s.path.open("rb") as src:
+                cr = b""
+                while chunk := src.read(1 << 20):
+                    chunk = cr + chunk
+                    cr = b"\r" if chunk.endswith(b"\r") else b""
+                    out.write(chunk[: len(chunk) - len(cr)].replace(b"\r\n", b"\n"))
+                out.write(cr)
+        except OSError as e:
+            raise InputError(
+                f"its lines end in both CRLF and LF, and a copy with one kind could not be "
+                f"written to {scratch}: {_os_reason(e)}",
+                file=str(s.path),
+            ) from None
+        return Path(name)
 
     def _json_reader(self, s: Source, path: Path) -> str:
         """JSON or JSONL with every column's type taken from all records, not a sample (a
@@ -561,6 +635,95 @@ def _first_bad_json_line(path: Path | None) -> tuple[int | None, str]:
                 torn = not raw.endswith(b"\n")
                 return n, ("the last line is cut off (a torn write?)" if torn else str(e))
     return None, "DuckDB could not parse the file"
+
+
+def _check_file(s: Source, path: Path) -> int:
+    """The size of a source file that can be read; an InputError naming it otherwise."""
+    key = f"sources.{s.name}.path"
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError("file not found", file=str(path), key=key) from None
+    except OSError as e:
+        raise InputError(f"cannot read: {_os_reason(e)}", file=str(path), key=key) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError("is a directory, expected a file", file=str(path))
+    if not stat.S_ISREG(st.st_mode):
+        # A named pipe would block the run (holding the project's lock) until a writer came.
+        raise InputError(
+            "not a regular file (a named pipe, socket or device); linker reads a source more "
+            "than once, so save the export to a file first",
+            file=str(path),
+            key=key,
+        )
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise InputError(f"cannot read: {_os_reason(e)}", file=str(path), key=key) from None
+    return st.st_size
+
+
+def _os_reason(e: OSError) -> str:
+    reason = e.strerror or type(e).__name__
+    return reason[:1].lower() + reason[1:]
+
+
+_HEADER_LIMIT = 16 << 20  # characters: a "header" longer than this is not one
+
+
+def _first_csv_record(path: Path) -> str:
+    """The text of a CSV file's first record (its header): any length, and over several lines
+    when a quoted name holds a line break. A BOM is dropped."""
+    parts: list[str] = []
+    size = quotes = 0
+    try:
+        with path.open("r", encoding="utf-8-sig", newline="") as fh:
+            while line := fh.readline(_HEADER_LIMIT):
+                parts.append(line)
+                size += len(line)
+                quotes += line.count('"')
+                if quotes % 2 == 0 and line.endswith(("\n", "\r")):
+                    break
+                if size >= _HEADER_LIMIT:
+                    raise InputError(
+                        "the header is longer than 16 MiB (an unclosed quote?)",
+                        file=str(path),
+                        line=1,
+                    )
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"not UTF-8 text in the header ({e.reason}); save the file as UTF-8",
+            file=str(path),
+            line=1,
+        ) from None
+    return "".join(parts)
+
+
+def _mixed_newlines(path: Path | None) -> bool:
+    """Whether a file's lines end in both CRLF and a bare LF (read in chunks, not whole)."""
+    assert path is not None
+    crlf = lf = 0
+    prev_cr = False
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            lf += chunk.count(b"\n")
+            crlf += chunk.count(b"\r\n") + (prev_cr and chunk.startswith(b"\n"))
+            prev_cr = chunk.endswith(b"\r")
+            if crlf and lf > crlf:
+                return True
+    return False
+
+
+def _has_data_after(path: Path | None, offset: int) -> bool:
+    """Whether a file holds anything but whitespace after its first `offset` bytes."""
+    assert path is not None
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        while chunk := fh.read(1 << 20):
+            if chunk.strip():
+                return True
+    return False
 
 
 def _json_layout(path: Path) -> str:

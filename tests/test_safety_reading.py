@@ -4,15 +4,21 @@ publication and a decisions log.
 - JSON ids, refs and text are plain text whatever the mix of types in the file; a BOM is read;
   keys that differ only by case stop with their names;
 - an empty or id-less system of record stops the run (exit 3) and changes nothing, since it
-  would unlink everything; another empty source is a warning, and flagged `empty`.
+  would unlink everything; another empty source is a warning, and flagged `empty`;
+- what common readers accept is read: mixed CRLF/LF, long headers, quoted line breaks in header
+  names; header names differing only by case, named pipes and unreadable files stop at once
+  with a message naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import tempfile
+import threading
 from pathlib import Path
 
 import duckdb
@@ -250,3 +256,107 @@ def test_other_empty_sources_are_a_warning_and_flagged_empty(root):
     assert sources["crm"]["empty"] and sources["billing"]["empty"]
     assert not sources["product"]["empty"] and not sources["support"]["empty"]
     assert published_rows(root, "crm") == {}
+
+
+# --- C. what common readers accept is read; what cannot be read stops at once --------------------
+
+
+def test_csv_with_mixed_crlf_and_lf_line_endings_reads(root):
+    crm = root / "data" / "crm.csv"
+    crm.write_bytes(crm.read_bytes().replace(b"\n", b"\r\n") + b"118,Late Ltd,,DE,,,36,\n")
+    reads(root)
+    rows = published_rows(root, "crm")
+    assert rows["118"] == ("36", "rule", "ref") and rows["110"] == ("34", "rule", "ref")
+    assert not list((root / ".linker").glob("ingest-*"))  # the LF copy is gone
+
+
+def test_a_ragged_row_in_a_mixed_line_ending_csv_still_names_its_line(root):
+    crm = root / "data" / "crm.csv"
+    crm.write_bytes(crm.read_bytes().replace(b"\n", b"\r\n") + b"118,Short\n")
+    stops(root, "crm.csv:10", "row has 2 fields, the header has 8")
+    assert not list((root / ".linker").glob("ingest-*"))
+
+
+def test_csv_header_longer_than_64_kib_reads(root):
+    crm = root / "data" / "crm.csv"
+    lines = crm.read_text("utf-8").splitlines()
+    wide = ["Notes_" + "n" * 70_000, "Extra"]  # the header line alone is over 64 KiB
+    lines = [lines[0] + "," + ",".join(wide)] + [ln + "," * len(wide) for ln in lines[1:]]
+    crm.write_text("\n".join(lines) + "\n", "utf-8")
+    reads(root)
+    assert set(published_rows(root, "crm")) == {str(i) for i in range(110, 118)}
+
+
+@pytest.mark.parametrize(
+    ("eol", "inside"),
+    [(b"\n", b"\n"), (b"\r\n", b"\r\n"), (b"\n", b"\r\n"), (b"\r\n", b"\n")],
+    ids=["lf", "crlf", "crlf-in-lf-file", "lf-in-crlf-file"],
+)
+def test_quoted_line_break_in_a_header_name_reads_as_a_space(root, eol, inside):
+    crm = root / "data" / "crm.csv"
+    data = crm.read_bytes().replace(b"\n", eol)
+    crm.write_bytes(data.replace(b",BillingCountry,", b',"Billing' + inside + b'Country",'))
+    edit(root / "linker.toml", 'country = "BillingCountry"', 'country = "Billing Country"')
+    reads(root)
+    countries = dict(state(root, "SELECT id, country FROM records WHERE source = 'crm'"))
+    assert countries["110"] == "DE" and countries["111"] == "GB" and countries["116"] == "CH"
+
+
+def test_header_names_differing_only_by_case_are_named(root):
+    edit(root / "data" / "crm.csv", "Id,Name,Website,", "Id,Name,name,")
+    stops(root, "crm.csv:1", "differ only by case: 'Name' and 'name'")
+
+
+def test_named_pipe_is_refused_at_once(root):
+    fifo = root / "data" / "crm.csv"
+    fifo.unlink()
+    os.mkfifo(fifo)
+
+    def unblock() -> None:  # were linker to open the pipe, this makes it fail, not hang
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    guard = threading.Timer(10, unblock)
+    guard.start()
+    try:
+        stops(root, "crm.csv", "not a regular file")
+    finally:
+        guard.cancel()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod 000 file; see the next test")
+def test_unreadable_file_is_an_input_error(root):
+    crm = root / "data" / "crm.csv"
+    crm.chmod(0)
+    try:
+        stops(root, "crm.csv", "cannot read: permission denied")
+    finally:
+        crm.chmod(0o644)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the test above covers a non-root user")
+def test_unreadable_file_is_an_input_error_for_a_user_without_permission(published):
+    """As root a chmod 000 file is readable, so this runs linker as `nobody` (effective ids,
+    restored after) on a project nobody owns: the kernel really refuses the read."""
+    base = Path(tempfile.mkdtemp())
+    try:
+        base.chmod(0o755)
+        root = base / "tiny"
+        shutil.copytree(published, root)
+        for p in [root, *root.rglob("*")]:
+            os.chown(p, 65534, 65534)
+        (root / "data" / "crm.csv").chmod(0)
+        before = snapshot(root)
+        os.setegid(65534)
+        os.seteuid(65534)
+        try:
+            r = runner.invoke(app, ["run", "-p", str(root), "--publish"])
+        finally:
+            os.seteuid(0)
+            os.setegid(0)
+        assert r.exit_code == 3, r.output
+        assert "crm.csv" in r.stderr and "cannot read: permission denied" in r.stderr
+        assert "Traceback" not in r.output and "internal error" not in r.output
+        assert snapshot(root) == before
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
