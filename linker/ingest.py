@@ -8,9 +8,14 @@ mapped fields as text), which the normalize stage turns into `records`.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
+import os
 import re
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +52,10 @@ class IngestStats:
     null_ids: list[int] = field(default_factory=list)  # data rows without an id
     duplicate_ids: list[str] = field(default_factory=list)  # ids seen twice (non-SOR: one kept)
     fingerprint: str = ""  # order-independent hash of the imported rows
+    # No records at all (an empty file or JSON array, a header-only CSV, a filter or query that
+    # leaves nothing): the publication will hold none of this source's rows. Never true of a
+    # system of record, which stops the run instead.
+    empty: bool = False
 
 
 def id_sql(expr: str, duck_type: str) -> str:
@@ -56,6 +65,8 @@ def id_sql(expr: str, duck_type: str) -> str:
     DOUBLE column) equals the integer. Empty text is null.
     """
     t = duck_type.upper()
+    if t == "JSON":  # a JSON string's text without its quotes; a number as written
+        expr, t = f"json_extract_string({expr}, '$')", "VARCHAR"
     if t.startswith(_NUMERIC):
         return f"CAST({expr} AS VARCHAR)"
     if t.startswith(_FLOATS) or t.startswith("DECIMAL"):
@@ -74,7 +85,9 @@ def id_sql(expr: str, duck_type: str) -> str:
 def text_sql(expr: str, duck_type: str) -> str:
     """SQL turning any column into trimmed text (null when empty)."""
     t = duck_type.upper()
-    if t.endswith("[]") or t.startswith(("LIST", "STRUCT", "MAP")):
+    if t == "JSON":
+        expr = f"json_extract_string({expr}, '$')"
+    elif t.endswith("[]") or t.startswith(("LIST", "STRUCT", "MAP")):
         expr = f"CAST(to_json({expr}) AS VARCHAR)"
     elif t != "VARCHAR":
         expr = (
@@ -88,13 +101,23 @@ def text_sql(expr: str, duck_type: str) -> str:
 def list_sql(expr: str, duck_type: str) -> str:
     """SQL turning a list column or a delimited text into a list of non-empty texts."""
     t = duck_type.upper()
-    if t.endswith("[]") or t.startswith("LIST"):
+    if t == "JSON[]":
+        items = f"list_transform({expr}, lambda x: json_extract_string(x, '$'))"
+    elif t.endswith("[]") or t.startswith("LIST"):
         items = f"list_transform({expr}, lambda x: CAST(x AS VARCHAR))"
+    elif t == "JSON":
+        items = (
+            f"CASE WHEN json_type({expr}) = 'ARRAY' THEN json_extract_string({expr}, '$[*]') "
+            f"ELSE [json_extract_string({expr}, '$')] END"
+        )
     else:
         items = f"[{text_sql(expr, duck_type)}]"
+    # Brackets and quotes separate too: a JSON list kept as text ('["a.com", "b.com"]', from a
+    # column that is a list in some rows and a string in others) splits into its items.
     return (
         f"list_filter(flatten(list_transform({items}, "
-        f"lambda x: string_split_regex(coalesce(x, ''), '[\\s,;|]+'))), lambda x: x <> '')"
+        f"lambda x: string_split_regex(coalesce(x, ''), '[\\s,;|\\[\\]\"'']+'))), "
+        "lambda x: x <> '')"
     )
 
 
@@ -106,6 +129,9 @@ class Ingestor:
         self.config = config
         self.stats: dict[str, IngestStats] = {}
         self.warnings: list[str] = []
+        self._empty_why: dict[str, str] = {}  # source -> why its reader has no rows
+        self._header_bytes: dict[str, int] = {}  # CSV source -> bytes up to its first row
+        self._scratch: list[Path] = []  # temporary copies, removed once their source is read
 
     # --- reading ----------------------------------------------------------------------
 
@@ -118,63 +144,122 @@ class Ingestor:
             self._load_source(source)
         self._build_raw_records()
 
+    def _is_sor(self, s: Source) -> bool:
+        return s.name in (self.config.accounts_sor, self.config.contacts_sor)
+
     def _load_source(self, s: Source) -> None:
         table = f"src.{ident(s.name)}"
-        reader = self._reader_sql(s)
-        # On lines of their own: a trailing `--` comment in the config cannot eat our SQL.
-        where = f"WHERE (\n{s.filter}\n)" if s.filter else ""
-        sql = (
-            f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ("
-            f"SELECT *, row_number() OVER () AS _row FROM {reader}) {where}"
-        )
+
+        def create(reader: str) -> None:
+            # An empty file's stand-in has only the mapped columns: no filter applies to it.
+            # On lines of their own: a trailing `--` comment in the config cannot eat our SQL.
+            where = f"WHERE (\n{s.filter}\n)" if s.filter and s.name not in self._empty_why else ""
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ("
+                f"SELECT *, row_number() OVER () AS _row FROM {reader}) {where}"
+            )
+
         try:
             if s.query is not None:
                 # A query may name earlier sources as plain tables.
                 self.con.execute("SET search_path = 'src,main'")
-            self.con.execute(sql)
+            reader = self._reader_sql(s)
+            try:
+                create(reader)
+            except duckdb.InvalidInputException as e:
+                # DuckDB's strict CSV reader refuses a file whose lines end in both CRLF and LF
+                # (a row appended by another tool): it reads a copy with LF endings instead.
+                if (
+                    s.format != "csv"
+                    or "invalid state" not in str(e)
+                    or not _mixed_newlines(s.path)
+                ):
+                    raise
+                reader = self._csv_reader(s, s.path, lf_copy=True)
+                create(reader)
+            n, fp = self.con.execute(
+                "SELECT count(*), CAST(coalesce(sum(hash(t)), 0) AS VARCHAR) "
+                f"FROM (SELECT * EXCLUDE (_row) FROM {table}) t"
+            ).fetchone()
+            self.stats[s.name] = IngestStats(s.name, rows=n, fingerprint=f"{n}:{fp}")
+            if n == 0:
+                self._no_records(s, reader)
         except duckdb.Error as e:
             raise self._translate(s, e) from None
         finally:
             if s.query is not None:
                 self.con.execute("SET search_path = 'main'")
-        n, fp = self.con.execute(
-            "SELECT count(*), CAST(coalesce(sum(hash(t)), 0) AS VARCHAR) "
-            f"FROM (SELECT * EXCLUDE (_row) FROM {table}) t"
-        ).fetchone()
-        self.stats[s.name] = IngestStats(s.name, rows=n, fingerprint=f"{n}:{fp}")
+            while self._scratch:
+                self._scratch.pop().unlink(missing_ok=True)
+
+    def _no_records(self, s: Source, reader: str) -> None:
+        """A source without rows: a system of record stops the run, any other is reported."""
+        why = self._empty_why.get(s.name)
+        key = None
+        if why is None and s.filter:
+            total = scalar(self.con, f"SELECT count(*) FROM {reader}")
+            if total:
+                why = f"the filter {s.filter!r} leaves no records (of {total} rows)"
+                key = f"sources.{s.name}.filter"
+        if why is None:
+            if s.query is not None:
+                why, key = "the query returns no rows", f"sources.{s.name}.query"
+            elif s.format == "csv":
+                if _has_data_after(s.path, self._header_bytes.get(s.name, 0)):
+                    # Never take a file with rows for an empty one.
+                    raise InputError(
+                        "no row could be read, yet the file has data after its header; "
+                        "linker cannot read it faithfully",
+                        file=s.label,
+                        hint="check its line endings and quotes",
+                    )
+                why = "a header but no rows"
+            else:
+                why = "no records"
+        if self._is_sor(s):
+            lost = (
+                "every account record of every source would be unresolved"
+                if s.name == self.config.accounts_sor
+                else "every contact's user_id would be null"
+            )
+            raise InputError(
+                f"{why}; this source is the system of record, and an empty system of record "
+                f"would unlink everything ({lost}), so linker stops and changes nothing",
+                file=s.label,
+                key=key,
+                hint="check the export (or the filter); the last publication stays as it is",
+            )
+        self.warnings.append(
+            f"{s.label}: {why}; source {s.name!r} has no records, so this run links none and "
+            "the publication will hold none of its rows"
+        )
 
     def _reader_sql(self, s: Source) -> str:
         if s.query is not None:
             return f"(\n{s.query}\n) AS q"
         path = s.path
         assert path is not None
-        if not path.exists():
-            raise InputError("file not found", file=str(path), key=f"sources.{s.name}.path")
-        if path.is_dir():
-            raise InputError("is a directory, expected a file", file=str(path))
-        p = literal(str(path))
+        if _check_file(s, path) == 0:
+            return self._empty_reader(s, "empty file (0 bytes)")
         if s.format == "csv":
             return self._csv_reader(s, path)
-        if path.stat().st_size == 0:
-            return self._empty_reader(s)
         if s.format == "parquet":
-            return f"read_parquet({p})"
-        if s.format == "jsonl":
-            return f"read_json({p}, format = 'newline_delimited')"
-        return f"read_json({p}, format = 'auto')"
+            return f"read_parquet({literal(str(path))})"
+        return self._json_reader(s, path)
 
-    def _csv_reader(self, s: Source, path: Path) -> str:
+    def _csv_reader(self, s: Source, path: Path, lf_copy: bool = False) -> str:
         """A strict CSV reader: header from line 1, delimiter detected from it, all text.
 
-        DuckDB's own sniffer can take a ragged file for a one-column file; sniffing the
+        DuckDB's own sniffer can take a ragged file for a one-column file; parsing the
         header ourselves and reading strictly makes a ragged row an error naming its line.
+        With `lf_copy` DuckDB reads a copy whose line endings are all LF.
         """
         with path.open("rb") as fh:
             head = fh.read(65536)
-        if not head.strip():
-            return self._empty_reader(s)
+        if not head.removeprefix(codecs.BOM_UTF8).strip():
+            return self._empty_reader(s, "empty file (no header)")
         try:
-            text = head.decode("utf-8-sig")
+            head.decode("utf-8-sig")
         except UnicodeDecodeError as e:
             if e.start < len(head) - 4:  # a cut multibyte character at the end is fine
                 line = head[: e.start].count(b"\n") + 1
@@ -183,11 +268,19 @@ class Ingestor:
                     file=str(path),
                     line=line,
                 ) from None
-            text = head[: e.start].decode("utf-8-sig")
-        first = text.splitlines()[0] if text.splitlines() else ""
-        delim = s.delimiter or _sniff_delimiter(first)
-        header = next(csv.reader([first], delimiter=delim))
-        header = [h.strip() for h in header]
+        first = _first_csv_record(path)
+        self._header_bytes[s.name] = len(first.encode()) + head.startswith(codecs.BOM_UTF8) * 3
+        # DuckDB reads no rows at all (and says nothing) from a file whose header holds a line
+        # break unlike the file's own: such a file is read from an LF copy too.
+        if not lf_copy and re.search(r"[\r\n]", first.rstrip("\r\n")):
+            lf_copy = _mixed_newlines(path)
+        delim = s.delimiter or _sniff_delimiter(re.sub(r'"[^"]*"', "", first))
+        try:
+            header = next(csv.reader(io.StringIO(first, newline=""), delimiter=delim), [])
+        except csv.Error as e:
+            raise InputError(f"cannot read the header: {e}", file=str(path), line=1) from None
+        # A line break inside a quoted header name reads as one space ("Billing\nCity").
+        header = [re.sub(r"\s*[\r\n]+\s*", " ", h.strip()) for h in header]
         if any(not h for h in header):
             raise InputError(
                 f"empty column name in the header (column {header.index('') + 1})",
@@ -199,15 +292,96 @@ class Ingestor:
             raise InputError(
                 f"duplicate column names in the header: {', '.join(dupes)}", file=str(path), line=1
             )
+        by_case: dict[str, list[str]] = {}
+        for h in header:
+            by_case.setdefault(h.lower(), []).append(h)
+        clash = next((names for names in by_case.values() if len(names) > 1), None)
+        if clash:
+            raise InputError(
+                f"column names that differ only by case: {clash[0]!r} and {clash[1]!r} "
+                "(column names are case-insensitive in DuckDB, so they would be one column)",
+                file=str(path),
+                line=1,
+                hint="rename one of them in the file",
+            )
         cols = ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header)
         return (
-            f"read_csv({literal(str(path))}, header = false, skip = 1, auto_detect = false, "
-            f"columns = {{{cols}}}, delim = {literal(delim)}, quote = '\"', escape = '\"', "
-            f"strict_mode = true, encoding = 'utf-8')"
+            f"read_csv({literal(str(self._lf_copy(s) if lf_copy else path))}, header = false, "
+            f"skip = 1, auto_detect = false, columns = {{{cols}}}, delim = {literal(delim)}, "
+            "quote = '\"', escape = '\"', strict_mode = true, encoding = 'utf-8')"
         )
 
-    def _empty_reader(self, s: Source) -> str:
-        self.warnings.append(f"{s.label}: empty file; source {s.name!r} has no records")
+    def _lf_copy(self, s: Source) -> Path:
+        """A copy of a CSV with CRLF line endings made LF (line numbers stay the same), in the
+        project's state directory; streamed, never the whole file in memory."""
+        assert s.path is not None
+        scratch = self.config.root / ".linker"
+        try:
+            scratch.mkdir(exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f"ingest-{s.name}-", suffix=".csv", dir=scratch)
+            self._scratch.append(Path(name))
+            with os.fdopen(fd, "wb") as out, s.path.open("rb") as src:
+                cr = b""
+                while chunk := src.read(1 << 20):
+                    chunk = cr + chunk
+                    cr = b"\r" if chunk.endswith(b"\r") else b""
+                    out.write(chunk[: len(chunk) - len(cr)].replace(b"\r\n", b"\n"))
+                out.write(cr)
+        except OSError as e:
+            raise InputError(
+                f"its lines end in both CRLF and LF, and a copy with one kind could not be "
+                f"written to {scratch}: {_os_reason(e)}",
+                file=str(s.path),
+            ) from None
+        return Path(name)
+
+    def _json_reader(self, s: Source, path: Path) -> str:
+        """JSON or JSONL with every column's type taken from all records, not a sample (a
+        sample can cast a late 34.5 to 34), and text kept as text: a value whose type varies
+        between records (`"cus_1"` here, `34` there) is VARCHAR, never DuckDB's JSON type
+        (which keeps a string's quotes); a UUID is VARCHAR, not a UUID (lower-cased)."""
+        layout = _json_layout(path)
+        if layout == "blank":
+            return self._empty_reader(s, "empty file (whitespace only)")
+        if layout == "empty array":
+            return self._empty_reader(s, "an empty JSON array (no records)")
+        # A BOM hides the opening bracket from format = 'auto'; the bracket is looked for here.
+        fmt = "newline_delimited" if s.format == "jsonl" else layout
+        base = f"read_json({literal(str(path))}, format = {literal(fmt)}"
+        rel = self.con.sql(f"SELECT * FROM {base}, sample_size = -1)")
+        names, types = rel.columns, rel.types
+        self._check_json_keys(path, fmt, names)
+        cols = ", ".join(
+            f"{literal(n)}: {literal(_plain_type(t))}" for n, t in zip(names, types, strict=True)
+        )
+        return f"{base}, columns = {{{cols}}})"
+
+    def _check_json_keys(self, path: Path, fmt: str, names: list[str]) -> None:
+        """Keys differing only by case ("Name", "name") are one column to DuckDB, which reads
+        the second as "name_1" and, with the columns spelled out, loses its values."""
+        lowered = {n.lower() for n in names}
+        if not any(
+            (m := re.fullmatch(r"(.+)_\d+", n)) and m.group(1).lower() in lowered for n in names
+        ):
+            return
+        by_case: dict[str, set[str]] = {}
+        for (k,) in rows(
+            self.con,
+            f"SELECT DISTINCT unnest(json_keys(json)) FROM read_json_objects("
+            f"{literal(str(path))}, format = {literal(fmt)}) ORDER BY 1",
+        ):
+            by_case.setdefault(k.lower(), set()).add(k)
+        clash = next((sorted(v) for v in by_case.values() if len(v) > 1), None)
+        if clash:
+            raise InputError(
+                f"keys that differ only by case: {clash[0]!r} and {clash[1]!r} (column names "
+                "are case-insensitive in DuckDB, so one of them would be lost)",
+                file=str(path),
+                hint="rename one of them in the export",
+            )
+
+    def _empty_reader(self, s: Source, why: str) -> str:
+        self._empty_why[s.name] = why
         needed = _needed_columns(s)
         cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {ident(c.split('.')[0])}" for c in needed)
         return f"(SELECT {cols} WHERE false) AS empty"
@@ -264,14 +438,10 @@ class Ingestor:
         if spec in have:
             return ident(spec), have[spec]
         head, _, rest = spec.partition(".")
-        if rest and head in have and have[head].upper().startswith("STRUCT"):
-            expr = ident(head) + "".join(f".{ident(p)}" for p in rest.split("."))
-            try:
-                t = scalar(self.con, f"SELECT typeof({expr}) FROM src.{ident(s.name)} LIMIT 1")
-            except duckdb.Error:
-                t = None
-            if t is not None or scalar(self.con, f"SELECT count(*) FROM src.{ident(s.name)}") == 0:
-                return expr, t or "VARCHAR"
+        if rest and head in have:
+            found = self._nested(s, ident(head), have[head], rest.split("."))
+            if found is not None:
+                return found
         visible = [c for c in have if c != "_row"]
         raise InputError(
             f"missing column {spec!r} (configured as {key}); the source has: "
@@ -281,6 +451,40 @@ class Ingestor:
             column=spec,
             hint=did_you_mean(spec, visible),
         )
+
+    def _nested(
+        self, s: Source, expr: str, duck_type: str, parts: list[str]
+    ) -> tuple[str, str] | None:
+        """SQL for the field `parts` inside a STRUCT, a MAP or JSON text (a column whose type
+        varies between records is text), with its type; None when no record has it."""
+        table = f"src.{ident(s.name)}"
+        present: list[str] = []  # conditions true where the path exists (MAP and JSON steps)
+        for i, part in enumerate(parts):
+            t = duck_type.upper()
+            if t.startswith("STRUCT"):
+                expr = f"{expr}.{ident(part)}"
+            elif t.startswith("MAP"):
+                present.append(f"map_contains({expr}, {literal(part)})")
+                expr = f"map_extract_value({expr}, {literal(part)})"
+            elif t in ("VARCHAR", "JSON"):
+                pointer = literal("/" + "/".join(_pointer_token(p) for p in parts[i:]))
+                doc = expr if t == "JSON" else f"CASE WHEN json_valid({expr}) THEN {expr} END"
+                present.append(f"json_exists({doc}, {pointer})")
+                expr, duck_type = f"json_extract_string({doc}, {pointer})", "VARCHAR"
+                break
+            else:
+                return None
+            try:
+                duck_type = rows(self.con, f"DESCRIBE SELECT {expr} AS v FROM {table}")[0][1]
+            except duckdb.Error:  # a STRUCT without that field
+                return None
+        if present and not scalar(
+            self.con,
+            f"SELECT count(*) = 0 OR coalesce(bool_or({' AND '.join(present)}), false) "
+            f"FROM {table}",
+        ):
+            return None
+        return expr, duck_type
 
     def _build_raw_records(self) -> None:
         cfg = self.config
@@ -352,6 +556,18 @@ class Ingestor:
         self.con.execute("DROP TABLE _staged")
         for name, n in rows(self.con, "SELECT source, count(*) FROM raw_records GROUP BY source"):
             self.stats[name].records = n
+        for st in self.stats.values():
+            st.empty = st.records == 0
+            s = cfg.sources[st.source]
+            if st.empty and st.rows and self._is_sor(s):
+                raise InputError(
+                    f"none of its {st.rows} rows has an id; this source is the system of "
+                    "record, and an empty system of record would unlink everything, so linker "
+                    "stops and changes nothing",
+                    file=s.label,
+                    column=s.id,
+                    hint=f"is sources.{s.name}.id the right column?",
+                )
 
     def _check_ids(self) -> None:
         cfg = self.config
@@ -410,6 +626,8 @@ def _first_bad_json_line(path: Path | None) -> tuple[int | None, str]:
     assert path is not None
     with path.open("rb") as fh:
         for n, raw in enumerate(fh, start=1):
+            if n == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
             if not raw.strip():
                 continue
             try:
@@ -418,6 +636,152 @@ def _first_bad_json_line(path: Path | None) -> tuple[int | None, str]:
                 torn = not raw.endswith(b"\n")
                 return n, ("the last line is cut off (a torn write?)" if torn else str(e))
     return None, "DuckDB could not parse the file"
+
+
+def _check_file(s: Source, path: Path) -> int:
+    """The size of a source file that can be read; an InputError naming it otherwise."""
+    key = f"sources.{s.name}.path"
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError("file not found", file=str(path), key=key) from None
+    except OSError as e:
+        raise InputError(f"cannot read: {_os_reason(e)}", file=str(path), key=key) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError("is a directory, expected a file", file=str(path))
+    if not stat.S_ISREG(st.st_mode):
+        # A named pipe would block the run (holding the project's lock) until a writer came.
+        raise InputError(
+            "not a regular file (a named pipe, socket or device); linker reads a source more "
+            "than once, so save the export to a file first",
+            file=str(path),
+            key=key,
+        )
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise InputError(f"cannot read: {_os_reason(e)}", file=str(path), key=key) from None
+    return st.st_size
+
+
+def _os_reason(e: OSError) -> str:
+    reason = e.strerror or type(e).__name__
+    return reason[:1].lower() + reason[1:]
+
+
+_HEADER_LIMIT = 16 << 20  # characters: a "header" longer than this is not one
+
+
+def _first_csv_record(path: Path) -> str:
+    """The text of a CSV file's first record (its header): any length, and over several lines
+    when a quoted name holds a line break. A BOM is dropped."""
+    parts: list[str] = []
+    size = quotes = 0
+    try:
+        with path.open("r", encoding="utf-8-sig", newline="") as fh:
+            while line := fh.readline(_HEADER_LIMIT):
+                parts.append(line)
+                size += len(line)
+                quotes += line.count('"')
+                if quotes % 2 == 0 and line.endswith(("\n", "\r")):
+                    break
+                if size >= _HEADER_LIMIT:
+                    raise InputError(
+                        "the header is longer than 16 MiB (an unclosed quote?)",
+                        file=str(path),
+                        line=1,
+                    )
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"not UTF-8 text in the header ({e.reason}); save the file as UTF-8",
+            file=str(path),
+            line=1,
+        ) from None
+    return "".join(parts)
+
+
+def _mixed_newlines(path: Path | None) -> bool:
+    """Whether a file's lines end in both CRLF and a bare LF (read in chunks, not whole)."""
+    assert path is not None
+    crlf = lf = 0
+    prev_cr = False
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            lf += chunk.count(b"\n")
+            crlf += chunk.count(b"\r\n") + (prev_cr and chunk.startswith(b"\n"))
+            prev_cr = chunk.endswith(b"\r")
+            if crlf and lf > crlf:
+                return True
+    return False
+
+
+def _has_data_after(path: Path | None, offset: int) -> bool:
+    """Whether a file holds anything but whitespace after its first `offset` bytes."""
+    assert path is not None
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        while chunk := fh.read(1 << 20):
+            if chunk.strip():
+                return True
+    return False
+
+
+def _json_layout(path: Path) -> str:
+    """'array' (a top-level JSON array), 'empty array', 'blank' (whitespace only) or 'auto',
+    from the first bytes after a BOM."""
+    with path.open("rb") as fh:
+        head = fh.read(65536)
+    text = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
+    if not text:
+        return "blank" if len(head) < 65536 else "auto"
+    if text.startswith(b"["):
+        return "empty array" if text[1:].lstrip(b" \t\r\n").startswith(b"]") else "array"
+    return "auto"
+
+
+_KEPT_TYPES = {
+    "boolean",
+    "tinyint",
+    "smallint",
+    "integer",
+    "bigint",
+    "hugeint",
+    "utinyint",
+    "usmallint",
+    "uinteger",
+    "ubigint",
+    "uhugeint",
+    "float",
+    "double",
+    "decimal",
+    # Dates stay dates, so filters keep comparing them as dates (`created_at >= DATE '…'`).
+    "date",
+    "time",
+    "time with time zone",
+    "timestamp",
+    "timestamp with time zone",
+    "timestamp_s",
+    "timestamp_ms",
+    "timestamp_ns",
+}
+
+
+def _plain_type(t: duckdb.typing.DuckDBPyType) -> str:
+    """A JSON column's type with text kept as text: numbers, booleans and dates stay what they
+    are, nesting stays nested, anything else (JSON of mixed types, UUID, all null) is VARCHAR."""
+    if t.id == "struct":
+        return "STRUCT(" + ", ".join(f"{ident(n)} {_plain_type(c)}" for n, c in t.children) + ")"
+    if t.id == "list":
+        return f"{_plain_type(t.child)}[]"
+    if t.id == "map":
+        return f"MAP({_plain_type(t.key)}, {_plain_type(t.value)})"
+    return str(t) if t.id in _KEPT_TYPES else "VARCHAR"
+
+
+def _pointer_token(key: str) -> str:
+    """One step of a JSON pointer (RFC 6901): ~ and / escaped."""
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def _sniff_delimiter(header_line: str) -> str:

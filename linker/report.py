@@ -26,6 +26,7 @@ def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str
             "records": st.get("records", 0),
             "null_ids": len(st.get("null_ids", [])),
             "duplicate_ids": len(st.get("duplicate_ids", [])),
+            "empty": st.get("empty", False),  # no records at all: a warning says why
         }
         table = "account_result" if s.entity == "accounts" else "contact_result"
         entry["linked"] = scalar(
@@ -213,6 +214,7 @@ def stats_dict(stats: dict[str, IngestStats]) -> dict[str, dict]:
             "null_ids": v.null_ids,
             "duplicate_ids": v.duplicate_ids,
             "fingerprint": v.fingerprint,
+            "empty": v.empty,
         }
         for k, v in stats.items()
     }

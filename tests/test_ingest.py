@@ -157,11 +157,17 @@ def test_empty_and_header_only_files_are_empty_sources(tmp_path):
         PRODUCT_SRC + '\n[sources.crm]\nentity = "accounts"\npath = "crm.csv"\nid = "Id"\n'
         '[sources.crm.fields]\nname = "Name"\n\n[sources.sup]\nentity = "accounts"\npath = "s.jsonl"\nid = "id"\n'
     )
-    p = project(tmp_path, sources, {"product.csv": "id,name\n", "crm.csv": "", "s.jsonl": ""})
+    p = project(
+        tmp_path, sources, {"product.csv": "id,name\n1,Acme\n", "crm.csv": "", "s.jsonl": ""}
+    )
     res = p.run()
-    assert res.report["sources"]["product"]["records"] == 0
     assert res.report["sources"]["crm"]["records"] == 0
+    assert res.report["sources"]["sup"]["records"] == 0
     assert any("crm.csv: empty file" in w for w in res.warnings)
+    # The system of record is another matter: empty, it would unlink everything.
+    (tmp_path / "p" / "product.csv").write_text("id,name\n", "utf-8")
+    with pytest.raises(InputError, match="a header but no rows.*system of record"):
+        p.run()
 
 
 def test_null_ids_are_skipped_with_their_rows_and_duplicates_in_other_sources_keep_the_first(
