@@ -400,6 +400,7 @@ def _print_summary(p: Project, rep: dict) -> None:
         "conflicts",
         "dups",
         "bad VAT",
+        "bad phone",
     ):
         acc.add_column(
             col, justify="left" if col in ("source", "by rule / method", "unresolved") else "right"
@@ -422,18 +423,19 @@ def _print_summary(p: Project, rep: dict) -> None:
         if s["entity"] == "accounts":
             acc.add_row(
                 name,
-                str(s["records"]),
+                _records(s),
                 _pct(s["linked"], s["records"]),
                 ", ".join(f"{k} {v}" for k, v in s["by_method"].items()) or "–",
                 unresolved,
                 str(s["conflicts"]),
                 str(s["duplicates"]),
                 str(s["invalid_vats"]),
+                str(s.get("invalid_phones", 0)),
             )
         else:
             con.add_row(
                 name,
-                str(s["records"]),
+                _records(s),
                 str(s["with_user"]),
                 _pct(s["linked"], s["records"]),
                 ", ".join(f"{k} {v}" for k, v in s["account_via"].items()) or "–",
@@ -512,6 +514,11 @@ def _print_comparisons(comparisons: list[dict]) -> None:
             f"      {escape(c['comparison']).ljust(width)}  {escape(c['level'] or '').ljust(lw)}"
             f"  {weight}{tf}   {vals}"
         )
+
+
+def _records(s: dict) -> str:
+    """A source's record count; an empty source stands out (its rows leave the publication)."""
+    return "[bold red]0 EMPTY[/bold red]" if s.get("empty") else str(s["records"])
 
 
 def _pct(n: int, total: int) -> str:
@@ -732,6 +739,11 @@ def forget(
         out.print(
             f"  [yellow]publication {escape(where)} not reached[/yellow]: {escape(why)}; "
             "erase it there by hand if it still exists"
+        )
+    if rep.get("sources_unread"):
+        out.print(
+            "[yellow]the sources could not be read[/yellow] (erased from the state and the "
+            f"publications only; search them yourself): {escape(rep['sources_unread'])}"
         )
     if rep["still_in_sources"]:
         out.print(

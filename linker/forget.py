@@ -41,6 +41,7 @@ class ForgetReport:
     publications: dict[str, int] = field(default_factory=dict)  # directory -> rows removed
     not_reached: dict[str, str] = field(default_factory=dict)  # publication -> why not
     still_in_sources: list[str] = field(default_factory=list)
+    sources_unread: str | None = None  # why the sources could not be searched
 
     def to_dict(self) -> dict:
         return {
@@ -50,13 +51,15 @@ class ForgetReport:
             "publications": self.publications,
             "publications_not_reached": self.not_reached,
             "still_in_sources": self.still_in_sources,
+            "sources_unread": self.sources_unread,
         }
 
 
 def find_records(
     config: Config, state_db: Path, *, email: str | None, source: str | None, record_id: str | None
-) -> tuple[list[tuple[str, str]], list[str]]:
-    """The (source, id) of every record to forget, and the sources that still hold them."""
+) -> tuple[list[tuple[str, str]], list[str], str | None]:
+    """The (source, id) of every record to forget, the sources that still hold them, and why
+    the sources could not be searched (None when they were)."""
     if source is not None:
         if source not in config.sources:
             raise ConfigError(
@@ -75,18 +78,25 @@ def find_records(
     else:
         found = set()
     holders: set[str] = set()
+    unread = None
     con = connect()
     try:
         ing = Ingestor(con, config)
-        ing.load_all()
-        normalize.normalize(con, [], config.default_country)
-        if email is not None:
-            found |= set(
-                rows(con, "SELECT source, id FROM records WHERE email = norm_email(?)", [email])
-            )
-        for s, i in sorted(found):
-            if scalar(con, "SELECT count(*) FROM records WHERE source = ? AND id = ?", [s, i]):
-                holders.add(config.sources[s].label)
+        try:
+            ing.load_all()
+        except InputError as e:
+            # An erasure must not wait for a good export: the state and the publications
+            # are still reached; the report says the sources were not searched.
+            unread = str(e).splitlines()[0]
+        else:
+            normalize.normalize(con, [], config.default_country)
+            if email is not None:
+                found |= set(
+                    rows(con, "SELECT source, id FROM records WHERE email = norm_email(?)", [email])
+                )
+            for s, i in sorted(found):
+                if scalar(con, "SELECT count(*) FROM records WHERE source = ? AND id = ?", [s, i]):
+                    holders.add(config.sources[s].label)
     finally:
         con.close()
     if email is not None and state_db.exists():
@@ -109,7 +119,7 @@ def find_records(
                 st.close()
         except duckdb.Error:
             pass
-    return sorted(found), sorted(holders)
+    return sorted(found), sorted(holders), unread
 
 
 def forget(
@@ -139,10 +149,10 @@ def forget(
                 hint="give the whole address (name@domain.tld); forget never matches parts",
             )
     state_db = state_dir / "state.duckdb"
-    records, holders = find_records(
+    records, holders, unread = find_records(
         config, state_db, email=address, source=source, record_id=record_id
     )
-    rep = ForgetReport(records=records, still_in_sources=holders)
+    rep = ForgetReport(records=records, still_in_sources=holders, sources_unread=unread)
     targets = set(records)
     log = decisions_file.resolve()  # a symlinked log: the real file is rewritten
     # Plan: read every publication now; a damaged one stops here, before any change.

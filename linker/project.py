@@ -52,6 +52,25 @@ def lock_timeout() -> float:
     return wait
 
 
+def _phone_warnings(con, cfg: Config) -> list[str]:
+    """Phones that did not validate stay comparable by their digits, but say how many (and
+    whether a default country would help)."""
+    bad, no_country = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE country IS NULL) FROM records WHERE phone_invalid"
+    ).fetchone()
+    if not bad:
+        return []
+    hint = (
+        f"; {no_country} of them on records without a country: set [project] default_country"
+        if no_country and cfg.default_country is None
+        else ""
+    )
+    return [
+        f"{bad} phone number(s) did not validate in their record's country; they are compared "
+        f"by their digits (last 7 digits too){hint}"
+    ]
+
+
 class Progress:
     """Where stages report what they do. The default says nothing (library use is quiet)."""
 
@@ -408,7 +427,11 @@ class Project:
             normalize.normalize(con, self._custom_fields(), cfg.default_country)
         with timer("rules"):
             rules.run_account_rules(con, cfg, acc_rules)
-        return report.stats_dict(ing.stats), [*cfg.warnings, *ing.warnings]
+        return report.stats_dict(ing.stats), [
+            *cfg.warnings,
+            *ing.warnings,
+            *_phone_warnings(con, cfg),
+        ]
 
     def _score(self, con, timer: _Timer, warnings: list[str]) -> dict:
         """A first resolve says which records are open; Splink scores them (training first

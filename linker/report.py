@@ -46,6 +46,11 @@ def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str
             "AND account_id IS NULL AND reason IS NOT NULL GROUP BY ALL",
             s.name,
         )
+        # Phones that did not validate as E.164 in the record's (or the default) country: they
+        # keep their digits for comparisons, but a user should know (set default_country?).
+        entry["invalid_phones"] = scalar(
+            con, "SELECT count(*) FROM records WHERE source = ? AND phone_invalid", [s.name]
+        )
         if s.entity == "accounts":
             entry["conflicts"] = entry["unresolved"].get("conflict", 0)
             entry["duplicates"] = scalar(

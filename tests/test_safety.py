@@ -528,3 +528,12 @@ def test_forget_keeps_the_logs_mode(project):
     r = cli("forget", "-p", str(project), "--email", "jane.doe@acme-services.de")
     assert r.exit_code == 0, r.output
     assert stat.S_IMODE(log.stat().st_mode) == 0o600 and log.read_text() == ""
+
+
+def test_forget_still_erases_when_a_system_of_record_export_is_empty(project):
+    (project / "data" / "product.csv").write_text("id,company_name,website,country,status\n")
+    r = cli("forget", "-p", str(project), "--source", "crm_contacts", "--id", "c1")
+    assert r.exit_code == 0, r.output
+    assert "the sources could not be read" in r.stdout and "product.csv" in r.stdout
+    rows = pq.read_table(project / "crosswalk" / "contacts.parquet").to_pylist()
+    assert not any(x["source_record_id"] == "c1" for x in rows)
