@@ -35,7 +35,15 @@ CONTACT_FIELDS = ("email", "first_name", "last_name", "full_name", "phone")
 ENTITIES = ("accounts", "contacts")
 FORMATS = ("csv", "parquet", "json", "jsonl")
 COMPARISON_KINDS = ("name", "exact", "jaro_winkler", "levenshtein", "email", "date", "postcode")
-DEFAULT_ACCOUNT_RULES = ("ref", "vat", "registration", "email", "domain", "name_country")
+DEFAULT_ACCOUNT_RULES = (
+    "ref",
+    "vat",
+    "registration",
+    "user_email",
+    "email",
+    "domain",
+    "name_country",
+)
 DEFAULT_CONTACT_RULES = ("sor_user", "own_account", "email_domain", "user_name_in_account")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -479,6 +479,7 @@ class Project:
     def _resolve_accounts(self, con) -> None:
         resolve.build_live_edges(con)
         components(con)
+        resolve.cut_glue(con, self.config)
         resolve.assign_accounts(con, self.config)
 
     def _resolve_and_record(

@@ -92,6 +92,108 @@ def build_live_edges(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def cut_glue(con: duckdb.DuckDBPyConnection, config: Config) -> int:
+    """Cut the suggestive edges that alone join two accounts; return how many were cut.
+
+    A suggestive key (a website shared by an organization's sites, a director's mailbox) may
+    join two records that other evidence ties to two different accounts. In a conflict
+    component, the edges other than suggestive ones between two non-SOR records are united
+    first; if that already joins two accounts, the conflict is real and stays for review.
+    Otherwise each such suggestive edge is added back, strongest first, unless it would join
+    two accounts: those are cut (table `glue_cuts`, reported) and the components recomputed.
+    A suggestive edge to a SOR record itself names that account directly: never cut here.
+    """
+    sor = literal(config.accounts_sor)
+    con.execute(
+        "CREATE OR REPLACE TABLE glue_cuts (a BIGINT, b BIGINT, rule VARCHAR, evidence VARCHAR, "
+        "accounts VARCHAR[])"
+    )
+    con.execute("CREATE TABLE IF NOT EXISTS rule_trust (rule VARCHAR PRIMARY KEY, trust VARCHAR)")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _cc AS
+        SELECT c.comp FROM component c JOIN records r USING (rid) WHERE r.source = {sor}
+        GROUP BY c.comp HAVING count(*) >= 2
+        """
+    )
+    if not scalar(con, "SELECT count(*) FROM _cc"):
+        con.execute("DROP TABLE _cc")
+        return 0
+    edges = rows(
+        con,
+        f"""
+        SELECT c.comp, e.a, e.b, e.rule, e.evidence, e.rank,
+               (t.trust = 'suggestive' AND ra.source <> {sor} AND rb.source <> {sor}) AS glue,
+               ra.source = {sor}, rb.source = {sor}, ra.id, rb.id
+        FROM live_edges e
+        JOIN component c ON c.rid = e.a JOIN _cc USING (comp)
+        JOIN records ra ON ra.rid = e.a JOIN records rb ON rb.rid = e.b
+        LEFT JOIN rule_trust t ON t.rule = e.rule AND e.method = 'rule'
+        ORDER BY c.comp, glue, e.rank, e.a, e.b
+        """,
+    )
+    con.execute("DROP TABLE _cc")
+    cuts: list[tuple] = []
+    by_comp: dict[int, list[tuple]] = {}
+    for row in edges:
+        by_comp.setdefault(row[0], []).append(row)
+    for comp_edges in by_comp.values():
+        cuts += _glue_of(comp_edges)
+    if not cuts:
+        return 0
+    insert_rows(con, "glue_cuts", cuts)
+    con.execute(
+        "DELETE FROM live_edges e WHERE EXISTS (SELECT 1 FROM glue_cuts g "
+        "WHERE g.a = e.a AND g.b = e.b)"
+    )
+    from linker.graph import components
+
+    components(con)
+    return len(cuts)
+
+
+def _glue_of(comp_edges: list[tuple]) -> list[tuple]:
+    """The suggestive edges of one conflict component that alone join two accounts (a small
+    union-find over the component's edges; conflicts are few)."""
+    parent: dict[int, int] = {}
+    account: dict[int, str | None] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(x: int, y: int) -> bool:
+        """Join the sets of x and y; False (and nothing joined) when both hold an account."""
+        rx, ry = find(x), find(y)
+        if rx == ry:
+            return True
+        ax, ay = account.get(rx), account.get(ry)
+        if ax is not None and ay is not None and ax != ay:
+            return False
+        parent[ry] = rx
+        account[rx] = ax if ax is not None else ay
+        return True
+
+    for _, a, b, _, _, _, _, a_sor, b_sor, a_id, b_id in comp_edges:
+        for node, is_sor, node_id in ((a, a_sor, a_id), (b, b_sor, b_id)):
+            if is_sor:
+                account[find(node)] = node_id
+    glue = [e for e in comp_edges if e[6]]
+    for e in comp_edges:
+        if not e[6] and not union(e[1], e[2]):
+            return []  # the conflict is not the glue's doing: a reviewer decides
+    cuts = []
+    for _, a, b, rule, evidence, _, _, _, _, _, _ in glue:
+        ra, rb = find(a), find(b)
+        accounts = sorted(x for x in (account.get(ra), account.get(rb)) if x is not None)
+        if not union(a, b):
+            cuts.append((a, b, rule, evidence, accounts))
+    return cuts
+
+
 def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Table `account_result`: one row per account record with account_id / method / reason."""
     sor = config.accounts_sor

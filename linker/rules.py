@@ -11,6 +11,18 @@ a name clash) is TOML:
     max_key_records = 25         # optional: a key held by more records makes no edges
     with_sor_contacts = true     # optional (accounts): users of the contacts SOR lend their
                                  # field values to their account record
+    sor_contacts_only = true     # optional: only pairs where one side's key is a SOR user's
+    trust = "suggestive"         # optional (accounts): "identifying" (the default) or
+                                 # "suggestive"
+
+Trust. A key that identifies a company (a stored reference, a valid VAT or registration
+number, a system-of-record user's email) links by itself: an *identifying* rule's pairs are
+certain edges. A key that only suggests one (name + country, a shared website domain, an
+account email shared between systems) makes an edge only when nothing identifying disagrees
+(VAT numbers, registration numbers or countries that differ) and something else agrees (a
+similar name, a shared domain, phone, email, street address or postcode, contacts who are the
+account's users); otherwise the pair is left to the scoring stage as evidence, never a certain
+edge (table `suggestions`, shown by `linker explain`).
 
 `kind` selects built-in behaviour instead of `equal`: `ref` (accounts), `own_account` and
 `email_domain` (contacts). An `equal` rule on contacts matches a contact to a user of the
@@ -47,7 +59,10 @@ _RULE_KEYS = (
     "where",
     "max_key_records",
     "with_sor_contacts",
+    "sor_contacts_only",
+    "trust",
 )
+TRUSTS = ("identifying", "suggestive")
 
 EDGES_DDL = """
 CREATE OR REPLACE TABLE edges (
@@ -60,6 +75,16 @@ CREATE OR REPLACE TABLE edges (
     evidence VARCHAR
 )
 """
+SUGGESTIONS_DDL = """
+CREATE OR REPLACE TABLE suggestions (
+    a BIGINT NOT NULL,          -- the two records, a < b
+    b BIGINT NOT NULL,
+    rule VARCHAR NOT NULL,      -- the suggestive rule whose key they share
+    evidence VARCHAR,           -- the shared key
+    why VARCHAR                 -- what kept it from being an edge
+)
+"""
+RULE_TRUST_DDL = "CREATE OR REPLACE TABLE rule_trust (rule VARCHAR PRIMARY KEY, trust VARCHAR)"
 KEY_REPORT_DDL = """
 CREATE OR REPLACE TABLE key_report (
     rule VARCHAR, key VARCHAR, records BIGINT, sor_records BIGINT, reason VARCHAR
@@ -77,7 +102,13 @@ class Rule:
     where: str | None = None
     max_key_records: int | None = None
     with_sor_contacts: bool = False
+    sor_contacts_only: bool = False
+    trust: str = "identifying"
     file: str = ""
+
+    @property
+    def suggestive(self) -> bool:
+        return self.trust == "suggestive"
 
 
 def builtin_rules_dir() -> Path:
@@ -147,6 +178,24 @@ def load_rule_file(file: Path) -> Rule:
     wsc = data.get("with_sor_contacts", False)
     if not isinstance(wsc, bool):
         raise ConfigError("expected true or false", file=where, key="with_sor_contacts")
+    only = data.get("sor_contacts_only", False)
+    if not isinstance(only, bool):
+        raise ConfigError("expected true or false", file=where, key="sor_contacts_only")
+    if only and not wsc:
+        raise ConfigError(
+            "sor_contacts_only needs with_sor_contacts = true", file=where, key="sor_contacts_only"
+        )
+    trust = data.get("trust", "identifying")
+    if trust not in TRUSTS:
+        raise ConfigError(
+            f"expected 'identifying' or 'suggestive', got {trust!r}", file=where, key="trust"
+        )
+    if trust == "suggestive" and (entity != "accounts" or kind != "equal"):
+        raise ConfigError(
+            "only an accounts rule comparing fields (`equal`) can be suggestive",
+            file=where,
+            key="trust",
+        )
     w = data.get("where")
     if w is not None and not isinstance(w, str):
         raise ConfigError("expected a SQL condition (a string)", file=where, key="where")
@@ -166,6 +215,8 @@ def load_rule_file(file: Path) -> Rule:
         where=w,
         max_key_records=mkr,
         with_sor_contacts=wsc,
+        sor_contacts_only=only,
+        trust=trust,
         file=where,
     )
 
@@ -223,9 +274,15 @@ def ordered_rules(config: Config, fields: list[str]) -> tuple[list[Rule], list[R
 def run_account_rules(
     con: duckdb.DuckDBPyConnection, config: Config, rules: list[Rule]
 ) -> dict[str, int]:
-    """Create `edges` and `key_report`; return the number of edges each rule made."""
+    """Create `edges`, `suggestions`, `rule_trust` and `key_report`; return the number of
+    edges each rule made."""
     con.execute(EDGES_DDL)
+    con.execute(SUGGESTIONS_DDL)
     con.execute(KEY_REPORT_DDL)
+    con.execute(RULE_TRUST_DDL)
+    for r in rules:
+        con.execute("INSERT INTO rule_trust VALUES (?, ?)", [r.name, r.trust])
+    record_contacts(con, config)
     made: dict[str, int] = {}
     for rank, rule in enumerate(rules):
         before = scalar(con, "SELECT count(*) FROM edges")
@@ -299,7 +356,7 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
     keys, kcols, notnull = key_columns(rule.equal)
     is_sor = f"(source = {literal(config.accounts_sor)})"
     parts = [
-        f"SELECT * FROM (SELECT rid, {is_sor} AS is_sor, {keys} FROM records "
+        f"SELECT * FROM (SELECT rid, {is_sor} AS is_sor, false AS lent, {keys} FROM records "
         f"WHERE entity = 'accounts') WHERE {notnull}"
     ]
     if rule.with_sor_contacts and config.contacts_sor is not None:
@@ -308,7 +365,7 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
         target = config.users_account_source
         parts.append(
             f"SELECT * FROM (SELECT acc.rid, {literal(target)} = {literal(config.accounts_sor)} AS is_sor, "
-            f"{user_keys} FROM records u "
+            f"true AS lent, {user_keys} FROM records u "
             f"JOIN records acc ON acc.source = {literal(target)} AND acc.id = u.account_ref "
             f"WHERE u.source = {literal(config.contacts_sor)}) WHERE {notnull}"
         )
@@ -340,6 +397,7 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
         f"{literal(f + ' = ')} || CAST(lk.k{i} AS VARCHAR)" for i, f in enumerate(rule.equal)
     )
     where = f"AND (\n{rule.where}\n)" if rule.where else ""
+    only = "AND (lk.lent OR rk.lent)" if rule.sor_contacts_only else ""
     sql = f"""
         SELECT lk.rid AS a, rk.rid AS b, 'rule' AS method, ? AS rule, {rank} AS rank,
                NULL::DOUBLE AS probability, min({evidence}) AS evidence
@@ -348,11 +406,14 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
         JOIN _keys rk ON {on} AND lk.rid < rk.rid
         JOIN records l ON l.rid = lk.rid
         JOIN records r ON r.rid = rk.rid
-        WHERE true {where}
+        WHERE true {where} {only}
         GROUP BY lk.rid, rk.rid
     """
     try:
-        _insert_new_edges(con, sql, [rule.name])
+        if rule.suggestive:
+            _suggestive_edges(con, rule, sql)
+        else:
+            _insert_new_edges(con, sql, [rule.name])
     except duckdb.Error as e:
         if rule.where:
             raise ConfigError(
@@ -361,6 +422,140 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
         raise
     for t in ("_keys", "_keystat", "_anchor"):
         con.execute(f"DROP TABLE {t}")
+
+
+# What corroborates a suggestive pair (label, SQL over l and r), and what contradicts it.
+# A field the rule itself compares says nothing more. Country and city are too coarse to
+# corroborate a name: two companies of one name share a country, often a city.
+CORROBORATE = (  # (the field it is about, what it says, SQL)
+    (
+        "name",
+        "name",
+        # Jaro, not Jaro-Winkler: "byrne and martin solutions" and "... technologies" share a
+        # long prefix (0.93 Jaro-Winkler) and are two companies of one group
+        "l.name = r.name OR jaro_similarity(l.name, r.name) >= 0.9 "
+        "OR list_has_all(string_split(l.name, ' '), string_split(r.name, ' ')) "
+        "OR list_has_all(string_split(r.name, ' '), string_split(l.name, ' '))",
+    ),
+    ("domain", "domain", "list_has_any(l.domain, r.domain)"),
+    (  # the company domains of one record's contacts are the other's (or both records')
+        "domain",
+        "contacts' email domain",
+        "list_has_any(lm.domains, r.domain) OR list_has_any(rm.domains, l.domain) "
+        "OR list_has_any(lm.domains, rm.domains)",
+    ),
+    ("email", "email", "l.email = r.email"),
+    ("phone", "phone", "l.phone = r.phone OR l.phone_tail = r.phone_tail"),
+    (
+        "address",
+        "address",
+        "l.address_number = r.address_number "
+        "AND jaro_winkler_similarity(l.address_street, r.address_street) >= 0.88",
+    ),
+    ("postcode", "postcode", "l.postcode = r.postcode"),
+    ("vat", "vat", "l.vat = r.vat"),
+    (
+        "registration_number",
+        "registration number",
+        "l.registration_number = r.registration_number",
+    ),
+    (
+        "members",
+        "contacts are the account's users",
+        "list_contains(lm.accounts, r.rid) OR list_contains(rm.accounts, l.rid) "
+        "OR list_has_any(lm.accounts, rm.accounts)",
+    ),
+)
+CONTRADICT = (  # (field, what it says, SQL)
+    ("vat", "VAT numbers differ", "l.vat <> r.vat"),
+    (
+        "registration_number",
+        "registration numbers differ",
+        "l.registration_number <> r.registration_number",
+    ),
+    ("country", "countries differ", "l.country <> r.country"),
+)
+
+
+def _suggestive_edges(con: duckdb.DuckDBPyConnection, rule: Rule, pairs_sql: str) -> None:
+    """A suggestive rule's pairs: an edge when corroborated and not contradicted, else a row
+    of `suggestions` (the scoring stage weighs the pair)."""
+    agree = ", ".join(
+        f"CASE WHEN coalesce({cond}, false) THEN {literal(label)} END"
+        for field, label, cond in CORROBORATE
+        if field not in rule.equal
+    )
+    against = ", ".join(
+        f"CASE WHEN coalesce({cond}, false) THEN {literal(label)} END"
+        for field, label, cond in CONTRADICT
+        if field not in rule.equal
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _suggested AS
+        SELECT c.*, nullif(concat_ws(', ', {agree}), '') AS agrees,
+               nullif(concat_ws(', ', {against}), '') AS contradicts
+        FROM ({pairs_sql}) c
+        ANTI JOIN edges e ON e.a = c.a AND e.b = c.b
+        JOIN records l ON l.rid = c.a
+        JOIN records r ON r.rid = c.b
+        LEFT JOIN record_contacts lm ON lm.rid = c.a
+        LEFT JOIN record_contacts rm ON rm.rid = c.b
+        """,
+        [rule.name],
+    )
+    con.execute(
+        "INSERT INTO edges SELECT a, b, method, rule, rank, probability, "
+        "evidence || '; corroborated by ' || agrees FROM _suggested "
+        "WHERE agrees IS NOT NULL AND contradicts IS NULL"
+    )
+    con.execute(
+        "INSERT INTO suggestions SELECT a, b, rule, evidence, "
+        "CASE WHEN contradicts IS NOT NULL THEN contradicts ELSE 'nothing else agrees' END "
+        "FROM _suggested WHERE agrees IS NULL OR contradicts IS NOT NULL"
+    )
+    con.execute("DROP TABLE _suggested")
+
+
+def record_contacts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Table `record_contacts(rid, accounts, domains)`: per account record, what its contacts
+    say of it — the SOR account records whose users they are (by an email only one account's
+    users have), and their company email domains (never free mail)."""
+    con.execute(
+        "CREATE OR REPLACE TABLE record_contacts (rid BIGINT, accounts BIGINT[], domains VARCHAR[])"
+    )
+    links = {
+        s.name: s.account.source for s in config.sources_of("contacts") if s.account is not None
+    }
+    if not links:
+        return
+    cases = " ".join(f"WHEN {literal(c)} THEN {literal(a)}" for c, a in sorted(links.items()))
+    users = "SELECT NULL::VARCHAR AS email, NULL::BIGINT AS account WHERE false"
+    if config.contacts_sor is not None and config.users_account_source == config.accounts_sor:
+        users = f"""
+            SELECT u.email, min(acc.rid) AS account FROM records u
+            JOIN records acc ON acc.source = {literal(config.accounts_sor)} AND acc.id = u.account_ref
+            WHERE u.source = {literal(config.contacts_sor)} AND u.email IS NOT NULL
+            GROUP BY u.email HAVING count(DISTINCT acc.rid) = 1"""
+    sor_users = literal(config.contacts_sor or "")
+    con.execute(
+        f"""
+        INSERT INTO record_contacts
+        WITH users AS ({users}),
+        c AS (
+            SELECT a.rid, c.source, c.email, c.domain FROM records c
+            JOIN records a ON a.source = (CASE c.source {cases} END) AND a.id = c.account_ref
+            WHERE c.entity = 'contacts' AND a.entity = 'accounts'
+        )
+        SELECT c.rid,
+               nullif(list(DISTINCT users.account ORDER BY users.account)
+                      FILTER (WHERE users.account IS NOT NULL AND c.source <> {sor_users}), []),
+               nullif(list_sort(list_distinct(flatten(list(c.domain)
+                      FILTER (WHERE c.domain IS NOT NULL)))), [])
+        FROM c LEFT JOIN users USING (email)
+        GROUP BY c.rid
+        """
+    )
 
 
 def key_report(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict]:
