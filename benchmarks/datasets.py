@@ -1645,6 +1645,28 @@ class Table:
             self.kinds = [self.kinds[i] for i in order]
 
 
+# acme's sor_website, country_spelling and ref_noise, their weights summed once (they are drawn
+# for most records).
+PICK_SOR_WEBSITE = Pick(
+    [("{}", 40), ("https://{}", 20), ("https://www.{}", 20), ("www.{}", 15), ("http://{}/", 5)]
+)
+PICK_SPELLING = Pick([(0, 40), (1, 35), (2, 25)])  # ISO code, English name, local name
+PICK_REF = Pick([("{}", 70), ("{}.0", 20), (" {} ", 10)])
+
+
+def sor_website(rng: random.Random, domain: str) -> str:
+    return PICK_SOR_WEBSITE(rng).format(domain)
+
+
+def country_spelling(rng: random.Random, cc: str) -> str:
+    return one_of(rng, acme.COUNTRY_SPELLINGS[cc][PICK_SPELLING(rng)])
+
+
+def ref_noise(rng: random.Random, value: int) -> str:
+    """An integer reference as a spreadsheet export writes it."""
+    return PICK_REF(rng).format(value)
+
+
 def timestamp(rng: random.Random, day) -> str:
     """An ISO timestamp during working hours of the day."""
     hours, seconds = divmod(rng.randrange(7 * 3600, 20 * 3600), 3600)
@@ -1659,7 +1681,7 @@ def build_product(world: World) -> tuple[Table, Table]:
     for co in world.customers:
         website = ""
         if co.org is None and rng.random() < 0.8:
-            website = acme.sor_website(rng, co.domain)
+            website = sor_website(rng, co.domain)
         street = code = city = ""
         if rng.random() < SOR_ADDRESS_SHARE:
             address = world.address(rng, co)
@@ -1714,7 +1736,7 @@ def crm_account_row(
         # A site's record often has the organization's switchboard (its main site's number).
         shown = co.org.sites[0] if co.org is not None and rng.random() < 0.2 else co
         phone = world.phones.messy(rng, world.company_phone(rng, shown), fixed=True)
-    country = acme.country_spelling(rng, co.country) if rng.random() < 0.95 else ""
+    country = country_spelling(rng, co.country) if rng.random() < 0.95 else ""
     address = world.address(rng, co)
     if rng.random() < 0.04:  # the company moved; the CRM has the old address
         address = world.new_address(rng, co.country, co.city)
@@ -1748,9 +1770,9 @@ def build_crm(world: World, org_ids: dict[int, int]) -> tuple[Table, Table]:
             other = rng.randint(1, world.n)
             while other == co.account_id:
                 other = rng.randint(1, world.n)
-            product_ref = acme.ref_noise(rng, other)
+            product_ref = ref_noise(rng, other)
         elif rng.random() < 0.55:
-            product_ref = acme.ref_noise(rng, co.account_id)
+            product_ref = ref_noise(rng, co.account_id)
         org_ref = ""
         if co.account_id in org_ids and rng.random() < 0.20:
             org_id = org_ids[co.account_id]
@@ -1776,7 +1798,7 @@ def build_crm(world: World, org_ids: dict[int, int]) -> tuple[Table, Table]:
 
     for co in rng.sample(crm_customers, world.counts["crm_duplicates"]):
         sf_id = ids.salesforce("0017b00000")
-        product_ref = acme.ref_noise(rng, co.account_id) if rng.random() < 0.10 else ""
+        product_ref = ref_noise(rng, co.account_id) if rng.random() < 0.10 else ""
         row = crm_account_row(
             world,
             rng,
