@@ -1,17 +1,17 @@
-"""Benchmark data sets: the acme example at 10k to 1M account records, generated once and cached.
+"""Benchmark data sets: the acme example at 10k-1M account records with real data's traps, cached.
 
-``ensure(accounts, seed)`` returns a linker project directory laid out exactly like
-``fixtures/acme`` (``linker.toml``, ``data/`` with the same seven files and formats,
-``truth.csv``), so ``linker run -p DIR --publish`` and ``linker evaluate -p DIR --truth
-DIR/truth.csv`` work on it. ``accounts`` is the exact number of account records over the four
-account sources (product, crm, support, billing); the product database, the system of record
-(SOR), holds 40 % of them. Contacts (product users, CRM contacts, support users) are about 1.2
-times as many.
+``ensure(accounts, seed)`` returns a linker project directory laid out like ``fixtures/acme``
+(``linker.toml``, ``data/`` with the same seven files and formats, address columns added,
+``truth.csv``) plus ``kinds.csv``, so ``linker run -p DIR --publish`` and ``linker evaluate -p
+DIR --truth DIR/truth.csv`` work on it. ``accounts`` is the exact number of account records
+over the four account sources (product, crm, support, billing); the product database, the
+system of record (SOR), holds 40 % of them. Contacts (product users, CRM contacts, support
+users) are about 1.2 times as many.
 
 The world and its noise are fixtures/generate.py's, and so are most of the functions that spell
 names, websites, countries, references and emails; this module reorganises the work for size
-(the example's generator needs ~106 s and 1.9 GB for 200k SOR accounts; this one ~50 s and
-1.3 GB for 1M account records, 400k of them SOR accounts):
+(the example's generator needs ~106 s and 1.9 GB for 200k SOR accounts; this one ~55 s and
+1.5 GB for 1M account records, 400k of them SOR accounts):
 
 * phone numbers are checked against phonenumbers' own pattern for their type instead of being
   parsed back, and written from format templates cached per country and leading digits;
@@ -23,8 +23,92 @@ What differs from the example on purpose (see ``EXAMPLE_RATES`` and the contact 
 the other systems cover fewer customers (so the SOR is 40 %, not 29 %, of the account
 records) and carry fewer contacts; one reseller per 2,000 SOR accounts pays for 25 customers
 through its shared mailbox (the example: one reseller, at most 100 customers); the
-``max_conflicts`` gate of the example's linker.toml grows with the data (everything else in
-it is copied unchanged).
+``max_conflicts`` gate of the example's linker.toml grows with the data, and its mapping gains
+the address columns (``ADDRESS_FIELDS``; everything else in it is copied unchanged). And the
+traps below.
+
+The traps
+---------
+These are the traps of data written independently. The example invents a unique brand for every company ("Dexvivex"), so a name and a country
+nearly always make one company: linker is precise on it and much less so on data written
+independently (accounts precision 0.978, CRM 0.962, at 100k SOR accounts in someone else's
+generator, almost all errors from ``name_country``), and on real data further traps show. This
+module makes them by default, at the rates below (the module constants). The rates are
+judgment, from the shape of real company registers and CRM exports; no register was measured.
+
+1. **Names from common words** (``COMMON_NAME_SHARE``: 30 % of customers, 36 % of CRM
+   prospects, 33 % of other non-customers; the rest keep invented brands). Company names
+   follow Zipf's law like words do: most are unique, a few recur everywhere. So 30 % of these
+   names (``COMMON_HEAD_SHARE``) come from a *head* — "Apex Consulting", "Smith Plumbing",
+   "Costruzioni Rossi", "Smith & Sons", "Hans Müller GmbH", "Leeds Dental" — whose words
+   (trades, words, surnames, in the country's language, the most frequent first) are drawn
+   with Zipf weights of exponent 0.5 (``NAME_ZIPF``; with 1.0 the shortness of our word lists
+   made "Smith" ~10 % of surnames and one name in four a duplicate at 8k SOR accounts); the
+   rest from a *tail* of the same words that rarely repeats ("Stonebridge Consulting", "Green
+   Valley Dental", "Anna Weber Immobilien"). Each company has its own domain
+   ('smithplumbing.co.uk', then 'smith-plumbing.co.uk', 'smithplumbing-leeds.co.uk', ...),
+   VAT number, city and phone. Why duplicates are real: registers keep registered names apart
+   only partly — Companies House refuses a name "the same as" another, the German register
+   only within one town (§ 30 HGB), US states each their own, French registers hardly — and
+   what CRMs and signup forms hold are trading names, which nobody keeps unique. The target
+   was "a few percent of companies share their name (without the legal form) with another in
+   their country, more in common trades", growing with the sample of the economy a data set
+   holds. Measured, SOR accounts sharing name and country with another SOR account: 2.0 % at
+   8k SOR accounts, 4.1 % at 100k, ~8 % at 400k (of the common-named ones: 1.3 %, 8.7 %,
+   21 %; the rest are the sites of trap 3); at 100k, 1,524 such names, the largest held by 20
+   accounts (a 20-site organization), the largest among unrelated companies by 8.
+2. **Non-customers named like a customer** (``NAMESAKE_SHARE``: 6 % of CRM prospects, 4 % of
+   other support orgs and billing customers): the exact name (brand and descriptor) of a live
+   customer in its country, five times in six one named from common words, in another city,
+   with its own domain, phone and VAT number — the "Smith Plumbing" in Bristol a sales rep
+   enters while the one in Leeds is a customer. Prospects named from common words add more by
+   chance. At 100k SOR accounts 7.2 % of CRM prospects carry the normalized name of exactly
+   one SOR account of their country (so ``name_country`` links them). Billing records of
+   persons also meet sole traders named after their owner ("Hans Müller GmbH"). Truth: no
+   account.
+3. **Organizations with several sites** (``SITE_SHARE``: 5 % of SOR accounts; ``ORG_SIZES``:
+   2-20 sites, ~4 on average; ``ORG_KINDS``): a college's campuses (25 %: "Olive Harvey College
+   - South Campus", at most 5, mostly in one city, one VAT number, no legal form), a franchise's
+   outlets (45 %: "Korvex Fitness Leeds", "Pharmacie Apex - Lyon", each a company of its own),
+   a firm's branches (30 %: "Müller Logistik - Niederlassung Hamburg", one VAT number). 30 % of
+   organizations give every site the same name (then in different cities where the country has
+   enough), and the main site often goes by the bare name; a third of the site accounts share
+   their name and country with another. The SOR carries no website for them; the other
+   systems carry the organization's one website (CRM Website, support domains), its
+   switchboard (20 % of a site's CRM phones), on billing records its director's email (35 % of
+   the organizations' sites that have one; the director is a product user of the main site
+   half the time) or its accounts mailbox (25 %), and the main site's address as invoice
+   address (40 %); they drop the qualifier 30 % of the time. All sites' people have emails on
+   the organization's domain. Truth: every record of a site is its own site's account.
+4. **Phones in local formats** (``Phones.messy``): besides the example's spellings, other
+   separators ('030/1234567', '310.246.1501', '1-310-246-1501', '(310) 246-1501') 12 %, bare
+   digits 5 %, an extension 3 %, and for company fixed lines in countries with area codes (US,
+   GB, DE, AT, AU, IE, SE, NL) 8 % the local number alone ('246-1501', '1234567'), which
+   phonenumbers cannot place: 5.9 % of CRM account phones with a country fail E.164
+   validation, 8.7 % of all (national formats on records without a country fail too).
+5. **Postal addresses**: the SOR (40 %, ``SOR_ADDRESS_SHARE``: street, postal_code, city, as a
+   checkout form keeps them), the CRM (BillingStreet 68 %, BillingPostalCode 62 %) and billing
+   (address.line1 65 %, postal_code, city, state, now and then a line2) carry the company's
+   address: a street of the city in the country's language and style ("Hauptstraße 12", "12
+   High Street", "12 rue de la Gare", "Rue Haute 12" in Brussels), a few very common streets
+   and many named after people (so neighbours on one street at other numbers are common), a
+   house number (small ones most often), sometimes a unit ("Suite 400", "Unit 3", "2. OG"),
+   the street's postcode in the city's real ranges. Typed noise: abbreviations (St, Rd, str.,
+   av., C/), no house number (5 %), typos (3 %), capitals, commas, postcodes without their
+   space, in lower case, ZIP+4 or 'D-10115', city exonyms and foldings (Munich, Muenchen), and
+   4 % of CRM records hold an old address (the company moved). Mapped in linker.toml as the
+   canonical fields address, postcode and city.
+6. **A source without a country**: the Zendesk-like support organizations carry none (nor an
+   address or phone), as in the example; CRM records without a country (5 %) stay.
+7. **The example's traps stay**: groups sharing a domain across countries, the resellers'
+   mailboxes, wrong CRM references (0.5 %), billing records named after a person, look-alikes
+   abroad (now of invented brands only), duplicates, deleted accounts.
+
+``kinds.csv`` has one row per account record — ``source, source_record_id, record, company`` —
+saying what the record is (customer, duplicate, wrong_ref, lookalike, prospect, other,
+reseller, resold, person_named, person) and how its company got its name (brand, common,
+namesake, site, group, person), so errors can be counted by trap
+(``benchmarks/false_links.py``).
 
 Each data set lives in ``benchmarks/.data/acme-<accounts>-seed<seed>-<version>/``; the version
 is a hash of this file, fixtures/generate.py and the example's linker.toml, so a changed
@@ -2013,7 +2097,7 @@ def build_billing(world: World) -> Table:
                 r = rng.random()
                 if org.director is not None and r < 0.35:
                     email = org.director.email
-                elif org.mailbox is not None and r < 0.6:
+                elif org.mailbox is not None and 0.35 <= r < 0.6:
                     email = org.mailbox
                 if rng.random() < 0.4:
                     address = world.address(rng, org.sites[0])
