@@ -417,3 +417,27 @@ def test_the_examples_traps_are_kept(traps):
         "(SELECT count(*) FROM billing b JOIN users u ON u.name = b.name)",
     )
     assert wrong > 10 and persons > 50
+
+
+@pytest.mark.slow
+def test_at_100k_sor_accounts_unrelated_companies_share_their_name(tmp_path):
+    con = load(datasets.ensure(250_000, seed=1, root=tmp_path))
+    n, shared = one(
+        con,
+        "SELECT count(*), count(CASE WHEN n > 1 THEN 1 END) FROM sor JOIN sor_names "
+        "USING (name_k, country)",
+    )
+    assert 0.03 < shared / n < 0.06, shared / n
+    # Names that three or more unrelated companies of one country hold.
+    crowded = one(
+        con,
+        "SELECT count(*) FROM (SELECT name_k, country FROM sor WHERE trait = 'common' "
+        "GROUP BY ALL HAVING count(*) >= 3)",
+    )[0]
+    assert crowded > 50, crowded
+    prospects, like_one = one(
+        con,
+        "SELECT count(*), count(CASE WHEN s.n = 1 THEN 1 END) FROM crm c LEFT JOIN sor_names s "
+        "ON s.name_k = c.name_k AND s.country = c.cc WHERE c.record = 'prospect'",
+    )
+    assert 0.05 < like_one / prospects < 0.10, like_one / prospects
