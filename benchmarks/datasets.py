@@ -10,8 +10,8 @@ users) are about 1.2 times as many.
 
 The world and its noise are fixtures/generate.py's, and so are most of the functions that spell
 names, websites, countries, references and emails; this module reorganises the work for size
-(the example's generator needs ~106 s and 1.9 GB for 200k SOR accounts; this one ~55 s and
-1.5 GB for 1M account records, 400k of them SOR accounts):
+(the example's generator needs ~106 s and 1.9 GB for 200k SOR accounts; this one ~52 s and
+1.4 GiB for 1M account records, 400k of them SOR accounts):
 
 * phone numbers are checked against phonenumbers' own pattern for their type instead of being
   parsed back, and written from format templates cached per country and leading digits;
@@ -54,7 +54,7 @@ judgment, from the shape of real company registers and CRM exports; no register 
    was "a few percent of companies share their name (without the legal form) with another in
    their country, more in common trades", growing with the sample of the economy a data set
    holds. Measured, SOR accounts sharing name and country with another SOR account: 2.0 % at
-   8k SOR accounts, 4.1 % at 100k, ~8 % at 400k (of the common-named ones: 1.3 %, 8.7 %,
+   8k SOR accounts, 4.1 % at 100k, 7.5 % at 400k (of the common-named ones: 1.3 %, 8.7 %,
    21 %; the rest are the sites of trap 3); at 100k, 1,524 such names, the largest held by 20
    accounts (a 20-site organization), the largest among unrelated companies by 8.
 2. **Non-customers named like a customer** (``NAMESAKE_SHARE``: 6 % of CRM prospects, 4 % of
