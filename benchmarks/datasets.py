@@ -1,17 +1,17 @@
-"""Benchmark data sets: the acme example at 10k to 1M account records, generated once and cached.
+"""Benchmark data sets: the acme example at 10k-1M account records with real data's traps, cached.
 
-``ensure(accounts, seed)`` returns a linker project directory laid out exactly like
-``fixtures/acme`` (``linker.toml``, ``data/`` with the same seven files and formats,
-``truth.csv``), so ``linker run -p DIR --publish`` and ``linker evaluate -p DIR --truth
-DIR/truth.csv`` work on it. ``accounts`` is the exact number of account records over the four
-account sources (product, crm, support, billing); the product database, the system of record
-(SOR), holds 40 % of them. Contacts (product users, CRM contacts, support users) are about 1.2
-times as many.
+``ensure(accounts, seed)`` returns a linker project directory laid out like ``fixtures/acme``
+(``linker.toml``, ``data/`` with the same seven files and formats, address columns added,
+``truth.csv``) plus ``kinds.csv``, so ``linker run -p DIR --publish`` and ``linker evaluate -p
+DIR --truth DIR/truth.csv`` work on it. ``accounts`` is the exact number of account records
+over the four account sources (product, crm, support, billing); the product database, the
+system of record (SOR), holds 40 % of them. Contacts (product users, CRM contacts, support
+users) are about 1.2 times as many.
 
 The world and its noise are fixtures/generate.py's, and so are most of the functions that spell
 names, websites, countries, references and emails; this module reorganises the work for size
-(the example's generator needs ~106 s and 1.9 GB for 200k SOR accounts; this one ~50 s and
-1.3 GB for 1M account records, 400k of them SOR accounts):
+(the example's generator needs ~106 s and 1.9 GB for 200k SOR accounts; this one ~52 s and
+1.4 GiB for 1M account records, 400k of them SOR accounts):
 
 * phone numbers are checked against phonenumbers' own pattern for their type instead of being
   parsed back, and written from format templates cached per country and leading digits;
@@ -23,8 +23,92 @@ What differs from the example on purpose (see ``EXAMPLE_RATES`` and the contact 
 the other systems cover fewer customers (so the SOR is 40 %, not 29 %, of the account
 records) and carry fewer contacts; one reseller per 2,000 SOR accounts pays for 25 customers
 through its shared mailbox (the example: one reseller, at most 100 customers); the
-``max_conflicts`` gate of the example's linker.toml grows with the data (everything else in
-it is copied unchanged).
+``max_conflicts`` gate of the example's linker.toml grows with the data, and its mapping gains
+the address columns (``ADDRESS_FIELDS``; everything else in it is copied unchanged). And the
+traps below.
+
+The traps
+---------
+These are the traps of data written independently. The example invents a unique brand for every company ("Dexvivex"), so a name and a country
+nearly always make one company: linker is precise on it and much less so on data written
+independently (accounts precision 0.978, CRM 0.962, at 100k SOR accounts in someone else's
+generator, almost all errors from ``name_country``), and on real data further traps show. This
+module makes them by default, at the rates below (the module constants). The rates are
+judgment, from the shape of real company registers and CRM exports; no register was measured.
+
+1. **Names from common words** (``COMMON_NAME_SHARE``: 30 % of customers, 36 % of CRM
+   prospects, 33 % of other non-customers; the rest keep invented brands). Company names
+   follow Zipf's law like words do: most are unique, a few recur everywhere. So 30 % of these
+   names (``COMMON_HEAD_SHARE``) come from a *head* — "Apex Consulting", "Smith Plumbing",
+   "Costruzioni Rossi", "Smith & Sons", "Hans Müller GmbH", "Leeds Dental" — whose words
+   (trades, words, surnames, in the country's language, the most frequent first) are drawn
+   with Zipf weights of exponent 0.5 (``NAME_ZIPF``; with 1.0 the shortness of our word lists
+   made "Smith" ~10 % of surnames and one name in four a duplicate at 8k SOR accounts); the
+   rest from a *tail* of the same words that rarely repeats ("Stonebridge Consulting", "Green
+   Valley Dental", "Anna Weber Immobilien"). Each company has its own domain
+   ('smithplumbing.co.uk', then 'smith-plumbing.co.uk', 'smithplumbing-leeds.co.uk', ...),
+   VAT number, city and phone. Why duplicates are real: registers keep registered names apart
+   only partly — Companies House refuses a name "the same as" another, the German register
+   only within one town (§ 30 HGB), US states each their own, French registers hardly — and
+   what CRMs and signup forms hold are trading names, which nobody keeps unique. The target
+   was "a few percent of companies share their name (without the legal form) with another in
+   their country, more in common trades", growing with the sample of the economy a data set
+   holds. Measured, SOR accounts sharing name and country with another SOR account: 2.0 % at
+   8k SOR accounts, 4.1 % at 100k, 7.5 % at 400k (of the common-named ones: 1.3 %, 8.7 %,
+   21 %; the rest are the sites of trap 3); at 100k, 1,524 such names, the largest held by 20
+   accounts (a 20-site organization), the largest among unrelated companies by 8.
+2. **Non-customers named like a customer** (``NAMESAKE_SHARE``: 6 % of CRM prospects, 4 % of
+   other support orgs and billing customers): the exact name (brand and descriptor) of a live
+   customer in its country, five times in six one named from common words, in another city,
+   with its own domain, phone and VAT number — the "Smith Plumbing" in Bristol a sales rep
+   enters while the one in Leeds is a customer. Prospects named from common words add more by
+   chance. At 100k SOR accounts 7.2 % of CRM prospects carry the normalized name of exactly
+   one SOR account of their country (so ``name_country`` links them). Billing records of
+   persons also meet sole traders named after their owner ("Hans Müller GmbH"). Truth: no
+   account.
+3. **Organizations with several sites** (``SITE_SHARE``: 5 % of SOR accounts; ``ORG_SIZES``:
+   2-20 sites, ~4 on average; ``ORG_KINDS``): a college's campuses (25 %: "Olive Harvey College
+   - South Campus", at most 5, mostly in one city, one VAT number, no legal form), a franchise's
+   outlets (45 %: "Korvex Fitness Leeds", "Pharmacie Apex - Lyon", each a company of its own),
+   a firm's branches (30 %: "Müller Logistik - Niederlassung Hamburg", one VAT number). 30 % of
+   organizations give every site the same name (then in different cities where the country has
+   enough), and the main site often goes by the bare name; a third of the site accounts share
+   their name and country with another. The SOR carries no website for them; the other
+   systems carry the organization's one website (CRM Website, support domains), its
+   switchboard (20 % of a site's CRM phones), on billing records its director's email (35 % of
+   the organizations' sites that have one; the director is a product user of the main site
+   half the time) or its accounts mailbox (25 %), and the main site's address as invoice
+   address (40 %); they drop the qualifier 30 % of the time. All sites' people have emails on
+   the organization's domain. Truth: every record of a site is its own site's account.
+4. **Phones in local formats** (``Phones.messy``): besides the example's spellings, other
+   separators ('030/1234567', '310.246.1501', '1-310-246-1501', '(310) 246-1501') 12 %, bare
+   digits 5 %, an extension 3 %, and for company fixed lines in countries with area codes (US,
+   GB, DE, AT, AU, IE, SE, NL) 8 % the local number alone ('246-1501', '1234567'), which
+   phonenumbers cannot place: 5.9 % of CRM account phones with a country fail E.164
+   validation, 8.7 % of all (national formats on records without a country fail too).
+5. **Postal addresses**: the SOR (40 %, ``SOR_ADDRESS_SHARE``: street, postal_code, city, as a
+   checkout form keeps them), the CRM (BillingStreet 68 %, BillingPostalCode 62 %) and billing
+   (address.line1 65 %, postal_code, city, state, now and then a line2) carry the company's
+   address: a street of the city in the country's language and style ("Hauptstraße 12", "12
+   High Street", "12 rue de la Gare", "Rue Haute 12" in Brussels), a few very common streets
+   and many named after people (so neighbours on one street at other numbers are common), a
+   house number (small ones most often), sometimes a unit ("Suite 400", "Unit 3", "2. OG"),
+   the street's postcode in the city's real ranges. Typed noise: abbreviations (St, Rd, str.,
+   av., C/), no house number (5 %), typos (3 %), capitals, commas, postcodes without their
+   space, in lower case, ZIP+4 or 'D-10115', city exonyms and foldings (Munich, Muenchen), and
+   4 % of CRM records hold an old address (the company moved). Mapped in linker.toml as the
+   canonical fields address, postcode and city.
+6. **A source without a country**: the Zendesk-like support organizations carry none (nor an
+   address or phone), as in the example; CRM records without a country (5 %) stay.
+7. **The example's traps stay**: groups sharing a domain across countries, the resellers'
+   mailboxes, wrong CRM references (0.5 %), billing records named after a person, look-alikes
+   abroad (now of invented brands only), duplicates, deleted accounts.
+
+``kinds.csv`` has one row per account record — ``source, source_record_id, record, company`` —
+saying what the record is (customer, duplicate, wrong_ref, lookalike, prospect, other,
+reseller, resold, person_named, person) and how its company got its name (brand, common,
+namesake, site, group, person), so errors can be counted by trap
+(``benchmarks/false_links.py``).
 
 Each data set lives in ``benchmarks/.data/acme-<accounts>-seed<seed>-<version>/``; the version
 is a hash of this file, fixtures/generate.py and the example's linker.toml, so a changed
@@ -113,6 +197,18 @@ SOR_PER_RESELLER = 2000  # the example: one reseller at 2,000 SOR accounts...
 RESOLD_PER_RESELLER = 25  # ...paying for 25 customers (a hub: more than max_key_records = 25)
 WRONG_REF_SHARE = 0.005  # CRM records whose product reference names another account
 EXAMPLE_ACCOUNT_RECORDS = 6921  # fixtures/acme (2,000 SOR accounts, seed 7), for its gate
+
+# The traps of data written independently (see the module docstring for the reasoning).
+# Companies named from common words ("Apex Consulting", "Müller GmbH"), by kind of company:
+# customers, CRM prospects, and the other non-customers (support orgs, billing customers).
+COMMON_NAME_SHARE = {"customer": 0.30, "prospect": 0.36, "other": 0.33}
+# Non-customers named exactly like a single customer in its country (after the legal form),
+# in another city, with their own domain, phone and VAT number.
+NAMESAKE_SHARE = {"prospect": 0.06, "other": 0.04}
+SITE_SHARE = 0.05  # SOR accounts that are one site of a multi-site organization
+ORG_SIZES = [(2, 40), (3, 22), (4, 13), (5, 8), (6, 6), (8, 5), (12, 4), (20, 2)]  # sites per org
+ORG_KINDS = [("campus", 25), ("chain", 45), ("branch", 30)]  # college / franchise / branches
+SOR_ADDRESS_SHARE = 0.40  # SOR accounts with a postal address (typed at checkout)
 
 # Contacts per record. Product users and CRM contacts are half the example's, so there are
 # about 1.2 contacts per account record (the example: 1.9). Support orgs keep the example's
@@ -267,6 +363,10 @@ class Company:
         "phone",
         "group",
         "users",
+        "trait",
+        "org",
+        "qualifier",
+        "address",
     )
 
     def __init__(self, brand, descriptor, legal_form, country, domain, city, kind, email_pattern):
@@ -281,9 +381,660 @@ class Company:
         self.phone: tuple[int, str] | None = None
         self.group: int | None = None
         self.users: list[Person] = []
+        self.trait = "brand"  # brand | common | namesake | site | group: how it got its name
+        self.org: Org | None = None  # the organization a site belongs to
+        self.qualifier = ""  # a site's qualifier: "South Campus", "Leeds", "#12", or none
+        self.address: Address | None = None
 
     name = acme.Company.name
     truth_account = acme.Company.truth_account
+
+
+# --------------------------------------------------------------------------- names from common words
+
+
+def words(text: str) -> list[str]:
+    """A word list written 'a|b|c' (entries may hold spaces), the most frequent first."""
+    return [w.strip() for w in text.split("|") if w.strip()]
+
+
+def zipf(items: list, s: float = 1.0) -> Pick:
+    """A choice over items (the most frequent first) where the k-th weighs 1/k**s: a few words
+    are in every other company name, most are rare (Zipf's law holds for name words too)."""
+    return Pick([(item, 1.0 / rank**s) for rank, item in enumerate(items, 1)])
+
+
+def interleave(a: list, b: list) -> list:
+    """a[0], b[0], a[1], b[1], ... then the rest of the longer list."""
+    out = [x for pair in zip(a, b, strict=False) for x in pair]
+    return out + a[len(b) :] + b[len(a) :]
+
+
+def capitalized(text: str) -> str:
+    """'de Jong' -> 'De Jong' at the start of a name; the rest as it is."""
+    return text[:1].upper() + text[1:]
+
+
+# Trades and words of common company names, per language, the most frequent first.
+TRADES = {
+    "en": words(
+        "Consulting|Construction|Plumbing|Electrical|Dental|Accounting|Cleaning|Landscaping|"
+        "Design|Marketing|Logistics|Properties|Roofing|Builders|Engineering|Legal|Catering|"
+        "Transport|Motors|Medical|Insurance|Physiotherapy|Printing|Solutions|Services|"
+        "Security|Recruitment|Joinery|Heating|Bakery|Veterinary|Fitness|Architects|Travel|"
+        "Media|Software|Interiors|Flooring|Scaffolding|Removals"
+    ),
+    "de": words(
+        "Bau|Elektrotechnik|Consulting|Immobilien|Haustechnik|Logistik|Steuerberatung|"
+        "Metallbau|Transporte|Gebäudereinigung|Sanitär|Holzbau|Dachtechnik|Software|"
+        "Personalservice|Werbeagentur|Automobile|Maschinenbau|Handel|Medien|Systemtechnik|"
+        "Gartenbau|Malerbetrieb|Architekten|Ingenieure|Druck|Sicherheitsdienst|Verwaltung|"
+        "Service|Montagebau|Tiefbau|Fensterbau|Elektro|Kältetechnik|Reisen"
+    ),
+    "fr": words(
+        "Conseil|Bâtiment|Transports|Immobilier|Électricité|Plomberie|Menuiserie|Informatique|"
+        "Services|Nettoyage|Automobiles|Construction|Rénovation|Distribution|Ingénierie|"
+        "Communication|Maçonnerie|Peinture|Sécurité|Voyages|Architecture|Charpente|Logistique|"
+        "Formation|Expertise|Boulangerie|Couverture|Chauffage|Multiservices|Paysage"
+    ),
+    "it": words(
+        "Costruzioni|Consulting|Impianti|Trasporti|Immobiliare|Servizi|Informatica|Edilizia|"
+        "Elettrica|Meccanica|Commerciale|Impresa|Progetti|Ingegneria|Logistica|Sistemi|"
+        "Tecnologie|Arredamenti|Autotrasporti|Pulizie|Serramenti|Distribuzione|Comunicazione|"
+        "Viaggi|Termoidraulica"
+    ),
+    "nl": words(
+        "Bouw|Installatietechniek|Advies|Transport|Vastgoed|Schilders|Consultancy|Schoonmaak|"
+        "ICT|Logistiek|Holding|Techniek|Onderhoud|Makelaardij|Administratie|Bouwbedrijf|"
+        "Elektro|Timmerwerken|Hoveniers|Reizen|Beheer|Metaal|Design|Media|Projecten"
+    ),
+    "es": words(
+        "Construcciones|Consultores|Transportes|Inmobiliaria|Servicios|Instalaciones|Asesores|"
+        "Reformas|Informática|Ingeniería|Distribuciones|Electricidad|Logística|Gestión|"
+        "Promociones|Limpiezas|Fontanería|Comunicación|Viajes|Arquitectura|Carpintería|"
+        "Seguridad|Automoción|Proyectos|Comercial"
+    ),
+    "sv": words(
+        "Bygg|Konsult|Fastigheter|Transport|El|VVS|Redovisning|Måleri|Data|Teknik|Service|"
+        "Entreprenad|Byggservice|Städ|Snickeri|Mark|Design|Media|Logistik|Invest|Förvaltning|"
+        "Handel|Rör|Kyl|Plåt"
+    ),
+}
+# Words company founders reach for everywhere ("Apex", "Premier", "Nordic"), and at home.
+SHARED_WORDS = words(
+    "Apex|Premier|Global|Prime|Elite|Summit|United|Nordic|Alpha|Pro|Smart|First|Central|"
+    "Advanced|Royal|Crown|Metro|City|Green|Blue|Golden|Silver|Star|Phoenix|Eagle|Pioneer|"
+    "Pinnacle|Precision|Quality|Express|Direct|Allied|Euro|Atlas|Delta|Omega|Orion|Titan|"
+    "Vision|Future|Modern|Classic|Total|Active|Dynamic|Unique|Perfect|Integra|Nova|Optima|"
+    "Vital|Clear|Bright|Swift|Oak|Cedar|Falcon|Horizon|Liberty"
+)
+LOCAL_WORDS = {
+    "en": words("Northern|Southern|Western|Eastern|Pacific|Atlantic|Coastal|Highland|Capital"),
+    "de": words("Nord|Süd|Rhein|Alpen|Elbe|Hanse|Main|Ost|West|Stadt"),
+    "fr": words("Atlantique|Provence|Alpes|Soleil|Azur|Méditerranée|Océan|Bretagne"),
+    "it": words("Nuova|Italia|Mediterranea|Adriatica|Alpina|Tirrena|Sole|Europa"),
+    "nl": words("Holland|Noord|Delta|Randstad|Zuid|Oranje|Polder|Friesland"),
+    "es": words("Ibérica|Norte|Levante|Atlántica|Sur|Hispania|Mediterráneo|Sol"),
+    "sv": words("Svea|Norr|Syd|Väst|Öst|Skandia|Fjäll|Sjö"),
+}
+NOUNS = words(  # "Green Valley Dental": English names only
+    "Valley|Ridge|Bridge|Point|Stone|Field|Park|Hill|Bay|Harbour|Gate|Way|River|Lake|Tree|"
+    "Leaf|Star|Sun|Wave|Wood|Brook|Peak|View|Meadow|Rock|Light|Coast|Spring|Grove|Lane"
+)
+SONS = {
+    "en": "& Sons",
+    "de": "& Söhne",
+    "fr": "et Fils",
+    "it": "& Figli",
+    "nl": "& Zonen",
+    "es": "e Hijos",
+    "sv": "& Söner",
+}
+# How often a language puts the trade first ("Transports Martin", "Autohaus Müller").
+TRADE_FIRST = {"en": 0.0, "de": 0.25, "nl": 0.15, "sv": 0.3, "fr": 0.8, "it": 0.8, "es": 0.8}
+# The head: a few names every country has many of ("Smith Plumbing", "Apex Consulting",
+# "Müller GmbH"), drawn with Zipf weights; the tail: names of the same words that rarely
+# repeat ("Stonebridge Consulting", "Green Valley Dental", "Anna Weber Immobilien").
+COMMON_HEAD_SHARE = 0.30
+NAME_ZIPF = 0.5  # the exponent of the word frequencies (see the module docstring)
+HEAD_TEMPLATES = Pick(
+    [
+        ("word_trade", 35),  # Apex Consulting
+        ("surname_trade", 30),  # Smith Plumbing, Costruzioni Rossi
+        ("surname_pair", 10),  # Smith & Jones
+        ("first_surname", 10),  # Hans Müller GmbH
+        ("city_trade", 8),  # Leeds Dental, Transports Lyon
+        ("surname_sons", 3),  # Smith & Sons
+        ("surname", 2),  # Müller GmbH
+    ]
+)
+TAIL_TEMPLATES = Pick(
+    [
+        ("compound_trade", 45),  # Stonebridge Consulting
+        ("word_noun_trade", 20),  # Green Valley Dental (English; elsewhere a compound)
+        ("first_surname_trade", 20),  # Anna Weber Immobilien
+        ("surname_pair_trade", 15),  # Smith & Jones Legal
+    ]
+)
+COMPOUNDS = [a + b for a in acme.WORD_A for b in acme.WORD_B]  # Stonebridge, Oakfield, ...
+PICK_TRADE = {lang: zipf(t, NAME_ZIPF) for lang, t in TRADES.items()}
+PICK_WORD = {lang: zipf(interleave(w, SHARED_WORDS), NAME_ZIPF) for lang, w in LOCAL_WORDS.items()}
+PICK_NOUN = zipf(NOUNS, NAME_ZIPF)
+PICK_SURNAME = {lang: zipf(names, NAME_ZIPF) for lang, names in acme.LAST_NAMES.items()}
+PICK_FIRST_NAME = {lang: zipf(names, NAME_ZIPF) for lang, names in acme.FIRST_NAMES.items()}
+DESCRIPTOR_WORDS = frozenset(acme.DESCRIPTORS)
+
+
+def common_name(rng: random.Random, country: str, city: str) -> tuple[str, str]:
+    """(brand, descriptor) of a company named from common words in the country's language;
+    the trade goes in the descriptor when it is one the other systems abbreviate or drop."""
+    lang = one_of(rng, acme.LOCALES[country])
+    surname = capitalized(PICK_SURNAME[lang](rng))
+    if rng.random() < COMMON_HEAD_SHARE:
+        template = HEAD_TEMPLATES(rng)
+        if template == "surname":
+            return surname, ""
+        if template == "first_surname":
+            return f"{PICK_FIRST_NAME[lang](rng)} {surname}", ""
+        if template == "surname_sons":
+            return f"{surname} {SONS[lang]}", ""
+        if template == "surname_pair":
+            other = capitalized(PICK_SURNAME[lang](rng))
+            return (f"{surname} & {other}" if other != surname else surname), ""
+        head = {"word_trade": PICK_WORD[lang](rng), "surname_trade": surname, "city_trade": city}
+        head = head[template]
+    else:
+        template = TAIL_TEMPLATES(rng)
+        if template == "word_noun_trade" and lang != "en":
+            template = "compound_trade"
+        if template == "compound_trade":
+            head = one_of(rng, COMPOUNDS)
+        elif template == "word_noun_trade":
+            head = f"{PICK_WORD[lang](rng)} {PICK_NOUN(rng)}"
+        elif template == "first_surname_trade":
+            head = f"{PICK_FIRST_NAME[lang](rng)} {surname}"
+        else:
+            head = f"{surname} & {capitalized(PICK_SURNAME[lang](rng))}"
+    trade = PICK_TRADE[lang](rng)
+    if rng.random() < TRADE_FIRST[lang]:
+        return f"{trade} {head}", ""
+    if trade in DESCRIPTOR_WORDS:
+        return head, trade
+    return f"{head} {trade}", ""
+
+
+class NameParts:
+    """What acme's name_variant reads of a company, for names other than the company's own."""
+
+    __slots__ = ("brand", "descriptor", "legal_form")
+
+    def __init__(self, brand: str, descriptor: str, legal_form: str):
+        self.brand, self.descriptor, self.legal_form = brand, descriptor, legal_form
+
+
+def name_variant(rng: random.Random, co: Company, **noise) -> str:
+    """How another system spells the company (acme's name_variant). A site of a multi-site
+    organization is often written without its qualifier ("Olive Harvey College" for "Olive
+    Harvey College - South Campus") or with the qualifier spelled another way."""
+    if co.org is None or not co.qualifier:
+        return acme.name_variant(rng, co, **noise)
+    r = rng.random()
+    if r < 0.30:
+        brand = co.org.name
+    elif r < 0.42:
+        brand = qualified(co.org.name, one_of(rng, QUALIFIER_SEPARATORS), co.qualifier)
+    else:
+        brand = co.brand
+    return acme.name_variant(rng, NameParts(brand, co.descriptor, co.legal_form), **noise)
+
+
+# --------------------------------------------------------------------------- multi-site orgs
+
+
+def qualified(name: str, separator: str, qualifier: str) -> str:
+    """'Olive Harvey College' + ' - ' + 'South Campus'; ' (' closes its parenthesis."""
+    if not qualifier:
+        return name
+    return f"{name}{separator}{qualifier}" + (")" if separator == " (" else "")
+
+
+CAMPUS_NAMES = {
+    "en": words("{F} {S} College|{city} Community College|{W} {N} Academy|St {F}'s School"),
+    "de": words("{S}-Akademie|Bildungszentrum {city}|{W} Akademie|Berufskolleg {S}"),
+    "fr": words("École {S}|Institut {W}|Lycée {F} {S}|Campus {W}"),
+    "it": words("Istituto {S}|Scuola {W}|Accademia {S}|Liceo {F} {S}"),
+    "nl": words("{W} College|Hogeschool {S}|{S} Academie"),
+    "es": words("Colegio {S}|Academia {W}|Instituto {F} {S}"),
+    "sv": words("{S}skolan|{W} Akademi|{city} Gymnasium"),
+}
+CAMPUS_FALLBACK = {  # when the templates' names are all taken in the country
+    "en": "{} College",
+    "de": "{} Akademie",
+    "fr": "École {}",
+    "it": "Istituto {}",
+    "nl": "{} College",
+    "es": "Academia {}",
+    "sv": "{} Akademi",
+}
+CAMPUS_TLD = {"US": ".edu", "GB": ".ac.uk", "AU": ".edu.au"}
+SECTORS = {  # franchise chains: "Korvex Fitness", "Pharmacie Apex"
+    "en": words(
+        "Dental|Fitness|Pharmacy|Veterinary|Physiotherapy|Opticians|Coffee|Pizza|"
+        "Hair Studio|Car Wash|Self Storage|Tutoring|Daycare|Clinic|Auto Care"
+    ),
+    "de": words(
+        "Zahnärzte|Fitness|Apotheke|Tierarztpraxis|Physiotherapie|Optik|Bäckerei|"
+        "Pizza|Friseure|Autoservice|Kita|Nachhilfe|Hörgeräte"
+    ),
+    "fr": words(
+        "Dentaire|Fitness|Pharmacie|Vétérinaire|Kiné|Optique|Boulangerie|Pizza|"
+        "Coiffure|Auto Services|Crèche|Soutien Scolaire"
+    ),
+    "it": words(
+        "Dentale|Fitness|Farmacia|Veterinaria|Fisioterapia|Ottica|Panificio|"
+        "Pizzeria|Parrucchieri|Autoservizi|Asilo"
+    ),
+    "nl": words(
+        "Tandartsen|Fitness|Apotheek|Dierenkliniek|Fysiotherapie|Opticiens|"
+        "Bakkerij|Pizza|Kappers|Autoservice|Kinderopvang"
+    ),
+    "es": words(
+        "Dental|Fitness|Farmacia|Veterinaria|Fisioterapia|Óptica|Panadería|"
+        "Pizzería|Peluquería|Autoservicio|Guardería"
+    ),
+    "sv": words(
+        "Tandvård|Gym|Apotek|Djurklinik|Fysioterapi|Optik|Bageri|Pizzeria|Frisör|"
+        "Bilservice|Förskola"
+    ),
+}
+# How an organization tells its sites apart, per kind and language ("" for none: the same
+# name in another city).
+QUALIFIERS = {
+    "en": {
+        "campus": words("{dir} Campus|{city} Campus|{dir} Campus"),
+        "branch": words("{city} Office|{city}|{city} Branch"),
+        "chain": words("{city}|{city} {dir}|#{n}|Store {n}|{city}"),
+    },
+    "de": {
+        "campus": words("Campus {dir}|Campus {city}"),
+        "branch": words("Niederlassung {city}|Standort {city}|{city}"),
+        "chain": words("{city}|{city}-{dir}|Filiale {n}|{city}"),
+    },
+    "fr": {
+        "campus": words("Campus {dir}|Campus de {city}"),
+        "branch": words("Agence de {city}|{city}|Établissement de {city}"),
+        "chain": words("{city}|{city} {dir}|n°{n}|{city}"),
+    },
+    "it": {
+        "campus": words("Sede {dir}|Sede di {city}"),
+        "branch": words("Sede di {city}|Filiale di {city}|{city}"),
+        "chain": words("{city}|{city} {dir}|Punto vendita {n}|{city}"),
+    },
+    "nl": {
+        "campus": words("Locatie {dir}|Locatie {city}"),
+        "branch": words("Vestiging {city}|{city}"),
+        "chain": words("{city}|{city}-{dir}|Filiaal {n}|{city}"),
+    },
+    "es": {
+        "campus": words("Campus {dir}|Sede {city}"),
+        "branch": words("Delegación {city}|Sede {city}|{city}"),
+        "chain": words("{city}|{city} {dir}|Tienda {n}|{city}"),
+    },
+    "sv": {
+        "campus": words("Campus {dir}|{city}"),
+        "branch": words("Kontor {city}|{city}"),
+        "chain": words("{city}|{city} {dir}|Butik {n}|{city}"),
+    },
+}
+DIRECTIONS = {
+    "en": words("North|South|East|West|Downtown|Central"),
+    "de": words("Nord|Süd|Ost|West|Mitte"),
+    "fr": words("Nord|Sud|Est|Ouest|Centre"),
+    "it": words("Nord|Sud|Est|Ovest|Centro"),
+    "nl": words("Noord|Zuid|Oost|West|Centrum"),
+    "es": words("Norte|Sur|Este|Oeste|Centro"),
+    "sv": words("Norr|Söder|Öst|Väst|City"),
+}
+QUALIFIER_SEPARATORS = [" - ", " - ", " ", " ", " (", ", ", " – "]
+PICK_ORG_SIZE = Pick(ORG_SIZES)
+PICK_ORG_KIND = Pick(ORG_KINDS)
+
+
+class Org:
+    """An organization with several sites, each a separate SOR account (a college's campuses,
+    a franchise's outlets, a firm's branches): one website, one email convention, often one
+    director or accounts mailbox that all sites' billing records carry."""
+
+    __slots__ = ("name", "kind", "domain", "sites", "director", "director_is_user", "mailbox")
+
+    def __init__(self, name: str, kind: str, domain: str):
+        self.name, self.kind, self.domain = name, kind, domain
+        self.sites: list[Company] = []
+        self.director: Person | None = None
+        self.director_is_user = False
+        self.mailbox: str | None = None
+
+
+# --------------------------------------------------------------------------- addresses
+
+# Street names per street language, the most frequent first; "{}" streets are named after
+# people (the language's surnames), so every city has many streets and a few very common ones.
+STREETS = {
+    "de": words(
+        "Hauptstraße|Bahnhofstraße|Schulstraße|Gartenstraße|Dorfstraße|Bergstraße|Lindenstraße|"
+        "Kirchstraße|Waldstraße|Ringstraße|Industriestraße|Friedrichstraße|Goethestraße|"
+        "Schillerstraße|Poststraße|Kaiserstraße|Königstraße|Parkstraße|Mühlenweg|Am Markt|"
+        "Marktplatz|Gewerbestraße|Rosenstraße|Wiesenweg|Talstraße|Birkenweg|Feldstraße"
+    ),
+    "en_gb": words(
+        "High Street|Station Road|Church Street|Main Street|Park Road|Victoria Road|Green Lane|"
+        "Manor Road|Church Road|Park Avenue|Queens Road|New Road|King Street|Mill Lane|"
+        "London Road|Albert Road|Broadway|Market Street|North Street|George Street|"
+        "Castle Street|Bridge Street|Springfield Road|York Road|West Street"
+    ),
+    "en_us": words(
+        "Main Street|Oak Street|Park Avenue|2nd Street|Maple Avenue|Washington Street|"
+        "Elm Street|Pine Street|Market Street|Broadway|Lake Street|Cedar Avenue|1st Street|"
+        "3rd Avenue|Hill Street|Commerce Drive|Industrial Parkway|Technology Drive|"
+        "Lincoln Avenue|Madison Avenue|Jefferson Street|Center Street|5th Avenue|River Road"
+    ),
+    "fr": words(
+        "rue de la République|rue Victor Hugo|avenue Jean Jaurès|rue de la Gare|"
+        "boulevard Gambetta|rue Pasteur|place de la Mairie|rue du Commerce|"
+        "avenue de la Libération|rue Nationale|rue des Écoles|rue de Paris|rue Jules Ferry|"
+        "avenue Foch|rue du Moulin|rue de l'Église|rue Carnot|boulevard Voltaire|"
+        "rue Émile Zola|avenue du Général de Gaulle"
+    ),
+    "it": words(
+        "Via Roma|Via Garibaldi|Via Mazzini|Corso Italia|Via Dante|Via Vittorio Emanuele|"
+        "Via Cavour|Via Verdi|Piazza della Repubblica|Via Marconi|Via Matteotti|Viale Europa|"
+        "Via XX Settembre|Via Nazionale|Via Gramsci|Via Manzoni|Via Leopardi|Via Milano"
+    ),
+    "nl": words(
+        "Kerkstraat|Dorpsstraat|Stationsweg|Schoolstraat|Molenweg|Hoofdstraat|Julianastraat|"
+        "Nieuwstraat|Marktplein|Industrieweg|Keizersgracht|Beatrixlaan|Parallelweg|"
+        "Wilhelminastraat|Kanaalweg|Sportlaan|Prinsengracht|Lindelaan|Raadhuisstraat"
+    ),
+    "es": words(
+        "Calle Mayor|Calle Real|Avenida de la Constitución|Calle de Alcalá|Gran Vía|"
+        "Calle San Juan|Plaza de España|Calle Nueva|Avenida de Andalucía|"
+        "Paseo de la Castellana|Calle del Carmen|Calle Iglesia|Avenida Diagonal|Calle Sol|"
+        "Calle Colón|Avenida de América|Calle Serrano|Calle Toledo|Calle Princesa"
+    ),
+    "sv": words(
+        "Storgatan|Drottninggatan|Kungsgatan|Skolgatan|Järnvägsgatan|Kyrkogatan|Nygatan|"
+        "Parkvägen|Industrivägen|Sveavägen|Vasagatan|Hamngatan|Torggatan|Strandvägen|"
+        "Östra Hamngatan|Trädgårdsgatan|Bergsgatan|Linnégatan|Sjögatan"
+    ),
+}
+PERSON_STREETS = {
+    "de": ("de", words("{}straße|{}weg")),
+    "en_gb": ("en", words("{} Road|{} Street")),
+    "en_us": ("en", words("{} Street|{} Avenue")),
+    "fr": ("fr", words("rue {}")),
+    "it": ("it", words("Via {}")),
+    "nl": ("nl", words("{}straat|{}laan")),
+    "es": ("es", words("Calle {}")),
+    "sv": ("sv", words("{}gatan")),
+}
+NUMBER_FIRST = frozenset({"en_gb", "en_us", "fr"})  # "12 High Street", "12 rue de la Gare"
+STREET_ABBREVIATIONS = {
+    "en_gb": [
+        (" Street", [" St", " St."]),
+        (" Road", [" Rd", " Rd."]),
+        (" Avenue", [" Ave"]),
+        (" Lane", [" Ln"]),
+    ],
+    "en_us": [
+        (" Street", [" St", " St."]),
+        (" Avenue", [" Ave", " Ave."]),
+        (" Drive", [" Dr", " Dr."]),
+        (" Parkway", [" Pkwy"]),
+        (" Road", [" Rd"]),
+    ],
+    "de": [("straße", ["str.", "strasse", "str", "Str."]), ("weg", ["weg"])],
+    "fr": [
+        ("rue ", ["r. ", "Rue "]),
+        ("avenue ", ["av. ", "Av. ", "ave "]),
+        ("boulevard ", ["bd ", "Bd "]),
+        ("place ", ["pl. "]),
+    ],
+    "it": [
+        ("Via ", ["V. ", "via "]),
+        ("Viale ", ["V.le "]),
+        ("Corso ", ["C.so "]),
+        ("Piazza ", ["P.za ", "P.zza "]),
+    ],
+    "nl": [("straat", ["str.", "str"]), ("laan", ["ln"])],
+    "es": [
+        ("Calle ", ["C/ ", "c/ ", "C. "]),
+        ("Avenida ", ["Avda. ", "Av. "]),
+        ("Plaza ", ["Pza. "]),
+        ("Paseo ", ["Pº "]),
+    ],
+    "sv": [("gatan", ["g.", "gata"]), ("vägen", ["v."])],
+}
+# Postcode patterns per city: '#' a digit, '@' a letter of UK/Irish postcodes.
+POSTCODES = {
+    "DE": {
+        "Berlin": "10###|12###|13###",
+        "Hamburg": "20###|21###|22###",
+        "München": "80###|81###",
+        "Köln": "50###|51###",
+        "Frankfurt am Main": "60###|65###",
+        "Stuttgart": "70###",
+        "Düsseldorf": "40###",
+        "Leipzig": "04###",
+    },
+    "GB": {
+        "London": "EC1A #@@|EC2M #@@|SW1A #@@|W1D #@@|N1 #@@|E1 #@@|SE1 #@@|WC2H #@@",
+        "Manchester": "M1 #@@|M2 #@@|M3 #@@|M4 #@@",
+        "Birmingham": "B1 #@@|B2 #@@|B3 #@@",
+        "Leeds": "LS1 #@@|LS2 #@@|LS11 #@@",
+        "Bristol": "BS1 #@@|BS2 #@@|BS8 #@@",
+        "Edinburgh": "EH1 #@@|EH2 #@@|EH3 #@@",
+        "Glasgow": "G1 #@@|G2 #@@|G3 #@@",
+    },
+    "US": {
+        "New York": "100##|101##|102##",
+        "San Francisco": "941##",
+        "Austin": "787##",
+        "Chicago": "606##",
+        "Boston": "021##",
+        "Seattle": "981##",
+        "Denver": "802##",
+        "Atlanta": "303##",
+    },
+    "FR": {
+        "Paris": "7500#|7501#",
+        "Lyon": "6900#",
+        "Marseille": "130##",
+        "Toulouse": "310##",
+        "Nantes": "440##",
+        "Lille": "590##",
+        "Bordeaux": "330##",
+    },
+    "IT": {
+        "Milano": "201##",
+        "Roma": "001##",
+        "Torino": "101##",
+        "Bologna": "401##",
+        "Firenze": "501##",
+        "Napoli": "801##",
+    },
+    "NL": {
+        "Amsterdam": "10## @@",
+        "Rotterdam": "30## @@",
+        "Utrecht": "35## @@",
+        "Eindhoven": "56## @@",
+        "Den Haag": "25## @@",
+    },
+    "ES": {
+        "Madrid": "280##",
+        "Barcelona": "080##",
+        "Valencia": "460##",
+        "Sevilla": "410##",
+        "Bilbao": "480##",
+        "Málaga": "290##",
+    },
+    "AT": {
+        "Wien": "10#0|11#0|12#0",
+        "Graz": "80##",
+        "Linz": "40##",
+        "Salzburg": "50##",
+        "Innsbruck": "60##",
+    },
+    "BE": {
+        "Brussel": "10##|11##",
+        "Antwerpen": "20##",
+        "Gent": "90##",
+        "Liège": "40##",
+        "Leuven": "30##",
+    },
+    "AU": {
+        "Sydney": "20##",
+        "Melbourne": "30##",
+        "Brisbane": "40##",
+        "Perth": "60##",
+        "Adelaide": "50##",
+    },
+    "CH": {"Zürich": "80##", "Genève": "12##", "Basel": "40##", "Bern": "30##", "Lausanne": "10##"},
+    "IE": {
+        "Dublin": "D01 @#@#|D02 @#@#|D04 @#@#|D08 @#@#|D24 @#@#",
+        "Cork": "T12 @#@#|T23 @#@#",
+        "Galway": "H91 @#@#",
+        "Limerick": "V94 @#@#",
+    },
+    "SE": {"Stockholm": "11# ##", "Göteborg": "41# ##", "Malmö": "21# ##", "Uppsala": "75# ##"},
+}
+POSTCODE_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
+US_STATES = {
+    "New York": "NY",
+    "San Francisco": "CA",
+    "Austin": "TX",
+    "Chicago": "IL",
+    "Boston": "MA",
+    "Seattle": "WA",
+    "Denver": "CO",
+    "Atlanta": "GA",
+}
+FRENCH_CITIES = frozenset({"Genève", "Lausanne", "Brussel", "Liège"})
+# How people outside the city write it.
+CITY_EXONYMS = {
+    "München": "Munich",
+    "Köln": "Cologne",
+    "Wien": "Vienna",
+    "Zürich": "Zurich",
+    "Genève": "Geneva",
+    "Milano": "Milan",
+    "Roma": "Rome",
+    "Torino": "Turin",
+    "Firenze": "Florence",
+    "Napoli": "Naples",
+    "Den Haag": "The Hague",
+    "Brussel": "Brussels",
+    "Antwerpen": "Antwerp",
+    "Gent": "Ghent",
+    "Göteborg": "Gothenburg",
+    "Sevilla": "Seville",
+    "Frankfurt am Main": "Frankfurt",
+    "Liège": "Luik",
+    "Malmö": "Malmo",
+    "Bern": "Berne",
+}
+
+
+def street_language(cc: str, city: str) -> str:
+    """The language street names are written in, in this city."""
+    if cc in ("GB", "IE", "AU"):
+        return "en_gb"
+    if cc == "US":
+        return "en_us"
+    if cc in ("CH", "BE"):
+        return "fr" if city in FRENCH_CITIES else ("de" if cc == "CH" else "nl")
+    return {"DE": "de", "AT": "de", "FR": "fr", "IT": "it", "NL": "nl", "ES": "es", "SE": "sv"}[cc]
+
+
+def _street_pick(lang: str) -> Pick:
+    locale, patterns = PERSON_STREETS[lang]
+    named = [p.format(capitalized(s)) for s in acme.LAST_NAMES[locale] for p in patterns]
+    return zipf(interleave(STREETS[lang], named), s=0.8)
+
+
+PICK_STREET = {lang: _street_pick(lang) for lang in STREETS}
+POSTCODE_PATTERNS = {cc: {city: words(p) for city, p in c.items()} for cc, c in POSTCODES.items()}
+
+
+class Address:
+    """A company's postal address: street, house number, unit, postcode, city."""
+
+    __slots__ = ("street", "number", "unit", "postcode", "city", "lang")
+
+    def __init__(self, street, number, unit, postcode, city, lang):
+        self.street, self.number, self.unit = street, number, unit
+        self.postcode, self.city, self.lang = postcode, city, lang
+
+
+def postcode(rng: random.Random, pattern: str) -> str:
+    """A postcode of the pattern: '#' a digit, '@' a letter."""
+    return "".join(
+        str(rng.randrange(10)) if c == "#" else one_of(rng, POSTCODE_LETTERS) if c == "@" else c
+        for c in pattern
+    )
+
+
+def street_line(rng: random.Random, address: Address, typed: bool = True) -> str:
+    """The street line as a person typed it (``typed``: abbreviations, no house number,
+    typos, capitals, a comma) or as a checkout form keeps it (abbreviations only, rarely)."""
+    lang, street, house = address.lang, address.street, address.number
+    if rng.random() < (0.30 if typed else 0.08):
+        for full, short in STREET_ABBREVIATIONS[lang[:2] if lang == "fr_be" else lang]:
+            if full in street:
+                street = street.replace(full, one_of(rng, short), 1)
+                break
+    if typed and rng.random() < 0.05:
+        house = ""
+    comma = ", " if typed and lang in ("fr", "fr_be", "it", "es") and rng.random() < 0.3 else " "
+    if not house:
+        line = street
+    elif lang in NUMBER_FIRST:
+        line = f"{house}{comma}{street}"
+    else:
+        line = f"{street}{comma}{house}"
+    if address.unit:
+        line = f"{address.unit}, {line}" if lang == "en_gb" else f"{line}, {address.unit}"
+    if typed:
+        r = rng.random()
+        if r < 0.03:
+            line = acme.typo(rng, line)
+        elif r < 0.06:
+            line = line.upper()
+    return line
+
+
+def postcode_spelling(rng: random.Random, cc: str, code: str) -> str:
+    """'SW1A1AA', '1015cj', '11151', 'D-10115', '94105-1234' and the code as it is."""
+    r = rng.random()
+    if cc in ("GB", "IE", "NL", "SE") and r < 0.25:
+        code = code.replace(" ", "")
+        return code.lower() if r < 0.04 else code
+    if cc == "US" and r < 0.10:
+        return f"{code}-{rng.randrange(1, 10000):04d}"
+    if cc in ("DE", "AT", "CH") and r < 0.05:
+        return {"DE": "D-", "AT": "A-", "CH": "CH-"}[cc] + code
+    return code
+
+
+def city_spelling(rng: random.Random, city: str) -> str:
+    """The city as written outside it: 'Munich', 'Muenchen', 'MÜNCHEN' or 'München'."""
+    r = rng.random()
+    if r < 0.06 and city in CITY_EXONYMS:
+        return CITY_EXONYMS[city]
+    if r < 0.09:
+        return acme.ascii_fold(city)
+    if r < 0.11:
+        return city.upper()
+    return city
 
 
 # --------------------------------------------------------------------------- VAT numbers
@@ -438,19 +1189,32 @@ class Phones:
         intl, national = self._templates[key]
         return intl.format(*nsn), national.format(*nsn)
 
-    def messy(self, rng: random.Random, number: tuple[int, str]) -> str:
-        """acme's messy_phone: '+49 30 1234567', '030 1234567', '(030) 123-4567', ..."""
+    def messy(self, rng: random.Random, number: tuple[int, str], fixed: bool = False) -> str:
+        """acme's spellings ('+49 30 1234567', '030 1234567', '(030) 123-4567', ...) and how
+        people write numbers at home: other separators ('030/1234567', '310.246.1501'), bare
+        digits, an extension, and for a fixed line (``fixed``) in a country with area codes,
+        the local number alone ('246-1501', '1234567'), which no parser can place."""
         code, nsn = number
         intl, national = self._formats(code, nsn)
         r = rng.random()
-        if r < 0.30:
+        if r < 0.24:
             return intl
-        if r < 0.58:
-            return national
-        if r < 0.70:
+        if r < 0.30:
             return "00" + intl[1:]
-        if r < 0.82:
+        if r < 0.37:
             return f"+{code}{nsn}"
+        if r < 0.60:
+            return national
+        area, local = split_area(code, national)
+        if r < 0.72 and area:
+            spelled = one_of(rng, LOCAL_SEPARATORS[code == 1])
+            return spelled.format(area=area, local=local, dotted=local.replace("-", "."))
+        if r < 0.77:
+            return "".join(c for c in national if c.isdigit())
+        if r < 0.80:
+            return intl + one_of(rng, EXTENSIONS).format(rng.randint(2, 399))
+        if fixed and area and r < 0.88 and code in LOCAL_DIALING:
+            return local if rng.random() < 0.6 else local.replace(" ", "").replace("-", "")
         if national.startswith("("):
             return national
         head, _, rest = national.replace("-", " ").partition(" ")
@@ -458,6 +1222,33 @@ class Phones:
         if not rest:
             return national
         return f"({head}) {rest[:3]}-{rest[3:]}" if len(rest) > 5 else f"({head}) {rest}"
+
+
+# Countries whose fixed lines have area codes people leave out when calling locally: NANP,
+# GB, DE, AT, AU, IE, SE, NL (FR, ES, IT, BE, CH dial the full number everywhere).
+LOCAL_DIALING = frozenset({1, 44, 49, 43, 61, 353, 46, 31})
+LOCAL_SEPARATORS = {
+    False: ["{area}/{local}", "{area}-{local}", "({area}) {local}", "{area} / {local}"],
+    True: [
+        "{area}/{local}",
+        "{area}-{local}",
+        "{area}.{dotted}",
+        "1-{area}-{local}",
+        "+1 ({area}) {local}",
+    ],
+}
+EXTENSIONS = [" ext. {}", " x{}", " ext {}", " (ext {})"]
+AREA_CODE = re.compile(r"\(?(0\d*)\)?[ -](.+)")
+
+
+def split_area(code: int, national: str) -> tuple[str, str]:
+    """('310', '246-1501') of '(310) 246-1501', ('030', '12345678') of '030 12345678';
+    ('', national) when the national format has no area code to split off."""
+    if code == 1:
+        area, _, local = national.partition(" ")
+        return area.strip("()"), local
+    match = AREA_CODE.fullmatch(national)
+    return (match.group(1), match.group(2)) if match else ("", national)
 
 
 # --------------------------------------------------------------------------- ids
@@ -527,6 +1318,9 @@ class World:
         self.other_billing: list[Company] = []
         self.resellers: list[tuple[Company, str]] = []  # (company, its shared billing mailbox)
         self.phones = Phones()
+        self.orgs: list[Org] = []
+        self.org_names: set[tuple[str, str]] = set()  # (country, name): one organization each
+        self.postcodes: dict[tuple[str, str, str], tuple[str, str]] = {}  # two per street
 
     def rng(self, name: str) -> random.Random:
         """An independent, deterministic random stream per part of the world."""
@@ -560,14 +1354,26 @@ class World:
         country: str | None = None,
         brand: str | None = None,
         domain: str | None = None,
+        *,
+        trait: str = "brand",
+        descriptor: str | None = None,
+        city: str | None = None,
     ) -> Company:
+        """A company of ``kind``; ``trait`` says how it is named: an invented brand (unique),
+        common words ("common"), another company's name ("namesake", with ``brand`` and
+        ``descriptor``), a group's brand (with ``brand`` and ``domain``)."""
         country = country or PICK_COUNTRY(rng)
+        city = city or one_of(rng, CITY_NAMES[country])
+        if trait == "common":
+            brand, descriptor = common_name(rng, country, city)
         brand = brand or self.new_brand(rng)
-        descriptor = (
-            one_of(rng, acme.DESCRIPTORS) if (rng.random() < 0.35 or len(brand) <= 3) else ""
-        )
+        if descriptor is None:
+            descriptor = (
+                one_of(rng, acme.DESCRIPTORS) if (rng.random() < 0.35 or len(brand) <= 3) else ""
+            )
+        legal_form = PICK_LEGAL_FORM[country](rng)
         tld = acme.TLD[country] if country != "US" else rng.choice([".com", ".com", ".com", ".io"])
-        if domain is None:
+        if domain is None and trait == "brand":
             stem = brand.replace(" & ", "-" if rng.random() < 0.5 else "and")
             domain = self.claim_domain(
                 rng,
@@ -575,19 +1381,197 @@ class World:
                 tld,
                 descriptor,
             )
+        elif domain is None:
+            domain = self.claim_name_domain(rng, f"{brand} {descriptor}", tld, city, legal_form)
         co = Company(
             brand,
             descriptor,
-            PICK_LEGAL_FORM[country](rng),
+            legal_form,
             country,
             domain,
-            one_of(rng, CITY_NAMES[country]),
+            city,
             kind,
             PICK_EMAIL_PATTERN(rng),
         )
+        co.trait = trait
         if country in acme.VAT_COUNTRIES:
             co.vat = self.new_vat(rng, country)
         return co
+
+    def claim_name_domain(
+        self, rng: random.Random, name: str, tld: str, city: str, legal_form: str = ""
+    ) -> str:
+        """A free domain for a company named from common words: 'smithplumbing.co.uk' is
+        taken by the first Smith Plumbing, the next ones get 'smith-plumbing.co.uk',
+        'smithplumbing-leeds.co.uk', 'smithplumbingltd.co.uk', ..."""
+        name = name.replace("&", "and" if rng.random() < 0.4 else " ")
+        parts = [p for p in (slug(w) for w in name.split()) if p]
+        joined, hyphened, town = "".join(parts), "-".join(parts), slug(city)
+        for stem in (
+            joined,
+            hyphened,
+            joined + town,
+            f"{hyphened}-{town}",
+            joined + slug(legal_form),
+            f"{joined}-{one_of(rng, ['online', 'group', 'team', 'pro'])}",
+        ):
+            if stem + tld not in self.domains:
+                self.domains.add(stem + tld)
+                return stem + tld
+        return self.claim_domain(rng, joined, tld)
+
+    def non_customer(self, rng: random.Random, kind: str, namesakes: list[Company]) -> Company:
+        """A prospect or another non-customer: a namesake of a customer in its country (another
+        city, domain, phone, VAT number), named from common words, or an invented brand."""
+        r = rng.random()
+        if r < NAMESAKE_SHARE[kind] and namesakes:
+            original = one_of(rng, namesakes)
+            cities = [c for c in CITY_NAMES[original.country] if c != original.city]
+            return self.make_company(
+                rng,
+                kind,
+                country=original.country,
+                brand=original.brand,
+                trait="namesake",
+                descriptor=original.descriptor,
+                city=one_of(rng, cities),
+            )
+        common = r < NAMESAKE_SHARE[kind] + COMMON_NAME_SHARE[kind]
+        return self.make_company(rng, kind, trait="common" if common else "brand")
+
+    def make_org(self, rng: random.Random, size: int) -> Org:
+        """A multi-site organization and its ``size`` sites (customers, one SOR account each)."""
+        country = PICK_COUNTRY(rng)
+        lang = one_of(rng, acme.LOCALES[country])
+        kind = PICK_ORG_KIND(rng)
+        if kind == "campus":
+            size = min(size, 5)  # colleges have a few campuses; chains and firms have more
+        cities = CITY_NAMES[country]
+        home = one_of(rng, cities)
+        name = self.org_name(rng, kind, lang, country, home)
+        tld = CAMPUS_TLD.get(country, acme.TLD[country]) if kind == "campus" else acme.TLD[country]
+        org = Org(name, kind, self.claim_name_domain(rng, name, tld, home))
+        # Campuses are mostly in one city; outlets and branches spread over the country.
+        if kind == "campus" and rng.random() < 0.7:
+            site_cities = [home] * size
+        else:
+            others = [c for c in cities if c != home]
+            site_cities = [home, *rng.sample(others, min(size - 1, len(others)))]
+            site_cities += [one_of(rng, cities) for _ in range(size - len(site_cities))]
+        patterns = QUALIFIERS[lang][kind]
+        pattern = "" if rng.random() < 0.3 else one_of(rng, patterns)
+        if pattern and "{city}" in pattern and len(set(site_cities)) < size:
+            pattern = one_of(rng, [p for p in patterns if "{city}" not in p] or ["#{n}"])
+        separator = one_of(rng, QUALIFIER_SEPARATORS)
+        directions = DIRECTIONS[lang]
+        first_direction = rng.randrange(len(directions))
+        numbers = rng.sample(range(2, 40 * size), size)
+        # One legal entity (campuses, branches): one legal form and VAT number for all sites;
+        # a franchise's outlets are companies of their own.
+        legal_form = "" if kind == "campus" else PICK_LEGAL_FORM[country](rng)
+        shared_vat = kind != "chain" and country in acme.VAT_COUNTRIES
+        vat = self.new_vat(rng, country) if shared_vat else None
+        pattern_of_emails = PICK_EMAIL_PATTERN(rng)
+        for i, city in enumerate(site_cities):
+            direction = directions[(first_direction + i) % len(directions)]
+            qualifier = pattern.format(city=city, dir=direction, n=numbers[i]) if pattern else ""
+            if i == 0 and qualifier and rng.random() < 0.4:
+                qualifier = ""  # the main site goes by the organization's name
+            own_form = PICK_LEGAL_FORM[country](rng) if kind == "chain" else legal_form
+            co = Company(
+                qualified(name, separator, qualifier),
+                "",
+                own_form,
+                country,
+                org.domain,
+                city,
+                "customer",
+                pattern_of_emails,
+            )
+            co.trait, co.org, co.qualifier = "site", org, qualifier
+            if shared_vat:
+                co.vat = vat
+            elif country in acme.VAT_COUNTRIES:
+                co.vat = self.new_vat(rng, country)
+            org.sites.append(co)
+        if rng.random() < 0.6:
+            first, last, _ = person_name(rng, country)
+            local = local_part(first, last, pattern_of_emails)
+            org.director = Person(first, last, self.claim_email(rng, local, org.domain), lang)
+            org.director_is_user = rng.random() < 0.5
+        if rng.random() < 0.5:
+            box = one_of(rng, ["accounts", "finance", "billing", "accountspayable", "invoices"])
+            org.mailbox = self.claim_email(rng, box, org.domain)
+        return org
+
+    def org_name(self, rng: random.Random, kind: str, lang: str, country: str, city: str) -> str:
+        """'Olive Harvey College', 'Korvex Fitness', 'Pharmacie Apex', 'Müller Logistik': a
+        name no other organization in the country has."""
+        for _ in range(30):
+            name = self._org_name(rng, kind, lang, country, city)
+            if (country, name) not in self.org_names:
+                break
+        else:
+            name = CAMPUS_FALLBACK[lang].format(self.new_brand(rng))
+        self.org_names.add((country, name))
+        return name
+
+    def _org_name(self, rng: random.Random, kind: str, lang: str, country: str, city: str) -> str:
+        if kind == "campus":
+            template = one_of(rng, CAMPUS_NAMES[lang])
+            return template.format(
+                F=PICK_FIRST_NAME[lang](rng),
+                S=capitalized(PICK_SURNAME[lang](rng)),
+                W=PICK_WORD[lang](rng),
+                N=PICK_NOUN(rng),
+                city=city,
+            )
+        if kind == "chain":
+            brand = self.new_brand(rng) if rng.random() < 0.5 else PICK_WORD[lang](rng)
+            sector = one_of(rng, SECTORS[lang])
+            return f"{sector} {brand}" if TRADE_FIRST[lang] >= 0.5 else f"{brand} {sector}"
+        if rng.random() < 0.5:
+            brand, descriptor = common_name(rng, country, city)
+        else:
+            brand, descriptor = self.new_brand(rng), one_of(rng, acme.DESCRIPTORS)
+        return f"{brand} {descriptor}".strip()
+
+    def address(self, rng: random.Random, co: Company) -> Address:
+        """The company's postal address, made the first time a record shows it."""
+        if co.address is None:
+            co.address = self.new_address(rng, co.country, co.city)
+        return co.address
+
+    def new_address(self, rng: random.Random, cc: str, city: str) -> Address:
+        """An address in the city: a street (a few very common ones, many rare), a house
+        number (small ones most often), now and then a unit; the street's postcode."""
+        lang = street_language(cc, city)
+        street = PICK_STREET[lang](rng)
+        if lang == "en_us":
+            number = rng.randrange(1, 60) * 100 + rng.randrange(100) if rng.random() < 0.6 else 0
+            number = number or rng.randrange(1, 999)
+        else:
+            number = int(1 + 150 * rng.random() ** 2)
+        house = str(number)
+        if lang in ("de", "nl") and rng.random() < 0.06:
+            house += one_of(rng, ["a", "b", "c", " A", "-1"])
+        unit = ""
+        r = rng.random()
+        if lang == "en_us" and r < 0.15:
+            unit = f"Suite {rng.randrange(1, 10) * 100 + rng.randrange(30)}"
+        elif lang == "en_gb" and r < 0.08:
+            unit = f"Unit {rng.randrange(1, 25)}"
+        elif lang == "de" and r < 0.05:
+            unit = f"{rng.randrange(1, 6)}. OG"
+        key = (cc, city, street)
+        codes = self.postcodes.get(key)
+        if codes is None:
+            patterns = POSTCODE_PATTERNS[cc][city]
+            codes = (postcode(rng, one_of(rng, patterns)), postcode(rng, one_of(rng, patterns)))
+            self.postcodes[key] = codes
+        # Belgium and Switzerland write French streets the German way round: "Rue Haute 12".
+        style = "fr_be" if lang == "fr" and cc in ("BE", "CH") else lang
+        return Address(street, house, unit, codes[number >= 60], city, style)
 
     add_alias_domain = acme.World.add_alias_domain  # the example generator's, unchanged
 
@@ -621,7 +1605,8 @@ class World:
 
 
 def build_customers(world: World) -> None:
-    """The SOR accounts; ~3 % of them in groups (2-3 countries, one brand, one domain)."""
+    """The SOR accounts: ~3 % in groups (2-3 countries, one brand, one domain), ~5 % sites of
+    multi-site organizations, the rest single companies (30 % named from common words)."""
     rng = world.rng("customers")
     n = world.n
     in_groups = round(0.03 * n)
@@ -637,10 +1622,18 @@ def build_customers(world: World) -> None:
         )
         for country in rng.sample(acme.COUNTRIES, size):
             co = world.make_company(rng, "customer", country=country, brand=brand, domain=domain)
-            co.group = group_no
+            co.group, co.trait = group_no, "group"
             world.customers.append(co)
+    sites_rng = world.rng("orgs")
+    in_sites = len(world.customers) + round(SITE_SHARE * n)
+    while len(world.customers) + 2 <= min(in_sites, n):
+        size = min(PICK_ORG_SIZE(sites_rng), in_sites - len(world.customers))
+        org = world.make_org(sites_rng, max(2, size))
+        world.orgs.append(org)
+        world.customers.extend(org.sites)
     while len(world.customers) < n:
-        world.customers.append(world.make_company(rng, "customer"))
+        trait = "common" if rng.random() < COMMON_NAME_SHARE["customer"] else "brand"
+        world.customers.append(world.make_company(rng, "customer", trait=trait))
     world.customers = [world.customers[i] for i in permutation(rng, n)]
 
     deleted = set(rng.sample(range(n), round(0.02 * n)))
@@ -656,11 +1649,17 @@ def build_customers(world: World) -> None:
 
 
 def build_users(world: World) -> None:
-    """Product users per account (``USERS_PER_ACCOUNT``); ~10 % on free mail."""
+    """Product users per account (``USERS_PER_ACCOUNT``); ~10 % on free mail. The director of
+    a multi-site organization is sometimes a user of its main site (the first)."""
     rng = world.rng("users")
+    directors = {id(org.sites[0]): org.director for org in world.orgs if org.director_is_user}
     for co in world.customers:
+        director = directors.get(id(co))
         for k in range(PICK_USERS(rng)):
-            person = world.colleague(rng, co, free_mail=rng.random() < 0.10)
+            if k == 0 and director is not None:
+                person = director
+            else:
+                person = world.colleague(rng, co, free_mail=rng.random() < 0.10)
             person.role = rng.choice(["owner", "admin"]) if k == 0 else PICK_ROLE(rng)
             co.users.append(person)
     users = [u for co in world.customers for u in co.users]
@@ -669,21 +1668,32 @@ def build_users(world: World) -> None:
 
 
 def build_non_customers(world: World) -> None:
-    """Look-alikes (a customer's brand elsewhere), prospects, other support orgs and billing
-    customers, resellers."""
+    """Look-alikes (an invented brand of a customer, elsewhere), prospects, other support orgs
+    and billing customers (some namesakes of a customer, some named from common words),
+    resellers."""
     rng = world.rng("non_customers")
     counts = world.counts
-    singles = [co for co in world.customers if co.group is None]
+    singles = [co for co in world.customers if co.trait == "brand"]
     for original in rng.sample(singles, min(len(singles), counts["lookalikes"])):
         country = rng.choice(OTHER_COUNTRIES[original.country])
         twin = world.make_company(rng, "lookalike", country=country, brand=original.brand)
         if rng.random() < 0.5:
             twin.descriptor = original.descriptor
         world.lookalikes.append(twin)
-    world.prospects = [world.make_company(rng, "prospect") for _ in range(counts["prospects"])]
-    world.other_orgs = [world.make_company(rng, "other") for _ in range(counts["support_others"])]
+    # Namesakes take the name of a live single customer, most often a common one: invented
+    # brands are rarely invented twice in one country.
+    live = [co for co in world.customers if co.status != "deleted" and co.trait != "group"]
+    live = [co for co in live if co.trait != "site"]
+    commons = [co for co in live if co.trait == "common"]
+    namesakes = commons * 4 + live
+    world.prospects = [
+        world.non_customer(rng, "prospect", namesakes) for _ in range(counts["prospects"])
+    ]
+    world.other_orgs = [
+        world.non_customer(rng, "other", namesakes) for _ in range(counts["support_others"])
+    ]
     world.other_billing = [
-        world.make_company(rng, "other") for _ in range(counts["billing_others"])
+        world.non_customer(rng, "other", namesakes) for _ in range(counts["billing_others"])
     ]
     for _ in range(counts["resellers"]):
         reseller = world.make_company(rng, "other")
@@ -694,21 +1704,51 @@ def build_non_customers(world: World) -> None:
 
 
 class Table:
-    """Rows of one output file (tuples in the file's column order) and their truth rows."""
+    """Rows of one output file (tuples in the file's column order), their truth rows and, for
+    account records, their kind: (what the record is, how its company is named)."""
 
     def __init__(self, source: str):
         self.source = source
         self.rows: list[tuple] = []
         self.truth: list[tuple[str, str, str]] = []
+        self.kinds: list[tuple[str, str]] = []
 
-    def add(self, row: tuple, record_id, account: str, user: str = "") -> None:
+    def add(
+        self, row: tuple, record_id, account: str, user: str = "", kind: tuple | None = None
+    ) -> None:
         self.rows.append(row)
         self.truth.append((str(record_id), account, user))
+        if kind is not None:
+            self.kinds.append(kind)
 
     def shuffle(self, rng: random.Random) -> None:
         order = permutation(rng, len(self.rows))
         self.rows = [self.rows[i] for i in order]
         self.truth = [self.truth[i] for i in order]
+        if self.kinds:
+            self.kinds = [self.kinds[i] for i in order]
+
+
+# acme's sor_website, country_spelling and ref_noise, their weights summed once (they are drawn
+# for most records).
+PICK_SOR_WEBSITE = Pick(
+    [("{}", 40), ("https://{}", 20), ("https://www.{}", 20), ("www.{}", 15), ("http://{}/", 5)]
+)
+PICK_SPELLING = Pick([(0, 40), (1, 35), (2, 25)])  # ISO code, English name, local name
+PICK_REF = Pick([("{}", 70), ("{}.0", 20), (" {} ", 10)])
+
+
+def sor_website(rng: random.Random, domain: str) -> str:
+    return PICK_SOR_WEBSITE(rng).format(domain)
+
+
+def country_spelling(rng: random.Random, cc: str) -> str:
+    return one_of(rng, acme.COUNTRY_SPELLINGS[cc][PICK_SPELLING(rng)])
+
+
+def ref_noise(rng: random.Random, value: int) -> str:
+    """An integer reference as a spreadsheet export writes it."""
+    return PICK_REF(rng).format(value)
 
 
 def timestamp(rng: random.Random, day) -> str:
@@ -718,13 +1758,30 @@ def timestamp(rng: random.Random, day) -> str:
 
 
 def build_product(world: World) -> tuple[Table, Table]:
-    """The SOR: one row per account (80 % with a website), and its users."""
+    """The SOR: one row per account (80 % with a website, none for the sites of multi-site
+    organizations; 40 % with a postal address), and its users."""
     rng = world.rng("product")
     accounts, users = Table("product"), Table("product_users")
     for co in world.customers:
-        website = acme.sor_website(rng, co.domain) if rng.random() < 0.8 else ""
-        row = (co.account_id, co.name, website, co.country, co.created.isoformat(), co.status)
-        accounts.add(row, co.account_id, co.truth_account)
+        website = ""
+        if co.org is None and rng.random() < 0.8:
+            website = sor_website(rng, co.domain)
+        street = code = city = ""
+        if rng.random() < SOR_ADDRESS_SHARE:
+            address = world.address(rng, co)
+            street, code, city = street_line(rng, address, typed=False), address.postcode, co.city
+        row = (
+            co.account_id,
+            co.name,
+            website,
+            street,
+            code,
+            city,
+            co.country,
+            co.created.isoformat(),
+            co.status,
+        )
+        accounts.add(row, co.account_id, co.truth_account, kind=("customer", co.trait))
         for u in co.users:
             row = (u.user_id, co.account_id, u.email, u.full_name, u.role)
             users.add(row, u.user_id, co.truth_account, str(u.user_id))
@@ -752,15 +1809,27 @@ def crm_account_row(
     phone_p: float,
     vat_p: float,
     city_p: float,
+    address_p: float,
     product_ref: str = "",
     org_ref: str = "",
 ) -> tuple:
     vat = vat_field(rng, co) if co.vat and rng.random() < vat_p else ""
     website = acme.messy_website(rng, co.domain) if rng.random() < website_p else ""
-    phone = world.phones.messy(rng, world.company_phone(rng, co)) if rng.random() < phone_p else ""
-    country = acme.country_spelling(rng, co.country) if rng.random() < 0.95 else ""
-    city = co.city if rng.random() < city_p else ""
-    return (sf_id, name, website, phone, country, city, vat, product_ref, org_ref)
+    phone = ""
+    if rng.random() < phone_p:
+        # A site's record often has the organization's switchboard (its main site's number).
+        shown = co.org.sites[0] if co.org is not None and rng.random() < 0.2 else co
+        phone = world.phones.messy(rng, world.company_phone(rng, shown), fixed=True)
+    country = country_spelling(rng, co.country) if rng.random() < 0.95 else ""
+    address = world.address(rng, co)
+    if rng.random() < 0.04:  # the company moved; the CRM has the old address
+        address = world.new_address(rng, co.country, co.city)
+    city = city_spelling(rng, co.city) if rng.random() < city_p else ""
+    street = street_line(rng, address) if rng.random() < address_p else ""
+    code = ""
+    if rng.random() < address_p * 0.92:
+        code = postcode_spelling(rng, co.country, address.postcode)
+    return (sf_id, name, website, phone, street, city, code, country, vat, product_ref, org_ref)
 
 
 def build_crm(world: World, org_ids: dict[int, int]) -> tuple[Table, Table]:
@@ -785,9 +1854,9 @@ def build_crm(world: World, org_ids: dict[int, int]) -> tuple[Table, Table]:
             other = rng.randint(1, world.n)
             while other == co.account_id:
                 other = rng.randint(1, world.n)
-            product_ref = acme.ref_noise(rng, other)
+            product_ref = ref_noise(rng, other)
         elif rng.random() < 0.55:
-            product_ref = acme.ref_noise(rng, co.account_id)
+            product_ref = ref_noise(rng, co.account_id)
         org_ref = ""
         if co.account_id in org_ids and rng.random() < 0.20:
             org_id = org_ids[co.account_id]
@@ -798,33 +1867,36 @@ def build_crm(world: World, org_ids: dict[int, int]) -> tuple[Table, Table]:
             rng,
             co,
             sf_id,
-            name=acme.name_variant(rng, co, p_change=0.6),
+            name=name_variant(rng, co, p_change=0.6),
             website_p=0.7,
             phone_p=0.6,
             vat_p=0.5,
             city_p=0.85,
+            address_p=0.7,
             product_ref=product_ref,
             org_ref=org_ref,
         )
-        accounts.add(row, sf_id, co.truth_account)
+        kind = ("wrong_ref" if co.account_id in wrong else "customer", co.trait)
+        accounts.add(row, sf_id, co.truth_account, kind=kind)
         owners.append((sf_id, co, "customer"))
 
     for co in rng.sample(crm_customers, world.counts["crm_duplicates"]):
         sf_id = ids.salesforce("0017b00000")
-        product_ref = acme.ref_noise(rng, co.account_id) if rng.random() < 0.10 else ""
+        product_ref = ref_noise(rng, co.account_id) if rng.random() < 0.10 else ""
         row = crm_account_row(
             world,
             rng,
             co,
             sf_id,
-            name=acme.name_variant(rng, co, p_typo=0.08),
+            name=name_variant(rng, co, p_typo=0.08),
             website_p=0.35,
             phone_p=0.3,
             vat_p=0.15,
             city_p=0.5,
+            address_p=0.4,
             product_ref=product_ref,
         )
-        accounts.add(row, sf_id, co.truth_account)
+        accounts.add(row, sf_id, co.truth_account, kind=("duplicate", co.trait))
         owners.append((sf_id, co, "duplicate"))
 
     for co in world.lookalikes + world.prospects:
@@ -834,13 +1906,14 @@ def build_crm(world: World, org_ids: dict[int, int]) -> tuple[Table, Table]:
             rng,
             co,
             sf_id,
-            name=acme.name_variant(rng, co, p_typo=0.02, p_change=0.5),
+            name=name_variant(rng, co, p_typo=0.02, p_change=0.5),
             website_p=0.5 if co.kind == "lookalike" else 0.7,
             phone_p=0.6,
             vat_p=0.5,
             city_p=0.85,
+            address_p=0.65,
         )
-        accounts.add(row, sf_id, "")
+        accounts.add(row, sf_id, "", kind=(co.kind, co.trait))
         owners.append((sf_id, co, "other"))
 
     for sf_id, co, kind in owners:
@@ -874,7 +1947,8 @@ def build_crm_contacts(
         phone = ""
         if rng.random() < 0.4:
             mobile = rng.random() < 0.6
-            phone = world.phones.messy(rng, world.phones.number(rng, co.country, co.city, mobile))
+            number = world.phones.number(rng, co.country, co.city, mobile)
+            phone = world.phones.messy(rng, number, fixed=not mobile)
         row = (
             contact_id,
             "" if rng.random() < 0.15 else sf_id,
@@ -886,11 +1960,19 @@ def build_crm_contacts(
         table.add(row, contact_id, co.truth_account, str(person.user_id or ""))
 
 
-support_domains = acme.support_domains  # the example generator's, unchanged
+def support_domains(world: World, rng: random.Random, co: Company) -> list[str]:
+    """acme's domain lists; a site's org lists its organization's domain (or nothing)."""
+    if co.org is None:
+        return acme.support_domains(world, rng, co)
+    r = rng.random()
+    if r < 0.30:
+        return []
+    return [co.domain] if r < 0.85 else ["www." + co.domain]
 
 
 def build_support(world: World, org_ids: dict[int, int]) -> tuple[Table, Table]:
-    """Support orgs (customers' and non-customers') and their end-users, plus strays."""
+    """Support orgs (customers' and non-customers') and their end-users, plus strays. Zendesk
+    organizations carry no country (nor address, nor phone)."""
     rng = world.rng("support")
     orgs, users = Table("support"), Table("support_users")
     members: list[tuple[int, Company]] = []
@@ -904,15 +1986,16 @@ def build_support(world: World, org_ids: dict[int, int]) -> tuple[Table, Table]:
                 [co.account_id, float(co.account_id), str(co.account_id)], cum_weights=[60, 80, 100]
             )[0]
         created = acme.rand_date(rng, co.created, acme.NOW - dt.timedelta(days=1))
-        name = acme.name_variant(rng, co, p_change=0.5)
+        name = name_variant(rng, co, p_change=0.5)
         row = (org_id, name, support_domains(world, rng, co), external, timestamp(rng, created))
-        orgs.add(row, org_id, co.truth_account)
+        orgs.add(row, org_id, co.truth_account, kind=("customer", co.trait))
         members.append((org_id, co))
     for co, org_id in zip(world.other_orgs, world.other_org_ids, strict=True):
         created = acme.rand_date(rng, dt.date(2018, 1, 1), acme.NOW - dt.timedelta(days=1))
-        name = acme.name_variant(rng, co, p_change=0.3)
+        name = name_variant(rng, co, p_change=0.3)
         domains = [co.domain] if rng.random() < 0.8 else []
-        orgs.add((org_id, name, domains, None, timestamp(rng, created)), org_id, "")
+        row = (org_id, name, domains, None, timestamp(rng, created))
+        orgs.add(row, org_id, "", kind=("other", co.trait))
         members.append((org_id, co))
 
     user_ids = itertools.count(5_000_001, 3)
@@ -939,9 +2022,11 @@ def build_support(world: World, org_ids: dict[int, int]) -> tuple[Table, Table]:
 
 
 billing_email = acme.billing_email  # the example generator's, unchanged
+BILLING_LINE2 = ["Attn: Accounts Payable", "Buchhaltung", "c/o Finance", "Accounts Dept."]
 
 
 def billing_row(
+    world: World,
     rng: random.Random,
     ids: Ids,
     co: Company,
@@ -950,19 +2035,41 @@ def billing_row(
     name: str,
     account_ref: int | None,
     tax_p: float,
+    address: Address | None = None,
 ) -> tuple:
+    """A Stripe customer; its address is the company's (or ``address``: where invoices go)."""
     cus_id = ids.stripe()
     tax = vat_field(rng, co) if co.vat and rng.random() < tax_p else None
     start = co.created if co.kind == "customer" else dt.date(2018, 1, 1)
     end = min(acme.NOW - dt.timedelta(days=1), start + dt.timedelta(days=90))
     created = acme.unix_ts(acme.rand_date(rng, start, end), rng)
-    city = co.city if rng.random() < 0.9 else None
+    address = address or world.address(rng, co)
+    city = city_spelling(rng, address.city) if rng.random() < 0.9 else None
+    line1 = street_line(rng, address) if rng.random() < 0.65 else None
+    line2 = one_of(rng, BILLING_LINE2) if line1 and rng.random() < 0.04 else None
+    code = postcode_spelling(rng, co.country, address.postcode) if rng.random() < 0.7 else None
+    state = US_STATES.get(address.city) if co.country == "US" and rng.random() < 0.8 else None
     metadata = {"account_id": str(account_ref)} if account_ref is not None else {}
-    return (cus_id, name, email, co.country, city, tax, metadata, created)
+    return (
+        cus_id,
+        name,
+        email,
+        co.country,
+        city,
+        line1,
+        line2,
+        code,
+        state,
+        tax,
+        metadata,
+        created,
+    )
 
 
 def build_billing(world: World) -> Table:
-    """Billed customers, resellers paying for 25 of them each, non-customers and persons."""
+    """Billed customers, resellers paying for 25 of them each, non-customers and persons. The
+    sites of a multi-site organization often pay through its director's email or its accounts
+    mailbox, and have their invoices sent to the main site."""
     rng = world.rng("billing")
     ids = Ids(world.rng("billing_ids"))
     table = Table("billing")
@@ -975,61 +2082,113 @@ def build_billing(world: World) -> Table:
     for co in billed:
         ref = co.account_id if rng.random() < 0.5 else None
         mailbox = resold.get(co.account_id)
+        address = None
         if mailbox is not None:
-            name = acme.name_variant(rng, co, p_typo=0.0, p_change=0.3)
-            row = billing_row(rng, ids, co, email=mailbox, name=name, account_ref=ref, tax_p=0.3)
+            name = name_variant(rng, co, p_typo=0.0, p_change=0.3)
+            email, tax_p, record = mailbox, 0.3, "resold"
         elif rng.random() < 0.15 and co.users:
             person = rng.choice(co.users)
-            row = billing_row(
-                rng,
-                ids,
-                co,
-                email=person.email,
-                name=person.full_name,
-                account_ref=ref,
-                tax_p=0.3,
-            )
+            name, email, tax_p, record = person.full_name, person.email, 0.3, "person_named"
         else:
-            row = billing_row(
-                rng,
-                ids,
-                co,
-                email=billing_email(world, rng, co),
-                name=acme.name_variant(rng, co, p_typo=0.02, p_change=0.3),
-                account_ref=ref,
-                tax_p=0.6,
-            )
-        table.add(row, row[0], co.truth_account)
+            name = name_variant(rng, co, p_typo=0.02, p_change=0.3)
+            email, tax_p, record = billing_email(world, rng, co), 0.6, "customer"
+            org = co.org
+            if org is not None:
+                r = rng.random()
+                if org.director is not None and r < 0.35:
+                    email = org.director.email
+                elif org.mailbox is not None and 0.35 <= r < 0.6:
+                    email = org.mailbox
+                if rng.random() < 0.4:
+                    address = world.address(rng, org.sites[0])
+        row = billing_row(
+            world,
+            rng,
+            ids,
+            co,
+            email=email,
+            name=name,
+            account_ref=ref,
+            tax_p=tax_p,
+            address=address,
+        )
+        table.add(row, row[0], co.truth_account, kind=(record, co.trait))
 
     for reseller, mailbox in world.resellers:
         row = billing_row(
-            rng, ids, reseller, email=mailbox, name=reseller.name, account_ref=None, tax_p=1.0
+            world,
+            rng,
+            ids,
+            reseller,
+            email=mailbox,
+            name=reseller.name,
+            account_ref=None,
+            tax_p=1.0,
         )
-        table.add(row, row[0], "")
+        table.add(row, row[0], "", kind=("reseller", reseller.trait))
     for co in world.other_billing:
         row = billing_row(
+            world,
             rng,
             ids,
             co,
             email=billing_email(world, rng, co),
-            name=acme.name_variant(rng, co, p_change=0.2),
+            name=name_variant(rng, co, p_change=0.2),
             account_ref=None,
             tax_p=0.5,
         )
-        table.add(row, row[0], "")
+        table.add(row, row[0], "", kind=("other", co.trait))
     for _ in range(world.counts["billing_persons"]):
         person = world.stranger(rng)
         country = PICK_COUNTRY(rng)
         co = Company("", "", "", country, "", rng.choice(CITY_NAMES[country]), "other", "")
         row = billing_row(
-            rng, ids, co, email=person.email, name=person.full_name, account_ref=None, tax_p=0.0
+            world,
+            rng,
+            ids,
+            co,
+            email=person.email,
+            name=person.full_name,
+            account_ref=None,
+            tax_p=0.0,
         )
-        table.add(row, row[0], "")
+        table.add(row, row[0], "", kind=("person", "person"))
     table.shuffle(rng)
     return table
 
 
 # --------------------------------------------------------------------------- writing
+
+# The example's columns, and the address columns the real systems have: Salesforce's
+# BillingStreet / BillingPostalCode, the product database's street / postal_code / city.
+CSV_COLUMNS = {
+    "product": [
+        "id",
+        "company_name",
+        "website",
+        "street",
+        "postal_code",
+        "city",
+        "country",
+        "created_at",
+        "status",
+    ],
+    "crm": [
+        "Id",
+        "Name",
+        "Website",
+        "Phone",
+        "BillingStreet",
+        "BillingCity",
+        "BillingPostalCode",
+        "BillingCountry",
+        "VAT_Number__c",
+        "Product_Account_Id__c",
+        "Zendesk_Org_Id__c",
+    ],
+    "crm_contacts": acme.CSV_COLUMNS["crm_contacts"],
+}
+KINDS = "kinds.csv"  # per account record: what it is and how its company is named
 
 
 def support_org_json(row: tuple) -> dict:
@@ -1049,26 +2208,33 @@ def support_user_json(row: tuple) -> dict:
 
 
 def billing_json(row: tuple) -> dict:
-    cus_id, name, email, country, city, tax, metadata, created = row
+    cus_id, name, email, country, city, line1, line2, code, state, tax, metadata, created = row
     return {
         "id": cus_id,
         "name": name,
         "email": email,
-        "address": {"country": country, "city": city},
+        "address": {
+            "city": city,
+            "country": country,
+            "line1": line1,
+            "line2": line2,
+            "postal_code": code,
+            "state": state,
+        },
         "tax_id": tax,
         "metadata": metadata,
         "created": created,
     }
 
 
-def write_table(data: Path, table: Table, truth: csv.writer) -> None:
-    """Write the table's file in the example's format, and its truth rows."""
+def write_table(data: Path, table: Table, truth: csv.writer, kinds: csv.writer) -> None:
+    """Write the table's file in the example's format, its truth rows and kinds."""
     path = data / acme.FILES[table.source]
     encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(row, ensure_ascii=False)
-    if table.source in acme.CSV_COLUMNS:
+    if table.source in CSV_COLUMNS:
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(acme.CSV_COLUMNS[table.source])
+            writer.writerow(CSV_COLUMNS[table.source])
             writer.writerows(table.rows)
     elif table.source == "product_users":
         columns = list(zip(*table.rows, strict=True))
@@ -1099,15 +2265,38 @@ def write_table(data: Path, table: Table, truth: csv.writer) -> None:
         with path.open("w", encoding="utf-8") as f:
             f.writelines(encode(to_json(row)) + "\n" for row in table.rows)
     truth.writerows((table.source, *t) for t in table.truth)
+    kinds.writerows(
+        (table.source, t[0], *k) for t, k in zip(table.truth, table.kinds, strict=False)
+    )
+
+
+# The example's mapping gains the address columns (canonical fields address, postcode, city),
+# each added after the line of the example's linker.toml named here.
+ADDRESS_FIELDS = [
+    (
+        'join_date = "created_at"',
+        ['address = "street"', 'postcode = "postal_code"', 'city = "city"'],
+    ),
+    ('city = "BillingCity"', ['address = "BillingStreet"', 'postcode = "BillingPostalCode"']),
+    (
+        'vat = "tax_id"',
+        ['city = "address.city"', 'address = "address.line1"', 'postcode = "address.postal_code"'],
+    ),
+]
 
 
 def linker_toml(accounts: int) -> str:
-    """The example's linker.toml, its conflict gate grown in proportion to the account records.
+    """The example's linker.toml with the address columns mapped (``ADDRESS_FIELDS``), its
+    conflict gate grown in proportion to the account records.
 
     Conflicts grow with the data (wrong CRM references, groups, ...): the example has 15 for
     its 6,921 account records, this generator ~200 at 100k, so the example's 50 would fail
     every run above ~30k records (and a failed gate blocks ``--publish``)."""
     text = ACME_TOML.read_text(encoding="utf-8")
+    for anchor, added in ADDRESS_FIELDS:
+        line = re.search(rf"^{re.escape(anchor)}.*$", text, flags=re.MULTILINE)
+        assert line and text.count(anchor) == 1, f"{ACME_TOML} has no single line {anchor!r}"
+        text = text[: line.end()] + "".join("\n" + a for a in added) + text[line.end() :]
     gate = re.search(r"^max_conflicts = 50 .*$", text, flags=re.MULTILINE)
     assert gate, f"{ACME_TOML} no longer has its 'max_conflicts = 50' gate"
     limit = round(50 * accounts / EXAMPLE_ACCOUNT_RECORDS)
@@ -1127,9 +2316,14 @@ def generate(accounts: int, seed: int, out: Path) -> dict[str, int]:
     data = out / "data"
     data.mkdir(parents=True)
     counts: dict[str, int] = {}
-    with (out / "truth.csv").open("w", newline="", encoding="utf-8") as f:
+    with (
+        (out / "truth.csv").open("w", newline="", encoding="utf-8") as f,
+        (out / KINDS).open("w", newline="", encoding="utf-8") as k,
+    ):
         truth = csv.writer(f, lineterminator="\n")
         truth.writerow(["source", "source_record_id", "account_id", "user_id"])
+        kinds = csv.writer(k, lineterminator="\n")
+        kinds.writerow(["source", "source_record_id", "record", "company"])
         for build in (
             lambda: build_product(world),
             lambda: build_crm(world, org_ids),
@@ -1137,7 +2331,7 @@ def generate(accounts: int, seed: int, out: Path) -> dict[str, int]:
             lambda: (build_billing(world),),
         ):
             for table in build():
-                write_table(data, table, truth)
+                write_table(data, table, truth, kinds)
                 counts[table.source] = len(table.rows)
     (out / "linker.toml").write_text(linker_toml(accounts), encoding="utf-8")
     return counts
