@@ -38,6 +38,9 @@ from linker.comparisons import (
     BLOCK_TOKEN_MAX,
     DEFAULT_KINDS,
     LIST_FIELDS,
+    LOCATION,
+    LOCATION_FIELDS,
+    LOCATION_PARTS,
     MEMBERS,
     NAME_KINDS,
     WEAK_FIELDS,
@@ -90,10 +93,14 @@ def plan(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[list[Compariso
     custom = _custom_fields(config)
     present = _fields_present(con, config, custom)
     comps: dict[str, Comparison] = {}
+    configured = {c.field for c in sc.comparisons}
     if sc.defaults:
+        located = [f for f in LOCATION_PARTS if f in present and f not in configured]
         for f, (kind, tf) in DEFAULT_KINDS.items():
-            if f in present:
+            if f in present and f not in located:
                 comps[f] = Comparison(f, kind, tf)
+            elif located and f == located[0]:  # in the place of its first part
+                comps[LOCATION] = Comparison(LOCATION, LOCATION)
         if MEMBERS in present:
             comps[MEMBERS] = Comparison(MEMBERS, "exact")
     for c in sc.comparisons:  # fields were checked against the sources by the config
@@ -155,6 +162,10 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
         if f == MEMBERS:
             cols.append("m.accounts AS members")
             cols.append("coalesce(m.accounts, [ar.account_id]) AS members_block")
+            continue
+        if f == LOCATION:  # shown as one text; compared on its parts (input_columns)
+            cols.append("nullif(concat_ws(', ', r.address, r.postcode, r.city), '') AS location")
+            cols += [x for x in input_columns(c) if x not in cols]
             continue
         if f not in have:
             raise ConfigError(
@@ -553,7 +564,7 @@ def score(con: duckdb.DuckDBPyConnection, config: Config, model: Model) -> dict:
 def _create_score_tables(con, comps: list[Comparison]) -> None:
     con.execute(
         "CREATE OR REPLACE TABLE score_pairs (o BIGINT, k BIGINT, account_id VARCHAR, "
-        "probability DOUBLE, match_weight DOUBLE, name_only BOOLEAN)"
+        "probability DOUBLE, match_weight DOUBLE, name_only VARCHAR)"
     )
     con.execute(
         "CREATE OR REPLACE TABLE score_evidence (o BIGINT, k BIGINT, comparison VARCHAR, "
@@ -576,12 +587,18 @@ def _side(col: str, known: bool) -> str:
 def _keep_pairs(con, table: str, comps: list[Comparison]) -> None:
     strong = [c.field for c in comps if c.kind not in NAME_KINDS and c.field not in WEAK_FIELDS]
     corroborated = " OR ".join(f"coalesce({ident('mw_' + f)}, 0) > 0" for f in strong) or "false"
+    # Who it is, not where: a name or an identifier must agree too (two companies in one
+    # building agree on the address and nothing else).
+    who = [c.field for c in comps if c.field not in LOCATION_FIELDS]
+    identified = " OR ".join(f"coalesce({ident('mw_' + f)}, 0) > 0" for f in who) or "false"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _pred_all AS
         SELECT {_side("unique_id", False)} AS o, {_side("unique_id", True)} AS k,
                {_side("account_id", True)} AS account_id,
-               match_probability AS probability, match_weight, NOT ({corroborated}) AS name_only,
+               match_probability AS probability, match_weight,
+               CASE WHEN NOT ({corroborated}) THEN 'only the name agrees'
+                    WHEN NOT ({identified}) THEN 'only the location agrees' END AS name_only,
                {_side("source", False)} = {_side("source", True)} AS same_source
         FROM {table}
         """
@@ -643,14 +660,14 @@ def _decide(con, comps: list[Comparison], accept: float, review: float, margin: 
         )
         SELECT o, k, account_id, probability, match_weight, runner_k, runner_account_id,
                runner_probability, runner_match_weight,
-               CASE WHEN probability >= {accept} AND NOT coalesce(close, false) AND NOT name_only
+               CASE WHEN probability >= {accept} AND NOT coalesce(close, false) AND name_only IS NULL
                         THEN 'link'
                     WHEN probability >= {review} THEN 'review'
                     ELSE 'drop' END AS decision,
                CASE WHEN probability < {review} THEN 'below the review threshold'
                     WHEN coalesce(close, false) THEN 'a runner-up for another account is close'
                     WHEN probability < {accept} THEN 'in the review band'
-                    WHEN name_only THEN 'only the name agrees'
+                    WHEN name_only IS NOT NULL THEN name_only
                END AS why
         FROM two ORDER BY o
         """
