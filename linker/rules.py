@@ -411,7 +411,7 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
     """
     try:
         if rule.suggestive:
-            _suggestive_edges(con, rule, sql)
+            _suggestive_edges(con, rule, sql, config.accounts_sor)
         else:
             _insert_new_edges(con, sql, [rule.name])
     except duckdb.Error as e:
@@ -474,10 +474,19 @@ CONTRADICT = (  # (field, what it says, SQL)
         "l.registration_number <> r.registration_number",
     ),
     ("country", "countries differ", "l.country <> r.country"),
+    # Another city is another site of an organization, or another company of one name.
+    ("city", "cities differ", "jaro_similarity(l.city, r.city) < 0.9"),
+    (  # its people are another account's users: a group's other company, another site
+        "members",
+        "contacts are another account's users",
+        "(r.source = sor.name AND NOT list_contains(lm.accounts, r.rid)) "
+        "OR (l.source = sor.name AND NOT list_contains(rm.accounts, l.rid)) "
+        "OR NOT list_has_any(lm.accounts, rm.accounts)",
+    ),
 )
 
 
-def _suggestive_edges(con: duckdb.DuckDBPyConnection, rule: Rule, pairs_sql: str) -> None:
+def _suggestive_edges(con: duckdb.DuckDBPyConnection, rule: Rule, pairs_sql: str, sor: str) -> None:
     """A suggestive rule's pairs: an edge when corroborated and not contradicted, else a row
     of `suggestions` (the scoring stage weighs the pair)."""
     agree = ", ".join(
@@ -501,8 +510,9 @@ def _suggestive_edges(con: duckdb.DuckDBPyConnection, rule: Rule, pairs_sql: str
         JOIN records r ON r.rid = c.b
         LEFT JOIN record_contacts lm ON lm.rid = c.a
         LEFT JOIN record_contacts rm ON rm.rid = c.b
+        CROSS JOIN (SELECT ? AS name) sor
         """,
-        [rule.name],
+        [rule.name, sor],
     )
     con.execute(
         "INSERT INTO edges SELECT a, b, method, rule, rank, probability, "

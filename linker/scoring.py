@@ -173,7 +173,14 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
                 key="scoring.comparisons",
                 hint="retrain with `linker train`",
             )
-        if f in DEFAULT_KINDS or c.kind == "date":
+        if f == "domain":
+            # A company's domains: its own (website, email) and its contacts' company email
+            # domains (a support org's users at acme.de say it is acme.de's).
+            cols.append(
+                "nullif(list_sort(list_distinct(list_concat(coalesce(r.domain, []), "
+                "coalesce(rc.domains, [])))), []) AS domain"
+            )
+        elif f in DEFAULT_KINDS or c.kind == "date":
             cols.append(f"r.{ident(f)}")
         else:  # custom text: the same text key as names and cities
             cols.append(f"norm_text(CAST(r.{ident(f)} AS VARCHAR)) AS {ident(f)}")
@@ -197,6 +204,7 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
         SELECT CASE WHEN ar.account_id IS NULL THEN 'open' ELSE 'known' END AS source_dataset,
                {", ".join(cols)}
         FROM records r JOIN account_result ar USING (rid) {" ".join(joins)}
+        LEFT JOIN record_contacts rc ON rc.rid = r.rid
         WHERE r.entity = 'accounts'
           AND (ar.account_id IS NOT NULL
                OR (ar.reason IN ('no_match', 'no_account')
