@@ -479,9 +479,11 @@ CONTRADICT = (  # (field, what it says, SQL)
     (  # its people are another account's users: a group's other company, another site
         "members",
         "contacts are another account's users",
-        "(r.source = sor.name AND NOT list_contains(lm.accounts, r.rid)) "
-        "OR (l.source = sor.name AND NOT list_contains(rm.accounts, l.rid)) "
-        "OR NOT list_has_any(lm.accounts, rm.accounts)",
+        # against the other record's account: itself when it is a SOR record, else the
+        # account stronger rules already tied it to (its anchor), else its own contacts
+        "NOT list_contains(lm.accounts, coalesce(CASE WHEN r.source = sor.name THEN r.rid END, "
+        "ra.anchor)) OR NOT list_contains(rm.accounts, coalesce(CASE WHEN l.source = sor.name "
+        "THEN l.rid END, la.anchor)) OR NOT list_has_any(lm.accounts, rm.accounts)",
     ),
 )
 
@@ -510,6 +512,8 @@ def _suggestive_edges(con: duckdb.DuckDBPyConnection, rule: Rule, pairs_sql: str
         JOIN records r ON r.rid = c.b
         LEFT JOIN record_contacts lm ON lm.rid = c.a
         LEFT JOIN record_contacts rm ON rm.rid = c.b
+        LEFT JOIN _anchor la ON la.rid = c.a
+        LEFT JOIN _anchor ra ON ra.rid = c.b
         CROSS JOIN (SELECT ? AS name) sor
         """,
         [rule.name, sor],
