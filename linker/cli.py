@@ -466,6 +466,12 @@ def _print_summary(p: Project, rep: dict) -> None:
             f"(p >= {p.config.scoring.accept}), {sc['review']} sent to review"
             + (" [yellow](model trained on this run)[/yellow]" if sc.get("trained_now") else "")
         )
+        if any(sc.get("would_link", {}).values()):
+            out.print(
+                "  held back only by [scoring] accept: "
+                + ", ".join(f"{n} would link at accept = {t}" for t, n in sc["would_link"].items())
+                + " (measure before you lower it: `linker evaluate`)"
+            )
     if rep.get("pending_review"):
         out.print(
             f"{rep['pending_review']} pair(s) wait for review: `linker review` "

@@ -113,7 +113,7 @@ DERIVED_BLOCK_COLUMNS = (
 class ScoringConfig:
     enabled: bool = True
     accept: float = 0.99
-    review: float = 0.80
+    review: float = 0.50  # measured: see README, Decision thresholds
     margin: float = 4.0  # match-weight bits: a closer runner-up sends the record to review
     defaults: bool = True  # compare the fields present by default, besides `comparisons`
     comparisons: tuple[Comparison, ...] = ()
@@ -556,7 +556,7 @@ def _parse_scoring(c: _Checker, raw: Any, sources: dict[str, Source]) -> Scoring
         ("enabled", "accept", "review", "margin", "defaults", "comparisons", "blocking"),
     )
     accept = c.number(tbl, "scoring", "accept", 0.99, lo=0.0, hi=1.0)
-    review = c.number(tbl, "scoring", "review", 0.80, lo=0.0, hi=1.0)
+    review = c.number(tbl, "scoring", "review", 0.50, lo=0.0, hi=1.0)
     if review > accept:
         raise c.fail("scoring.review", f"must not exceed scoring.accept ({accept}), got {review}")
     mapped = {f for s in sources.values() if s.entity == "accounts" for f in s.fields}

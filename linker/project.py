@@ -298,9 +298,13 @@ class Project:
                         f"{self.config.file} changed since the last run; the crosswalk reflects "
                         "the last run's config (run `linker run` to apply the change)"
                     )
-                rep = self._resolve_and_record(
-                    con, stats, scored, contact_rules, timer, stale, run_hash, run_id
-                )
+                if last.get("decisions") == now:
+                    # Nothing decided since the run: its results are the answer, as stored.
+                    rep = {**last_report, "warnings": stale, "timings": timer.timings}
+                else:
+                    rep = self._resolve_and_record(
+                        con, stats, scored, contact_rules, timer, stale, run_hash, run_id
+                    )
             finally:
                 con.close()
             return self._conclude(rep, timer, publish=True, out=out, force=force)
@@ -461,13 +465,22 @@ class Project:
                 with timer("train"):
                     model = scoring.train(con, cfg, self.model_file)
             except scoring.NotEnoughData as e:
-                warnings.append(f"scoring skipped: {e.message}; {e.hint}")
-                return {"enabled": False, "skipped": e.message}
-            warnings.append(
-                f"no {MODEL_FILE} yet: trained one on this run's data and saved it "
-                f"({self.model_file}); commit it so later runs reuse it"
-            )
-            trained = True
+                if "are linked" not in e.message:  # nothing to compare: nothing to score
+                    warnings.append(f"scoring skipped: {e.message}; {e.hint}")
+                    return {"enabled": False, "skipped": e.message}
+                # A small project still gets its candidates, for a reviewer to decide.
+                model = scoring.default_model(con, cfg, self.model_file)
+                warnings.append(
+                    f"{e.message}: scored with Splink's default parameters instead; nothing "
+                    "is linked by score, the best candidate of each open record waits for "
+                    "review (`linker review`, `linker explain`)"
+                )
+            else:
+                warnings.append(
+                    f"no {MODEL_FILE} yet: trained one on this run's data and saved it "
+                    f"({self.model_file}); commit it so later runs reuse it"
+                )
+                trained = True
         with timer("scoring"):
             out = scoring.score(con, cfg, model)
         return {"enabled": True, "trained_now": trained, **out}
@@ -480,6 +493,7 @@ class Project:
         resolve.build_live_edges(con)
         components(con)
         resolve.cut_glue(con, self.config)
+        resolve.cut_contradictions(con, self.config)
         resolve.assign_accounts(con, self.config)
 
     def _resolve_and_record(

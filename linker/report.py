@@ -94,6 +94,14 @@ def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str
         "conflicts": {
             "components": scalar(con, "SELECT count(*) FROM comp_stat WHERE n_sor >= 2"),
             "detail": conflicts,
+            # records that contradict the one account they reach (country, VAT, registration)
+            "contradicted": scalar(con, "SELECT count(*) FROM contradicted")
+            if _has(con, "contradicted")
+            else 0,
+            # suggestive edges cut because they alone joined accounts, or led to a contradiction
+            "glue_cuts": scalar(con, "SELECT count(*) FROM glue_cuts")
+            if _has(con, "glue_cuts")
+            else 0,
         },
         "edges": _counts(
             con, "SELECT coalesce(rule, method), count(*) FROM live_edges GROUP BY ALL"
@@ -101,6 +109,10 @@ def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str
         "keys_without_edges": key_report(con),
         "keys_without_edges_total": scalar(con, "SELECT count(*) FROM key_report"),
     }
+
+
+def _has(con, table: str) -> bool:
+    return bool(scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]))
 
 
 def _counts(con, sql: str, *params) -> dict[str, int]:
@@ -184,7 +196,7 @@ def quality_gates(report: dict, config: Config) -> list[dict]:
     q = config.quality
     gates = []
     if q.max_conflicts is not None:
-        n = report["conflicts"]["components"]
+        n = report["conflicts"]["components"] + report["conflicts"].get("contradicted", 0)
         gates.append(
             {
                 "gate": "max_conflicts",

@@ -152,6 +152,94 @@ def cut_glue(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     return len(cuts)
 
 
+# A record that contradicts the account its component reaches: the same checks as a
+# suggestive pair's, against the account's SOR record.
+_CONTRADICTS_ACCOUNT = (
+    "(r.country <> s.country OR r.vat <> s.vat OR r.registration_number <> s.registration_number)"
+)
+
+
+def cut_contradictions(con: duckdb.DuckDBPyConnection, config: Config) -> int:
+    """Cut the suggestive edges of records that contradict the account they reach.
+
+    A suggestive edge is checked against the two records it joins; through a chain it may
+    still hand a record to an account whose country, VAT or registration number is not its
+    own (a lookalike in another country sharing a website with an org that has no country).
+    Such a record's suggestive edges are cut (table `glue_cuts`, why 'contradicts account'),
+    up to three rounds; what a stored reference, a VAT number or a score says stays."""
+    sor = literal(config.accounts_sor)
+    total = 0
+    for _ in range(3):
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _contra AS
+            WITH acc AS (
+                SELECT c.comp, min(c.rid) AS sor_rid FROM component c JOIN records r USING (rid)
+                WHERE r.source = {sor} GROUP BY c.comp HAVING count(*) = 1
+            )
+            SELECT r.rid, s.id AS account FROM component c JOIN acc USING (comp)
+            JOIN records r ON r.rid = c.rid JOIN records s ON s.rid = acc.sor_rid
+            WHERE r.source <> {sor} AND coalesce({_CONTRADICTS_ACCOUNT}, false)
+            """
+        )
+        cut = rows(
+            con,
+            """
+            SELECT DISTINCT e.a, e.b, e.rule, e.evidence, [x.account]
+            FROM live_edges e JOIN rule_trust t ON t.rule = e.rule AND t.trust = 'suggestive'
+            JOIN _contra x ON x.rid IN (e.a, e.b)
+            WHERE e.method = 'rule'
+            ORDER BY ALL
+            """,
+        )
+        con.execute("DROP TABLE _contra")
+        if not cut:
+            break
+        insert_rows(con, "glue_cuts", cut)
+        con.execute(
+            "DELETE FROM live_edges e WHERE EXISTS (SELECT 1 FROM glue_cuts g "
+            "WHERE g.a = e.a AND g.b = e.b)"
+        )
+        from linker.graph import components
+
+        components(con)
+        total += len(cut)
+    _contradicted(con, config)
+    return total
+
+
+def _contradicted(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Table `contradicted(rid, sor_rid, why)`: records that still contradict the account they
+    reach (through a stored reference, a VAT number, a score): not published as linked — a
+    reviewer decides (a `match` with the account's record settles it)."""
+    sor = literal(config.accounts_sor)
+    checks = " ".join(
+        f"CASE WHEN coalesce(r.{f} <> s.{f}, false) THEN "
+        f"'its {label} ' || r.{f} || ' is not the account''s (' || s.{f} || '); ' ELSE '' END ||"
+        for f, label in (
+            ("country", "country"),
+            ("vat", "VAT number"),
+            ("registration_number", "registration number"),
+        )
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE contradicted AS
+        WITH acc AS (
+            SELECT c.comp, min(c.rid) AS sor_rid FROM component c JOIN records r USING (rid)
+            WHERE r.source = {sor} GROUP BY c.comp HAVING count(*) = 1
+        )
+        SELECT r.rid, acc.sor_rid, rtrim({checks} '', '; ') AS why
+        FROM component c JOIN acc USING (comp)
+        JOIN records r ON r.rid = c.rid JOIN records s ON s.rid = acc.sor_rid
+        WHERE r.source <> {sor} AND coalesce({_CONTRADICTS_ACCOUNT}, false)
+          -- a reviewer's match about the record and its account settles it
+          AND NOT EXISTS (SELECT 1 FROM decision_pairs d WHERE d.decision = 'match'
+                          AND d.a = least(r.rid, acc.sor_rid) AND d.b = greatest(r.rid, acc.sor_rid))
+        """
+    )
+
+
 def _glue_of(comp_edges: list[tuple]) -> list[tuple]:
     """The suggestive edges of one conflict component that alone join two accounts (a small
     union-find over the component's edges; conflicts are few)."""
@@ -232,17 +320,24 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         """
         CREATE OR REPLACE TABLE account_result AS
         SELECT r.rid, r.source, r.id, c.comp, s.n AS comp_size, s.n_sor,
-               CASE WHEN c.is_sor THEN r.id WHEN s.n_sor = 1 THEN sr.id END AS account_id,
+               CASE WHEN c.is_sor THEN r.id WHEN s.n_sor = 1 AND x.rid IS NULL THEN sr.id END
+                   AS account_id,
                CASE WHEN c.is_sor THEN 'sor'
+                    WHEN x.rid IS NOT NULL THEN 'unresolved'
                     WHEN s.n_sor = 1 THEN CASE t.path_level WHEN 0 THEN 'rule' WHEN 1 THEN 'review'
                                                             ELSE 'probabilistic' END
                     ELSE 'unresolved' END AS method,
-               CASE WHEN NOT c.is_sor AND s.n_sor = 1 AND t.path_level = 0 THEN t.path_rule END AS rule,
-               CASE WHEN NOT c.is_sor AND s.n_sor = 1 AND t.path_level > 0 THEN t.path_probability
+               CASE WHEN NOT c.is_sor AND s.n_sor = 1 AND x.rid IS NULL AND t.path_level = 0
+                    THEN t.path_rule END AS rule,
+               CASE WHEN NOT c.is_sor AND s.n_sor = 1 AND x.rid IS NULL AND t.path_level > 0
+                    THEN t.path_probability
                     -- unresolved, waiting for review: the best candidate's probability
                     WHEN NOT c.is_sor AND s.n_sor <> 1 THEN pe.probability END
                    AS match_probability,
-               CASE WHEN c.is_sor OR s.n_sor = 1 THEN NULL
+               CASE WHEN c.is_sor THEN NULL
+                    -- it contradicts the one account its component reaches: a reviewer decides
+                    WHEN x.rid IS NOT NULL THEN 'conflict'
+                    WHEN s.n_sor = 1 THEN NULL
                     WHEN s.n_sor >= 2 THEN 'conflict'
                     WHEN pe.rid IS NOT NULL THEN 'pending_review'
                     WHEN s.n > 1 THEN 'no_account'
@@ -258,6 +353,7 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         LEFT JOIN records sr ON sr.rid = s.sor_rid
         LEFT JOIN tree t ON t.rid = r.rid
         LEFT JOIN _pending pe ON pe.rid = r.rid
+        LEFT JOIN contradicted x ON x.rid = r.rid
         ORDER BY r.rid
         """,
         [sor],

@@ -71,6 +71,7 @@ def build_review_queue(
     )
     con.execute("CREATE OR REPLACE TEMP TABLE _chain_rids (comp BIGINT, rid BIGINT, pos INTEGER)")
     _conflicts(con)
+    _contradictions(con)
     if has_scores:
         _pairs(con)
     _raw_rows(con, config)
@@ -172,6 +173,26 @@ def _pairs(con) -> None:
         JOIN account_result ao ON ao.rid = p.o JOIN account_result ak ON ak.rid = p.k
         LEFT JOIN score_pairs sp ON sp.o = p.o AND sp.k = p.k
         JOIN _fields fo ON fo.rid = p.o JOIN _fields fk ON fk.rid = p.k
+        """
+    )
+
+
+def _contradictions(con) -> None:
+    """A record that contradicts the one account its component reaches (a stored reference
+    naming a company in another country): a pair of the record and that account's record; a
+    `match` settles it, a `no_match` cuts a direct edge between them."""
+    if not rows(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'contradicted' LIMIT 1"):
+        return
+    con.execute(
+        """
+        INSERT INTO review_queue
+        SELECT NULL, 'pair', x.rid, x.sor_rid, r.source, r.id, s.source, s.id, s.id,
+               NULL, NULL, 'contradicts its account: ' || x.why, fr.fields, fs.fields, '[]',
+               a.comp, NULL, NULL, NULL, NULL
+        FROM contradicted x
+        JOIN records r ON r.rid = x.rid JOIN records s ON s.rid = x.sor_rid
+        JOIN account_result a ON a.rid = x.rid
+        JOIN _fields fr ON fr.rid = x.rid JOIN _fields fs ON fs.rid = x.sor_rid
         """
     )
 

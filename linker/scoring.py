@@ -58,8 +58,11 @@ MODEL_FORMAT = 1
 MIN_LABELS = 50  # fewer label pairs than this: m by EM instead
 MIN_KNOWN = 200  # fewer linked records than this: too little to learn what a non-match looks like
 SEED = 42
-# Random pairs for u: 20 per record, at least 1e6; the cap bounds training time at scale.
+# Random pairs for u: 20 per record, at least U_MIN_PAIRS, at most the pairs that exist; the cap
+# bounds training time at scale.
 U_MAX_PAIRS = 5e6
+U_MIN_PAIRS = 2e5
+WHATIF_ACCEPT = (0.95, 0.9, 0.8)  # the run summary says what these `accept` values would link
 PROBABILISTIC_RANK = 10_000  # edges rank after every rule
 CANDIDATE = "candidate"  # an edge in the review band: not live until a reviewer says match
 # A token in more account names than this share (and than COMMON_TOKEN_MIN) is generic.
@@ -345,7 +348,9 @@ def train(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
     em_rounds: list[dict] = []
     with quiet_splink():
         linker = splink_linker(con, settings)
-        max_pairs = int(min(U_MAX_PAIRS, max(1e6, 20 * (counts["open"] + counts["known"]))))
+        # Random pairs for u: 20 per record (at least 2e5), never more than exist, capped.
+        budget = max(U_MIN_PAIRS, 20 * (counts["open"] + counts["known"]))
+        max_pairs = int(max(1, min(U_MAX_PAIRS, budget, counts["possible_pairs"])))
         linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=SEED)
         if n_labels >= MIN_LABELS:
             how = "m from label pairs (records the rules linked through stored references)"
@@ -399,6 +404,36 @@ def train(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
     model = Model(path, trained, meta)
     save_model(model)
     return model
+
+
+def default_model(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
+    """A model for a project too small to train one (never saved, never links by itself).
+
+    Parameters: Splink's defaults for an untrained comparison — its most specific level at
+    +10 bits of match weight, the others spread from -5 to +3 — and term-frequency adjustments
+    on names, which need no training. The prior is one true match per open record: the best
+    candidate of each open record is then queued for review, and `linker explain` shows it.
+    Chosen to rank candidates sensibly, not to decide: `score` links nothing with it.
+    """
+    comps, blocking = plan(con, config)
+    counts = prepare(con, config, comps)
+    settings = splink_settings(comps, blocking)
+    settings["probability_two_random_records_match"] = 1 / max(counts["known"], 2)
+    meta = {
+        "format": MODEL_FORMAT,
+        "plan_digest": plan_digest(comps, blocking),
+        "untrained": True,
+        "comparisons": [
+            {"field": c.field, "kind": c.kind, "tf": c.tf, "thresholds": list(c.thresholds)}
+            for c in comps
+        ],
+        "training": {
+            "open_records": counts["open"],
+            "known_records": counts["known"],
+            "m": "Splink's default parameters (too little data to train)",
+        },
+    }
+    return Model(path, settings, meta)
 
 
 def _em(linker, rules: list[dict]) -> list[dict]:
@@ -558,11 +593,24 @@ def score(con: duckdb.DuckDBPyConnection, config: Config, model: Model) -> dict:
         con.execute("DROP TABLE _pred_all")
         _drop_splink_tables(con)
         stats["scored_pairs"] = scalar(con, "SELECT count(*) FROM score_pairs")
-        _decide(con, comps, sc.accept, sc.review, sc.margin)
+        # An untrained model ranks candidates but never decides: nothing above 1.
+        accept = sc.accept if not model.meta.get("untrained") else 1.1
+        _decide(con, comps, accept, sc.review, sc.margin)
         stats["linked"] = scalar(con, "SELECT count(*) FROM score_decision WHERE decision = 'link'")
         stats["review"] = scalar(
             con, "SELECT count(*) FROM score_decision WHERE decision = 'review'"
         )
+        # What a lower `accept` would link of the records held only by the threshold.
+        stats["would_link"] = {
+            f"{t:g}": scalar(
+                con,
+                "SELECT count(*) FROM score_decision WHERE why = 'in the review band' "
+                "AND probability >= ?",
+                [t],
+            )
+            for t in WHATIF_ACCEPT
+            if t < accept
+        }
     # Splink's inputs are spent; the pairs, evidence and decisions above are what is kept.
     for side in ("input", "open", "known"):
         con.execute(f"DROP TABLE IF EXISTS score_{side}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -50,10 +51,23 @@ id,name,website,country,vat
 36,Initech SpA,initech.it,IT,
 """
 CRM_HEADER = "Id,Name,Website,Country,VAT,Email,ProductId\n"
+# A project's own name_country that trusts name + country alone (identifying), as a user may
+# write it: for tests about other things than trust.
+NAME_ALONE_LINKS = {
+    "rules/name_country.toml": 'name = "name_country"\nentity = "accounts"\n'
+    'equal = ["name", "country"]\ntrust = "identifying"\n'
+}
 
 
-def make(tmp_path: Path, crm_rows: str, *, extra: str = "", product: str = PRODUCT) -> Project:
-    files = {"product.csv": product, "crm.csv": CRM_HEADER + crm_rows}
+def make(
+    tmp_path: Path,
+    crm_rows: str,
+    *,
+    extra: str = "",
+    product: str = PRODUCT,
+    rules: dict[str, str] | None = None,
+) -> Project:
+    files = {"product.csv": product, "crm.csv": CRM_HEADER + crm_rows, **(rules or {})}
     return Project(write_project(tmp_path / "p", TWO_SOURCES + extra, files))
 
 
@@ -71,11 +85,18 @@ def decide(project: Project, left, right, decision: str, reviewer: str = "ana") 
 
 
 def test_rule_links_and_methods(tmp_path):
-    p = make(tmp_path, "c1,ACME,,Germany,,,34.0\nc2,Globex Limited,,UK,,,\nc3,Other,,DE,,,\n")
+    # c2: name + country, corroborated by its email's domain; c4: the name alone suggests 35
+    # but links nothing by itself (a suggestive key).
+    rows = (
+        "c1,ACME,,Germany,,,34.0\nc2,Globex Limited,,UK,,ap@globex.co.uk,\nc3,Other,,DE,,,\n"
+        "c4,Globex Limited,,UK,,,\n"
+    )
+    p = make(tmp_path, rows, extra='\n[rules]\norder = ["ref", "name_country"]\n')
     p.run()
     got = accounts(p)
     assert got["crm", "c1"]["account_id"] == "34" and got["crm", "c1"]["rule"] == "ref"
     assert got["crm", "c2"]["account_id"] == "35" and got["crm", "c2"]["rule"] == "name_country"
+    assert got["crm", "c4"]["account_id"] is None
     assert got["crm", "c3"] == {
         **got["crm", "c3"],
         "account_id": None,
@@ -105,7 +126,11 @@ def test_no_match_decision_cuts_a_conflict(tmp_path):
     p.run()
     decide(p, ["crm", "c1"], ["product", "35"], "no_match")
     got = accounts(p)  # publish re-applies decisions without re-running
-    assert got["crm", "c1"]["account_id"] == "34" and got["crm", "c1"]["rule"] == "ref"
+    # Cut from 35, c1 still carries 35's VAT number: it contradicts 34 until a reviewer says so.
+    assert got["crm", "c1"]["account_id"] is None and got["crm", "c1"]["reason"] == "conflict"
+    decide(p, ["crm", "c1"], ["product", "34"], "match")
+    got = accounts(p)
+    assert got["crm", "c1"]["account_id"] == "34" and got["crm", "c1"]["method"] == "review"
 
 
 def test_match_decision_links_with_method_review_and_undo_takes_it_back(tmp_path):
@@ -158,7 +183,7 @@ def test_duplicates_reported_and_merge_lists_the_leading_record(tmp_path):
 
 
 def test_component_without_sor_record_is_no_account(tmp_path):
-    p = make(tmp_path, "c1,Nobody,nobody.example,US,,,\nc2,Nobody Inc,nobody.example,US,,,\n")
+    p = make(tmp_path, "c1,Nobody,nobody.io,US,,,\nc2,Nobody Inc,nobody.io,US,,,\n")
     p.run()
     got = accounts(p)
     assert got["crm", "c1"]["reason"] == got["crm", "c2"]["reason"] == "no_account"
@@ -203,7 +228,7 @@ def test_ref_works_from_the_sor_side_too(tmp_path):
     )
     files = {
         "product.csv": "id,name,website,country,vat,crm_id\n34,Acme,,DE,,0017b00000AbC\n",
-        "crm.csv": CRM_HEADER + "0017b00000AbC,Whatever,,FR,,,\n0017b00000abc,Other,,FR,,,\n",
+        "crm.csv": CRM_HEADER + "0017b00000AbC,Whatever,,DE,,,\n0017b00000abc,Other,,DE,,,\n",
     }
     p = Project(write_project(tmp_path / "p", toml, files))
     p.run()
@@ -248,8 +273,10 @@ def test_contacts_precedence_and_reasons(tiny):
 
 def test_contact_disagreement_is_counted(tiny):
     # c5 is Anna at initech (own account 112 -> 36); make her email a Globex user's address.
+    # (Luca, an initech user, is a contact of 112 too: 112's people are not all Globex's.)
     users = tiny / "data" / "crm_contacts.csv"
-    users.write_text(users.read_text().replace("anna@initech.it", "ann@globex.co.uk"))
+    text = users.read_text().replace("anna@initech.it", "ann@globex.co.uk")
+    users.write_text(text + "c6,112,luca@initech.it,Luca,Bianchi\n")
     p = Project(tiny)
     res = p.run()
     assert res.report["sources"]["crm_contacts"]["disagreements"] == 1
@@ -273,7 +300,7 @@ def test_values_never_become_sql(tmp_path):
     evil = "x'); drop table records; --"
     product = PRODUCT + f'37,"{evil}",,FR,\n38,"[bold red]x[/] \x1b[31mred\x1b[0m",,FR,\n'
     rows = f'e1,"{evil} SAS",,France,,,\ne2,"[bold red]x[/] \x1b[31mred\x1b[0m",,FR,,,\n'
-    p = make(tmp_path, rows, product=product)
+    p = make(tmp_path, rows, product=product, rules=NAME_ALONE_LINKS)
     p.run()
     got = accounts(p)
     assert got["crm", "e1"]["account_id"] == "37" and got["crm", "e1"]["rule"] == "name_country"
@@ -292,10 +319,12 @@ def test_publish_warns_when_the_config_changed_since_the_run(tmp_path):
 def test_key_shared_only_by_records_already_tied_to_different_accounts_makes_no_edge(tmp_path):
     # Two customers both named after the same person, each holding its own account's id: the
     # name says nothing about identity here, so it must not glue accounts 34 and 35 together.
-    p = make(tmp_path, "b1,Julien Fontaine,,FR,,,34\nb2,Julien Fontaine,,France,,,35\n")
+    product = PRODUCT + "37,Fontaine Conseil,,FR,\n38,Fontaine Bâtiment,,FR,\n"
+    rows = "b1,Julien Fontaine,,FR,,,37\nb2,Julien Fontaine,,France,,,38\n"
+    p = make(tmp_path, rows, product=product, rules=NAME_ALONE_LINKS)
     res = p.run()
     got = accounts(p)
-    assert (got["crm", "b1"]["account_id"], got["crm", "b2"]["account_id"]) == ("34", "35")
+    assert (got["crm", "b1"]["account_id"], got["crm", "b2"]["account_id"]) == ("37", "38")
     assert res.report["conflicts"]["components"] == 0
     blocked = {(k["rule"], k["key"]): k for k in res.report["keys_without_edges"]}
     assert blocked["name_country", "julien fontaine / FR"]["reason"] == "ambiguous"
@@ -303,8 +332,28 @@ def test_key_shared_only_by_records_already_tied_to_different_accounts_makes_no_
 
 
 def test_key_held_by_a_sor_record_still_surfaces_a_contradiction(tmp_path):
-    # c1 holds account 34's id but account 35's own domain: a real contradiction -> conflict.
-    p = make(tmp_path, "c1,Whatever,globex.co.uk,GB,,,34\n")
+    # c1 holds account 34's id but is, by its name and domain, account 35: a conflict.
+    p = make(tmp_path, "c1,Globex,globex.co.uk,GB,,,34\n")
     res = p.run()
     assert accounts(p)["crm", "c1"]["reason"] == "conflict"
     assert res.report["conflicts"]["components"] == 1
+
+
+def test_a_stored_reference_to_a_company_in_another_country_waits_for_a_reviewer(tmp_path):
+    # c1 holds account 34's id (Acme, DE) but is in GB: the reference may be a typo for another
+    # customer's. Not published as linked; queued as a pair with account 34's record.
+    p = make(tmp_path, "c1,Whatever,,GB,,,34\n")
+    res = p.run()
+    got = accounts(p)
+    assert got["crm", "c1"]["account_id"] is None and got["crm", "c1"]["reason"] == "conflict"
+    assert res.report["conflicts"]["contradicted"] == 1
+    con = duckdb.connect(str(p.state_db), read_only=True)
+    try:
+        item = con.execute(
+            "SELECT kind, left_id, right_id, why FROM review_queue WHERE left_id = 'c1'"
+        ).fetchone()
+    finally:
+        con.close()
+    assert item[:3] == ("pair", "c1", "34") and "country GB is not the account's (DE)" in item[3]
+    decide(p, ["crm", "c1"], ["product", "34"], "match")  # the reviewer: it is 34
+    assert accounts(p)["crm", "c1"]["account_id"] == "34"

@@ -97,24 +97,29 @@ def run_one(tmp_path: Path, rule: str, other_rows: str) -> dict[str, tuple]:
             {"a": ("1", "registration"), "b": (None, None)},
         ),
         ("registration", "c,,,,,hrb-12345,,\n", {"c": ("1", "registration")}),
-        # Email: an account record whose email is a product user's belongs to that user's
-        # account, even on free mail; a stranger's free mail links nothing.
+        # A user's email: an account record whose email is a product user's belongs to that
+        # user's account, even on free mail; a stranger's free mail links nothing.
         (
-            "email",
+            "user_email",
             "a,,,,,,CEO.Globex@gmail.com ,\nb,,,,,,someone@gmail.com,\n",
-            {"a": ("2", "email"), "b": (None, None)},
+            {"a": ("2", "user_email"), "b": (None, None)},
         ),
-        # Domain: website or a non-free email's domain; free mail is never a company domain.
+        # Domain (suggestive): website or a non-free email's domain, corroborated (here by the
+        # name); the key alone, another country, or free mail never link.
         (
             "domain",
-            "a,,https://www.acme.de/x,,,,,\nb,,,,,,ap@acme.de,\nc,,,,,,x@gmail.com,\n",
-            {"a": ("1", "domain"), "b": ("1", "domain"), "c": (None, None)},
+            "a,ACME,https://www.acme.de/x,,,,,\nb,,,,,,ap@acme.de,\nc,,,,,,x@gmail.com,\n"
+            "d,Acme,acme.de,FR,,,,\n",
+            {"a": ("1", "domain"), "b": (None, None), "c": (None, None), "d": (None, None)},
         ),
-        # Name + country: legal forms, case and "The" ignored; another country is another company.
+        # Name + country (suggestive): legal forms, case and "The" ignored, corroborated (here
+        # by the domain); another country is another company; the name alone, or a
+        # registration number that disagrees, does not link.
         (
             "name_country",
-            "a,The ACME,,Germany,,,,\nb,Acme Ltd,,UK,,,,\nc,Globex Limited,,United Kingdom,,,,\n",
-            {"a": ("1", "name_country"), "b": (None, None), "c": ("2", "name_country")},
+            "a,The ACME,www.acme.de,Germany,,,,\nb,Acme Ltd,acme.de,UK,,,,\n"
+            "c,Globex Limited,,United Kingdom,,,,\ne,Acme AG,acme.de,DE,,HRB 99,,\n",
+            {"a": ("1", "name_country"), "b": (None, None), "c": (None, None), "e": (None, None)},
         ),
     ],
 )
@@ -199,6 +204,7 @@ def test_builtin_rules_are_all_valid_files():
         "ref",
         "vat",
         "registration",
+        "user_email",
         "email",
         "domain",
         "name_country",
