@@ -793,6 +793,26 @@ def evaluate(
             )
         out.print(t)
     for section, title in (
+        ("accounts_by_rule", "accounts → account_id, by method and rule"),
+        ("contacts_by_rule", "contacts → account_id, by how the account was found"),
+    ):
+        if not res.get(section):
+            continue
+        t = Table(title=title, title_justify="left")
+        for col in ("source", "method / rule", "linked", "correct", "precision"):
+            t.add_column(col, justify="left" if col in ("source", "method / rule") else "right")
+        for r in res[section]:
+            prec = r["precision"]
+            shown = f"{prec:.4f}" if prec is not None else "–"
+            t.add_row(
+                r["source"],
+                escape(str(r["rule"])),
+                str(r["predicted"]),
+                str(r["correct"]),
+                f"[red]{shown}[/red]" if prec is not None and prec < 0.99 else shown,
+            )
+        out.print(t)
+    for section, title in (
         ("accounts", "accounts"),
         ("contacts", "contacts → account_id"),
         ("contacts_user", "contacts → user_id"),

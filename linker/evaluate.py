@@ -74,12 +74,39 @@ def evaluate(
             out[section][name] = _score(con, table, key, [name])
         out[section]["all"] = _score(con, table, key, names)
         out[section]["all_rules_only"] = _score(con, table, key, names, rules_only=True)
+    out["accounts_by_rule"] = _by_rule(con, "account_result", "account_id", sor)
+    out["contacts_by_rule"] = _by_rule(con, "contact_result", "account_id", sor, "account_via")
     out["unlabelled"] = rows(
         con,
         "SELECT count(*) FROM (SELECT source, id FROM account_result UNION ALL "
         "SELECT source, id FROM contact_result) p ANTI JOIN _truth t USING (source, id)",
     )[0][0]
     return out
+
+
+def _by_rule(con, table: str, key: str, sor: set, how: str = "coalesce(p.rule, p.method)") -> list:
+    """Precision of the links each method or rule made (per source): which rule to trust."""
+    how = how if "(" in how else f"p.{how}"
+    return [
+        {
+            "source": src,
+            "rule": rule,
+            "predicted": n,
+            "correct": ok,
+            "precision": _r(ok / n if n else None),
+        }
+        for src, rule, n, ok in rows(
+            con,
+            f"""
+            SELECT p.source, {how} AS rule, count(*),
+                   count(*) FILTER (WHERE p.{key} = t.{key})
+            FROM {table} p JOIN _truth t USING (source, id)
+            WHERE p.{key} IS NOT NULL AND p.source NOT IN (SELECT unnest(?))
+            GROUP BY ALL ORDER BY 1, 2
+            """,
+            [[x for x in sor if x]],
+        )
+    ]
 
 
 def _score(con, table: str, key: str, sources: list[str], rules_only: bool = False) -> dict:

@@ -178,11 +178,10 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
             )
         if f == "domain":
             # A company's domains: its own (website, email) and its contacts' company email
-            # domains (a support org's users at acme.de say it is acme.de's).
-            cols.append(
-                "nullif(list_sort(list_distinct(list_concat(coalesce(r.domain, []), "
-                "coalesce(rc.domains, [])))), []) AS domain"
-            )
+            # domains (a support org's users at acme.de say it is acme.de's) — less the ones
+            # the domain rule found shared by several accounts (a group's, an organization's
+            # sites', a reseller's): they cannot tell accounts apart, here either.
+            cols.append("sd.domains AS domain")
         elif f in DEFAULT_KINDS or c.kind == "date":
             cols.append(f"r.{ident(f)}")
         else:  # custom text: the same text key as names and cities
@@ -194,6 +193,9 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
             ]
         cols += [x for x in input_columns(c) if x not in cols]
     joins = []
+    if any(c.field == "domain" for c in comps):
+        _score_domains(con)
+        joins.append("LEFT JOIN _score_domains sd ON sd.rid = r.rid")
     for c in comps:
         if c.kind == "name":
             _name_tokens(con, c.field)
@@ -207,7 +209,7 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
         SELECT CASE WHEN ar.account_id IS NULL THEN 'open' ELSE 'known' END AS source_dataset,
                {", ".join(cols)}
         FROM records r JOIN account_result ar USING (rid) {" ".join(joins)}
-        LEFT JOIN record_contacts rc ON rc.rid = r.rid
+
         WHERE r.entity = 'accounts'
           AND (ar.account_id IS NOT NULL
                OR (ar.reason IN ('no_match', 'no_account')
@@ -234,6 +236,24 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
         "LEFT JOIN (SELECT source, count(*) n FROM score_known GROUP BY source) k2 USING (source)",
     )
     return {"open": n_open, "known": n_known, "possible_pairs": int(possible)}
+
+
+def _score_domains(con: duckdb.DuckDBPyConnection) -> None:
+    """`_score_domains(rid, domains)`: each account record's own and contacts' domains, less
+    those the domain rule found shared by several accounts (set operations, not per-row lists)."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _score_domains AS
+        SELECT rid, list(DISTINCT d ORDER BY d) AS domains FROM (
+            SELECT rid, unnest(domain) AS d FROM records
+            WHERE entity = 'accounts' AND domain IS NOT NULL
+            UNION ALL
+            SELECT rid, unnest(domains) FROM record_contacts WHERE domains IS NOT NULL
+        ) x
+        WHERE d NOT IN (SELECT key FROM key_report WHERE rule = 'domain')
+        GROUP BY rid
+        """
+    )
 
 
 def _check_blocking_sql(con: duckdb.DuckDBPyConnection, config: Config) -> None:

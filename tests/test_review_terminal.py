@@ -43,8 +43,8 @@ def queue(project: Path) -> list[tuple]:
     con = duckdb.connect(str(project / ".linker" / "state.duckdb"), read_only=True)
     try:
         return con.execute(
-            "SELECT left_source, left_id, right_source, right_id, account_id FROM review_queue "
-            "WHERE kind = 'pair' ORDER BY item"
+            "SELECT left_source, left_id, right_source, right_id, account_id, probability "
+            "FROM review_queue WHERE kind = 'pair' ORDER BY item"
         ).fetchall()
     finally:
         con.close()
@@ -159,7 +159,8 @@ def test_a_reviewer_in_a_real_terminal_y_n_u_q_then_publish(acme_run, tmp_path, 
     t = pq.read_table(p / "crosswalk" / "accounts.parquet").to_pylist()
     row = next(x for x in t if (x["source"], x["source_record_id"]) == (first[0], first[1]))
     assert row["method"] == "review" and row["account_id"] == first[4]
-    assert row["match_probability"] is not None
+    # the decided pair's score when it was scored (a contradiction item has none)
+    assert (row["match_probability"] is not None) == (first[5] is not None)
     st = subprocess.run([LINKER, "status", "-p", str(p), "--json"], capture_output=True)
     status = json.loads(st.stdout)
     assert status["decisions"]["by_reviewer"] == {"ana": 1}

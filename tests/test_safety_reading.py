@@ -263,7 +263,7 @@ def test_other_empty_sources_are_a_warning_and_flagged_empty(root):
 
 def test_csv_with_mixed_crlf_and_lf_line_endings_reads(root):
     crm = root / "data" / "crm.csv"
-    crm.write_bytes(crm.read_bytes().replace(b"\n", b"\r\n") + b"118,Late Ltd,,DE,,,36,\n")
+    crm.write_bytes(crm.read_bytes().replace(b"\n", b"\r\n") + b"118,Late Ltd,,IT,,,36,\n")
     reads(root)
     rows = published_rows(root, "crm")
     assert rows["118"] == ("36", "rule", "ref") and rows["110"] == ("34", "rule", "ref")

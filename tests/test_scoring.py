@@ -144,7 +144,8 @@ COMPS = [Comparison("name", "name", True), Comparison("domain", "exact")]
 
 
 def decide(pairs: list[tuple], accept=0.99, review=0.80, margin=4.0) -> dict[int, tuple]:
-    """Run the decision step on hand-made scored pairs (o, k, account, p, weight, name_only)."""
+    """Run the decision step on hand-made scored pairs (o, k, account, p, weight, and what
+    alone agrees — None when more than the name or the location does)."""
     con = duckdb.connect()
     from linker.rules import EDGES_DDL
 
@@ -165,11 +166,11 @@ def decide(pairs: list[tuple], accept=0.99, review=0.80, margin=4.0) -> dict[int
 def test_thresholds_and_the_review_band():
     d = decide(
         [
-            (1, 101, "A", 0.995, 10.0, False),  # >= accept: linked
-            (2, 102, "B", 0.90, 5.0, False),  # in [review, accept): review
-            (3, 103, "C", 0.50, 0.0, False),  # below review: dropped
-            (4, 104, "D", 0.80, 3.0, False),  # exactly review: review
-            (5, 105, "E", 0.99, 9.0, False),  # exactly accept: linked
+            (1, 101, "A", 0.995, 10.0, None),  # >= accept: linked
+            (2, 102, "B", 0.90, 5.0, None),  # in [review, accept): review
+            (3, 103, "C", 0.50, 0.0, None),  # below review: dropped
+            (4, 104, "D", 0.80, 3.0, None),  # exactly review: review
+            (5, 105, "E", 0.99, 9.0, None),  # exactly accept: linked
         ]
     )
     assert d[1] == ("link", None) and d[5] == ("link", None)
@@ -186,12 +187,12 @@ def test_thresholds_and_the_review_band():
 def test_a_close_runner_up_for_another_account_sends_the_record_to_review():
     d = decide(
         [
-            (1, 101, "A", 0.9999, 14.0, False),
-            (1, 201, "B", 0.999, 11.0, False),  # within 4 bits, above review: ambiguous
-            (2, 102, "A", 0.9999, 14.0, False),
-            (2, 202, "B", 0.95, 5.0, False),  # 9 bits behind: the best is clear
-            (3, 103, "A", 0.9999, 14.0, False),
-            (3, 203, "B", 0.5, 13.0, False),  # close in weight but below review: ignored
+            (1, 101, "A", 0.9999, 14.0, None),
+            (1, 201, "B", 0.999, 11.0, None),  # within 4 bits, above review: ambiguous
+            (2, 102, "A", 0.9999, 14.0, None),
+            (2, 202, "B", 0.95, 5.0, None),  # 9 bits behind: the best is clear
+            (3, 103, "A", 0.9999, 14.0, None),
+            (3, 203, "B", 0.5, 13.0, None),  # close in weight but below review: ignored
         ]
     )
     assert d[1] == ("review", "a runner-up for another account is close")
@@ -202,18 +203,24 @@ def test_a_close_runner_up_for_another_account_sends_the_record_to_review():
 
 def test_two_records_of_the_same_account_are_not_runners_up():
     # score_pairs keeps one pair per account (the best record); a second account is needed.
-    d = decide([(1, 101, "A", 0.9999, 14.0, False)])
+    d = decide([(1, 101, "A", 0.9999, 14.0, None)])
     assert d[1] == ("link", None)
 
 
 def test_a_match_on_the_name_alone_is_never_linked_automatically():
-    d = decide([(1, 101, "A", 0.999, 12.0, True)])
+    d = decide([(1, 101, "A", 0.999, 12.0, "only the name agrees")])
     assert d[1] == ("review", "only the name agrees")
     assert d["edges"] == [(1, 101, "candidate")]
 
 
+def test_a_match_on_the_location_alone_is_never_linked_automatically():
+    # Two companies in one office building: same address, postcode and city, nothing else.
+    d = decide([(1, 101, "A", 0.996, 8.0, "only the location agrees")])
+    assert d[1] == ("review", "only the location agrees")
+
+
 def test_margin_is_configurable():
-    pairs = [(1, 101, "A", 0.9999, 14.0, False), (1, 201, "B", 0.999, 11.0, False)]
+    pairs = [(1, 101, "A", 0.9999, 14.0, None), (1, 201, "B", 0.999, 11.0, False)]
     assert decide(pairs, margin=2.0)[1] == ("link", None)
     assert decide(pairs, margin=4.0)[1][0] == "review"
 
@@ -249,8 +256,8 @@ def test_the_review_queue_holds_pairs_with_their_evidence_and_conflicts_with_cha
     kinds = [r[0] for r in q]
     assert "conflict" in kinds and "pair" in kinds
     assert kinds == sorted(kinds, key=lambda k: k != "conflict")  # conflicts first
-    pair = next(r for r in q if r[0] == "pair")
-    assert 0.80 <= pair[5] < 1.0
+    pair = next(r for r in q if r[0] == "pair" and r[5] is not None)
+    assert 0.50 <= pair[5] < 1.0
     evidence = json.loads(pair[9])
     assert {e["comparison"] for e in evidence} >= {"name"}
     assert all({"level", "match_weight", "open_value", "known_value"} <= e.keys() for e in evidence)
@@ -270,7 +277,7 @@ def test_decisions_on_queued_pairs_are_honoured_by_publish(acme, tmp_path):
     con = state(p)
     pairs = con.execute(
         "SELECT left_source, left_id, right_source, right_id FROM review_queue "
-        "WHERE kind = 'pair' ORDER BY item LIMIT 2"
+        "WHERE kind = 'pair' AND probability IS NOT NULL ORDER BY item LIMIT 2"
     ).fetchall()
     con.close()
     assert len(pairs) == 2

@@ -465,7 +465,15 @@ def test_defaults_of_a_minimal_config(tmp_path):
     assert c.name == "t"
     assert c.accounts_sor == "product"
     assert c.contacts_sor is None
-    assert c.rules.order == ("ref", "vat", "registration", "email", "domain", "name_country")
+    assert c.rules.order == (
+        "ref",
+        "vat",
+        "registration",
+        "user_email",
+        "email",
+        "domain",
+        "name_country",
+    )
     assert c.rules.contacts_order == (
         "sor_user",
         "own_account",
@@ -475,7 +483,7 @@ def test_defaults_of_a_minimal_config(tmp_path):
     assert c.rules.max_key_records == 25
     assert c.scoring.enabled is True
     assert c.scoring.accept == 0.99
-    assert c.scoring.review == 0.80
+    assert c.scoring.review == 0.50
     assert c.scoring.comparisons == () and c.scoring.blocking == ()
     assert c.duplicates_policy == "report"
     assert c.quality.max_conflicts is None and c.quality.min_linked_share == {}
