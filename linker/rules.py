@@ -377,8 +377,9 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
     limit = rule.max_key_records or config.rules.max_key_records
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _keystat AS SELECT {', '.join(kcols)}, count(DISTINCT rid) AS n, "
-        f"count(DISTINCT rid) FILTER (WHERE is_sor) AS n_sor, count(DISTINCT a.anchor) AS n_anchor "
-        f"FROM _keys LEFT JOIN _anchor a USING (rid) GROUP BY ALL"
+        f"count(DISTINCT rid) FILTER (WHERE is_sor) AS n_sor, count(DISTINCT a.anchor) AS n_anchor, "
+        f"count(DISTINCT rc.city) AS n_city "
+        f"FROM _keys LEFT JOIN _anchor a USING (rid) LEFT JOIN records rc USING (rid) GROUP BY ALL"
     )
     # A key held by no SOR record, whose records stronger rules already tie to two different
     # accounts (two customers both called "Julien Fontaine" in France), cannot tell accounts
@@ -398,22 +399,29 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
     )
     where = f"AND (\n{rule.where}\n)" if rule.where else ""
     only = "AND (lk.lent OR rk.lent)" if rule.sor_contacts_only else ""
-    sql = f"""
+
+    def pairs(keys: str) -> str:
+        return f"""
         SELECT lk.rid AS a, rk.rid AS b, 'rule' AS method, ? AS rule, {rank} AS rank,
                NULL::DOUBLE AS probability, min({evidence}) AS evidence
         FROM _keys lk
-        JOIN _keystat g ON {good} AND NOT ({blocked})
+        JOIN _keystat g ON {good} AND NOT ({blocked}) AND ({keys})
         JOIN _keys rk ON {on} AND lk.rid < rk.rid
         JOIN records l ON l.rid = lk.rid
         JOIN records r ON r.rid = rk.rid
         WHERE true {where} {only}
         GROUP BY lk.rid, rk.rid
     """
+
     try:
         if rule.suggestive:
-            _suggestive_edges(con, rule, sql, config.accounts_sor)
+            _suggestive_edges(con, rule, pairs("true"), config.accounts_sor)
         else:
-            _insert_new_edges(con, sql, [rule.name])
+            # An identifying key whose records sit in several cities (a legal entity's VAT
+            # number on the records of its sites, each an account of its own): within it, a
+            # pair links as a suggestive one would — corroborated, no other city.
+            _insert_new_edges(con, pairs("g.n_city <= 1"), [rule.name])
+            _suggestive_edges(con, rule, pairs("g.n_city >= 2"), config.accounts_sor)
     except duckdb.Error as e:
         if rule.where:
             raise ConfigError(
@@ -466,6 +474,7 @@ CORROBORATE = (  # (the field it is about, what it says, SQL)
         "OR list_has_any(lm.accounts, rm.accounts)",
     ),
 )
+IMPLIES = {"email": ("domain",)}
 CONTRADICT = (  # (field, what it says, SQL)
     ("vat", "VAT numbers differ", "l.vat <> r.vat"),
     (
@@ -491,10 +500,12 @@ CONTRADICT = (  # (field, what it says, SQL)
 def _suggestive_edges(con: duckdb.DuckDBPyConnection, rule: Rule, pairs_sql: str, sor: str) -> None:
     """A suggestive rule's pairs: an edge when corroborated and not contradicted, else a row
     of `suggestions` (the scoring stage weighs the pair)."""
+    # A key says nothing more about what it implies: an email, its domain.
+    said = {*rule.equal, *(f for k in rule.equal for f in IMPLIES.get(k, ()))}
     agree = ", ".join(
         f"CASE WHEN coalesce({cond}, false) THEN {literal(label)} END"
         for field, label, cond in CORROBORATE
-        if field not in rule.equal
+        if field not in said
     )
     against = ", ".join(
         f"CASE WHEN coalesce({cond}, false) THEN {literal(label)} END"

@@ -470,7 +470,6 @@ def test_defaults_of_a_minimal_config(tmp_path):
         "vat",
         "registration",
         "user_email",
-        "email",
         "domain",
         "name_country",
     )
