@@ -200,7 +200,7 @@ def test_hub_key_makes_no_edges_and_is_reported(tmp_path):
     rows = "".join(f"h{i},Client {i},,DE,,billing@reseller.io,\n" for i in range(30))
     # The reseller's address also belongs to one product account via its domain ... the
     # 30 records sharing one email must not be glued together.
-    p = make(tmp_path, rows)
+    p = make(tmp_path, rows, extra='\n[rules]\norder = ["ref", "user_email", "email", "domain"]\n')
     res = p.run()
     blocked = {(k["rule"], k["key"]): k for k in res.report["keys_without_edges"]}
     assert blocked["email", "billing@reseller.io"]["reason"] == "too_many_records"
