@@ -496,7 +496,8 @@ def _print_summary(p: Project, rep: dict) -> None:
 
 
 def _edge(step: dict) -> str:
-    label = escape(f"[{step['rule'] or step['method']}]")
+    trust = f" · {step['trust']}" if step.get("trust") else ""
+    label = escape(f"[{step['rule'] or step['method']}{trust}]")
     return (
         f"{escape(':'.join(step['from']))} ─{label}→ {escape(':'.join(step['to']))}   "
         f"{escape(step['evidence'] or '')}"
@@ -678,6 +679,22 @@ def explain(
             )
             out.print(
                 f"  ref {escape(ref['column'])} = {escape(ref['value'])} → {escape(ref['target'])}: {state}"
+            )
+        if info.get("contradiction"):
+            out.print(
+                f"  [yellow]contradicts its account[/yellow]: {escape(info['contradiction'])}; "
+                "a reviewer decides (a match with the account's record settles it)"
+            )
+        for sg in info.get("suggestions", []):
+            out.print(
+                f"  suggested by {escape(sg['rule'])} (suggestive: {escape(sg['key'] or '')}) "
+                f"with {escape(':'.join(sg['other']))}, no edge: {escape(sg['why'])}"
+            )
+        for c in info.get("cut", []):
+            out.print(
+                f"  cut automatically: {escape(c['rule'])} edge with {escape(':'.join(c['other']))} "
+                f"({escape(c['evidence'] or '')}) would have joined accounts "
+                f"{', '.join(map(escape, c['accounts']))}"
             )
         for k in info.get("blocked_keys", []):
             out.print(

@@ -56,6 +56,13 @@ def explain_record(
             )
         ]
         out["blocked_keys"] = _blocked_keys(con, rid)
+        out["suggestions"] = _suggestions(con, rid)
+        out["cut"] = _cuts(con, rid)
+        contra = _table_rows(con, "contradicted", "SELECT why FROM contradicted WHERE rid = ?", rid)
+        if contra:
+            out["contradiction"] = contra[0][0]
+        for step in out["chain"] + out.get("conflict_chain", []):
+            step["trust"] = _trust(con, step)
     else:
         out.update(_explain_contact(con, config, rid))
     return out
@@ -76,6 +83,56 @@ def _blocked_keys(con, rid: int) -> list[dict]:
             "SELECT * FROM key_report WHERE key IN (SELECT unnest([vat, email, registration_number, "
             "name || ' / ' || country] || coalesce(domain, [])) FROM records WHERE rid = ?) ORDER BY rule, key",
             [rid],
+        )
+    ]
+
+
+def _table_rows(con, table: str, sql: str, *params) -> list[tuple]:
+    """Rows of a state table that older states may lack (then none)."""
+    if not rows(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [table]):
+        return []
+    return rows(con, sql, list(params))
+
+
+def _trust(con, step: dict) -> str | None:
+    """How far the edge's rule is trusted (rule edges only): identifying or suggestive."""
+    if step.get("method") != "rule" or not step.get("rule"):
+        return None
+    got = _table_rows(
+        con, "rule_trust", "SELECT trust FROM rule_trust WHERE rule = ?", step["rule"]
+    )
+    return got[0][0] if got else None
+
+
+def _suggestions(con, rid: int) -> list[dict]:
+    """Pairs a suggestive rule proposed for this record that made no edge, and why."""
+    return [
+        {"rule": r, "other": _label(con, other), "key": ev, "why": why}
+        for r, other, ev, why in _table_rows(
+            con,
+            "suggestions",
+            "SELECT rule, CASE WHEN a = ? THEN b ELSE a END, evidence, why FROM suggestions "
+            "WHERE a = ? OR b = ? ORDER BY rule, 2",
+            rid,
+            rid,
+            rid,
+        )
+    ]
+
+
+def _cuts(con, rid: int) -> list[dict]:
+    """Suggestive edges of this record cut because they alone joined two accounts (or led it
+    to an account it contradicts)."""
+    return [
+        {"rule": r, "other": _label(con, other), "evidence": ev, "accounts": list(acc or [])}
+        for r, other, ev, acc in _table_rows(
+            con,
+            "glue_cuts",
+            "SELECT rule, CASE WHEN a = ? THEN b ELSE a END, evidence, accounts FROM glue_cuts "
+            "WHERE a = ? OR b = ? ORDER BY ALL",
+            rid,
+            rid,
+            rid,
         )
     ]
 

@@ -110,6 +110,7 @@ class Edge:
     rule: str
     evidence: str
     proposed_cut: bool
+    trust: str | None = None  # identifying | suggestive, for rule edges
 
     @property
     def pair(self) -> tuple[Key, Key]:
@@ -564,6 +565,7 @@ def _item(r: dict[str, Any]) -> Item:
                 s.get("rule") or "",
                 s.get("evidence") or "",
                 bool(s.get("proposed_cut")),
+                s.get("trust"),
             )
             for s in json.loads(r["evidence"] or "[]")
         )

@@ -177,11 +177,15 @@ def _pairs(con) -> None:
     )
 
 
+def _has(con, table: str) -> bool:
+    return bool(rows(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = ? LIMIT 1", [table]))
+
+
 def _contradictions(con) -> None:
     """A record that contradicts the one account its component reaches (a stored reference
     naming a company in another country): a pair of the record and that account's record; a
     `match` settles it, a `no_match` cuts a direct edge between them."""
-    if not rows(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'contradicted' LIMIT 1"):
+    if not _has(con, "contradicted"):
         return
     con.execute(
         """
@@ -205,6 +209,7 @@ def _conflicts(con) -> None:
         "FROM live_edges e JOIN account_result s ON s.rid = e.a "
         "WHERE s.comp IN (SELECT comp FROM comp_stat WHERE n_sor >= 2) ORDER BY ALL",
     )
+    trust = dict(rows(con, "SELECT rule, trust FROM rule_trust")) if _has(con, "rule_trust") else {}
     if not edges:
         return
     by_comp: dict[int, list[tuple]] = defaultdict(list)
@@ -240,6 +245,7 @@ def _conflicts(con) -> None:
                 "from": list(label[a]),
                 "to": list(label[b]),
                 "rule": r,
+                "trust": trust.get(r),  # identifying or suggestive (rule edges)
                 "evidence": ev,
                 "proposed_cut": (a, b) == (cut[0], cut[1]),
             }

@@ -18,6 +18,7 @@ class ChainList(OptionList):
             line = join(
                 span("✂ " if e.proposed_cut else "  ", "bold red"),
                 literal(f"{e.left.source} {e.left.id}", "bold"), " ─", literal(e.rule, "cyan"),
+                span(f" ({e.trust})" if e.trust == "suggestive" else "", "yellow"),
                 "→ ", literal(f"{e.right.source} {e.right.id}", "bold"), "  ",
                 literal(e.evidence, "dim"),
             )  # fmt: skip
