@@ -85,10 +85,9 @@ def input_columns(c: Comparison) -> list[str]:
         cols = [
             "r.address_number",
             "r.address_street",
-            # (house number, street word) pairs to block on: "3801 wabash"
-            "nullif(list_transform(list_filter(string_split(r.address_street, ' '), "
-            "lambda w: length(w) >= 3), lambda w: r.address_number || ' ' || w), []) "
-            "AS address__block",
+            # (house number, street word) pairs to block on, "3801 wabash", held by at most
+            # BLOCK_TOKEN_MAX records ("12 street" is everywhere): table _address_blocks
+            "ab.keys AS address__block",
         ]
         if c.kind == LOCATION:
             cols += ["r.address", "r.postcode", "r.city"]

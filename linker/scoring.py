@@ -193,6 +193,9 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
             ]
         cols += [x for x in input_columns(c) if x not in cols]
     joins = []
+    if any(c.kind in ("address", LOCATION) for c in comps):
+        _address_blocks(con)
+        joins.append("LEFT JOIN _address_blocks ab ON ab.rid = r.rid")
     if any(c.field == "domain" for c in comps):
         _score_domains(con)
         joins.append("LEFT JOIN _score_domains sd ON sd.rid = r.rid")
@@ -236,6 +239,29 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
         "LEFT JOIN (SELECT source, count(*) n FROM score_known GROUP BY source) k2 USING (source)",
     )
     return {"open": n_open, "known": n_known, "possible_pairs": int(possible)}
+
+
+def _address_blocks(con: duckdb.DuckDBPyConnection) -> None:
+    """`_address_blocks(rid, keys)`: a record's (house number, street word) pairs held by at
+    most BLOCK_TOKEN_MAX records — "3801 wabash" blocks, "12 street" (everywhere) does not."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _ab AS
+        SELECT DISTINCT rid, address_number || ' ' || w AS k FROM (
+            SELECT rid, address_number, unnest(string_split(address_street, ' ')) AS w
+            FROM records WHERE entity = 'accounts' AND address_number IS NOT NULL
+        ) WHERE length(w) >= 3
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _address_blocks AS
+        SELECT rid, list(k ORDER BY k) AS keys FROM _ab
+        WHERE k IN (SELECT k FROM _ab GROUP BY k HAVING count(*) <= {BLOCK_TOKEN_MAX})
+        GROUP BY rid
+        """
+    )
+    con.execute("DROP TABLE _ab")
 
 
 def _score_domains(con: duckdb.DuckDBPyConnection) -> None:
