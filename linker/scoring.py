@@ -430,10 +430,7 @@ def train(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
     meta = {
         "format": MODEL_FORMAT,
         "plan_digest": plan_digest(comps, blocking),
-        "comparisons": [
-            {"field": c.field, "kind": c.kind, "tf": c.tf, "thresholds": list(c.thresholds)}
-            for c in comps
-        ],
+        "comparisons": _meta_comparisons(comps),
         "training": {
             "open_records": counts["open"],
             "known_records": counts["known"],
@@ -469,10 +466,7 @@ def default_model(con: duckdb.DuckDBPyConnection, config: Config, path: Path) ->
         "format": MODEL_FORMAT,
         "plan_digest": plan_digest(comps, blocking),
         "untrained": True,
-        "comparisons": [
-            {"field": c.field, "kind": c.kind, "tf": c.tf, "thresholds": list(c.thresholds)}
-            for c in comps
-        ],
+        "comparisons": _meta_comparisons(comps),
         "training": {
             "open_records": counts["open"],
             "known_records": counts["known"],
@@ -480,6 +474,14 @@ def default_model(con: duckdb.DuckDBPyConnection, config: Config, path: Path) ->
         },
     }
     return Model(path, settings, meta)
+
+
+def _meta_comparisons(comps: list[Comparison]) -> list[dict]:
+    """The comparisons as model.json's `linker` part records them."""
+    return [
+        {"field": c.field, "kind": c.kind, "tf": c.tf, "thresholds": list(c.thresholds)}
+        for c in comps
+    ]
 
 
 def _em(linker, rules: list[dict]) -> list[dict]:

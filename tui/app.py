@@ -152,15 +152,19 @@ class ReviewApp(App[dict]):
                 item.number, decision, edge=self.edge if item.kind == "conflict" else None
             )
         except LinkerError as e:  # nothing was written: say why, stay on the item
-            self.notify(
-                "\n".join(visible(line) for line in e.lines()),
-                title="not saved",
-                severity="error",
-                timeout=30,
-                markup=False,
-            )
+            self._not_saved(e)
             return
         self.go(self.session.next_pending(self.pos))
+
+    def _not_saved(self, e: LinkerError) -> None:
+        """A decision the session refused to write: say why, in the app (data shown literally)."""
+        self.notify(
+            "\n".join(visible(line) for line in e.lines()),
+            title="not saved",
+            severity="error",
+            timeout=30,
+            markup=False,
+        )
 
     def action_skip(self) -> None:
         if self.pos is None:
@@ -175,13 +179,7 @@ class ReviewApp(App[dict]):
         try:
             number = self.session.undo()
         except LinkerError as e:
-            self.notify(
-                "\n".join(visible(line) for line in e.lines()),
-                title="not saved",
-                severity="error",
-                timeout=30,
-                markup=False,
-            )
+            self._not_saved(e)
             return
         if number is None:
             self.notify("Nothing to undo in this sitting.")

@@ -213,3 +213,19 @@ def test_snapshot_80x24_a_conflict(queued, snap_compare):
 def test_snapshot_120x40_a_pair_with_markup_in_its_data(queued, snap_compare):
     app = make_app(queued, source="crm")
     assert snap_compare(app, press=["s"], terminal_size=(120, 40))
+
+
+async def test_after_an_erasure_the_app_writes_nothing_and_says_why(queued):
+    from linker.decisions import new_erasure_mark
+
+    app = make_app(queued)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")  # to the first pair
+        number = app.current.number
+        new_erasure_mark(queued / ".linker")  # `linker forget` ran meanwhile
+        await pilot.press("y")
+        assert lines(queued) == [] and app.current.number == number  # stays on the item
+        notes = [n.message for n in app._notifications]
+        assert any("erased records after this review opened" in m for m in notes)
+        await pilot.press("q")
+    assert app.return_value["decisions"] == 0
