@@ -164,6 +164,8 @@ def forget(
         where = _publication_dirs(out, rep)
         for d in where:
             _filtered(d, targets, config)  # raises InputError naming a damaged file
+        if where:
+            publish.check_out(where[-1])  # the current one is republished: it must be ours
         plan += where
     # Act. The mark first: a review sitting open now can no longer write a decision about
     # the erased records (it checks the mark under the log's lock, see decisions.append).

@@ -537,3 +537,12 @@ def test_forget_still_erases_when_a_system_of_record_export_is_empty(project):
     assert "the sources could not be read" in r.stdout and "product.csv" in r.stdout
     rows = pq.read_table(project / "crosswalk" / "contacts.parquet").to_pylist()
     assert not any(x["source_record_id"] == "c1" for x in rows)
+
+
+def test_forget_stops_before_anything_changes_when_a_publication_holds_foreign_files(project):
+    write_file(project / "crosswalk" / "README.md", "ours\n")
+    (project / "decisions.jsonl").write_text(decision(["billing", "cus_B"], ["product", "34"]))
+    before = tree(project)
+    r = cli("forget", "-p", str(project), "--email", "jane.doe@acme-services.de")
+    stops(r, 2, "README.md")
+    assert tree(project) == before
