@@ -156,7 +156,9 @@ def test_explain_and_status_and_evaluate(tiny, tmp_path):
     assert invoke("run", "-p", str(tiny), "--publish").exit_code == 0
     r = invoke("explain", "support", "2101", "-p", str(tiny))
     assert r.exit_code == 0
-    assert "account_id 34" in r.stdout and "[ref · identifying]" in r.stdout and "crm:110" in r.stdout
+    assert (
+        "account_id 34" in r.stdout and "[ref · identifying]" in r.stdout and "crm:110" in r.stdout
+    )
     r = invoke("explain", "crm", "nope", "-p", str(tiny))
     assert r.exit_code == 3 and "no record with id 'nope'" in r.stderr
     r = invoke("explain", "crmm", "1", "-p", str(tiny))
