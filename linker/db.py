@@ -79,6 +79,11 @@ def lock_down(con: duckdb.DuckDBPyConnection, writable: list[Path] = ()) -> None
     con.execute("SET lock_configuration = true")
 
 
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the database holds a table of this name (an older state may lack one)."""
+    return bool(rows(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = ? LIMIT 1", [name]))
+
+
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple]:
     """Run a query and fetch all rows (drains the result so the connection stays free)."""
     return con.execute(sql, params or []).fetchall()

@@ -6,7 +6,7 @@ import duckdb
 
 from linker import scoring
 from linker.config import Config
-from linker.db import rows, scalar
+from linker.db import has_table, rows, scalar
 from linker.errors import InputError
 from linker.ingest import id_sql
 from linker.report import shortest_chain
@@ -89,7 +89,7 @@ def _blocked_keys(con, rid: int) -> list[dict]:
 
 def _table_rows(con, table: str, sql: str, *params) -> list[tuple]:
     """Rows of a state table that older states may lack (then none)."""
-    if not rows(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [table]):
+    if not has_table(con, table):
         return []
     return rows(con, sql, list(params))
 
@@ -214,7 +214,7 @@ def _explain_account(con, rid: int) -> dict:
 
 
 def _has_scores(con) -> bool:
-    return bool(rows(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'score_decision'"))
+    return has_table(con, "score_decision")
 
 
 def _evidence(con, a: int, b: int) -> list[dict]:

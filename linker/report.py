@@ -8,7 +8,7 @@ from collections import defaultdict, deque
 import duckdb
 
 from linker.config import Config
-from linker.db import rows, scalar
+from linker.db import has_table, rows, scalar
 from linker.ingest import IngestStats
 from linker.rules import key_report
 
@@ -96,11 +96,11 @@ def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str
             "detail": conflicts,
             # records that contradict the one account they reach (country, VAT, registration)
             "contradicted": scalar(con, "SELECT count(*) FROM contradicted")
-            if _has(con, "contradicted")
+            if has_table(con, "contradicted")
             else 0,
             # suggestive edges cut because they alone joined accounts, or led to a contradiction
             "glue_cuts": scalar(con, "SELECT count(*) FROM glue_cuts")
-            if _has(con, "glue_cuts")
+            if has_table(con, "glue_cuts")
             else 0,
         },
         "edges": _counts(
@@ -109,10 +109,6 @@ def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str
         "keys_without_edges": key_report(con),
         "keys_without_edges_total": scalar(con, "SELECT count(*) FROM key_report"),
     }
-
-
-def _has(con, table: str) -> bool:
-    return bool(scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]))
 
 
 def _counts(con, sql: str, *params) -> dict[str, int]:

@@ -20,7 +20,7 @@ from collections import defaultdict
 import duckdb
 
 from linker.config import Config
-from linker.db import columns, ident, insert_rows, literal, rows
+from linker.db import columns, has_table, ident, insert_rows, literal, rows
 from linker.explain import KEY_FIELDS
 from linker.report import shortest_chain
 
@@ -66,9 +66,7 @@ def build_review_queue(
         f"CREATE OR REPLACE TEMP TABLE _fields AS SELECT rid, CAST({fields} AS VARCHAR) AS fields "
         "FROM records r WHERE entity = 'accounts'"
     )
-    has_scores = bool(
-        rows(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = 'score_evidence' LIMIT 1")
-    )
+    has_scores = has_table(con, "score_evidence")
     con.execute("CREATE OR REPLACE TEMP TABLE _chain_rids (comp BIGINT, rid BIGINT, pos INTEGER)")
     _conflicts(con)
     _contradictions(con)
@@ -177,15 +175,11 @@ def _pairs(con) -> None:
     )
 
 
-def _has(con, table: str) -> bool:
-    return bool(rows(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = ? LIMIT 1", [table]))
-
-
 def _contradictions(con) -> None:
     """A record that contradicts the one account its component reaches (a stored reference
     naming a company in another country): a pair of the record and that account's record; a
     `match` settles it, a `no_match` cuts a direct edge between them."""
-    if not _has(con, "contradicted"):
+    if not has_table(con, "contradicted"):
         return
     con.execute(
         """
@@ -209,7 +203,7 @@ def _conflicts(con) -> None:
         "FROM live_edges e JOIN account_result s ON s.rid = e.a "
         "WHERE s.comp IN (SELECT comp FROM comp_stat WHERE n_sor >= 2) ORDER BY ALL",
     )
-    trust = dict(rows(con, "SELECT rule, trust FROM rule_trust")) if _has(con, "rule_trust") else {}
+    trust = dict(rows(con, "SELECT rule, trust FROM rule_trust")) if has_table(con, "rule_trust") else {}
     if not edges:
         return
     by_comp: dict[int, list[tuple]] = defaultdict(list)
