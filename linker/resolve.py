@@ -21,6 +21,7 @@ import duckdb
 from linker.config import Config
 from linker.db import insert_rows, literal, rows, scalar
 from linker.decisions import Decision
+from linker.graph import components
 from linker.rules import Rule, key_columns
 
 _LEVEL_SQL = "CASE method WHEN 'rule' THEN 0 WHEN 'review' THEN 1 ELSE 2 END"
@@ -141,22 +142,42 @@ def cut_glue(con: duckdb.DuckDBPyConnection, config: Config) -> int:
         cuts += _glue_of(comp_edges)
     if not cuts:
         return 0
+    _cut(con, cuts)
+    return len(cuts)
+
+
+def _cut(con: duckdb.DuckDBPyConnection, cuts: list[tuple]) -> None:
+    """Record cut edges in `glue_cuts`, drop them from the live edges, recompute components."""
     insert_rows(con, "glue_cuts", cuts)
     con.execute(
         "DELETE FROM live_edges e WHERE EXISTS (SELECT 1 FROM glue_cuts g "
         "WHERE g.a = e.a AND g.b = e.b)"
     )
-    from linker.graph import components
-
     components(con)
-    return len(cuts)
 
 
 # A record that contradicts the account its component reaches: the same checks as a
-# suggestive pair's, against the account's SOR record.
-_CONTRADICTS_ACCOUNT = (
-    "(r.country <> s.country OR r.vat <> s.vat OR r.registration_number <> s.registration_number)"
+# suggestive pair's, of record r against the account's SOR record s (field, how it is named).
+_ACCOUNT_CHECKS = (
+    ("country", "country"),
+    ("vat", "VAT number"),
+    ("registration_number", "registration number"),
 )
+
+
+def _contradicting(sor: str, select: str) -> str:
+    """SQL selecting `select` over each non-SOR record `r` whose component reaches one account
+    (SOR record `s`, rid `acc.sor_rid`) that it contradicts."""
+    differs = " OR ".join(f"r.{f} <> s.{f}" for f, _ in _ACCOUNT_CHECKS)
+    return f"""
+        WITH acc AS (
+            SELECT c.comp, min(c.rid) AS sor_rid FROM component c JOIN records r USING (rid)
+            WHERE r.source = {sor} GROUP BY c.comp HAVING count(*) = 1
+        )
+        SELECT {select} FROM component c JOIN acc USING (comp)
+        JOIN records r ON r.rid = c.rid JOIN records s ON s.rid = acc.sor_rid
+        WHERE r.source <> {sor} AND coalesce({differs}, false)
+    """
 
 
 def cut_contradictions(con: duckdb.DuckDBPyConnection, config: Config) -> int:
@@ -171,16 +192,8 @@ def cut_contradictions(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     total = 0
     for _ in range(3):
         con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE _contra AS
-            WITH acc AS (
-                SELECT c.comp, min(c.rid) AS sor_rid FROM component c JOIN records r USING (rid)
-                WHERE r.source = {sor} GROUP BY c.comp HAVING count(*) = 1
-            )
-            SELECT r.rid, s.id AS account FROM component c JOIN acc USING (comp)
-            JOIN records r ON r.rid = c.rid JOIN records s ON s.rid = acc.sor_rid
-            WHERE r.source <> {sor} AND coalesce({_CONTRADICTS_ACCOUNT}, false)
-            """
+            "CREATE OR REPLACE TEMP TABLE _contra AS "
+            + _contradicting(sor, "r.rid, s.id AS account")
         )
         cut = rows(
             con,
@@ -195,14 +208,7 @@ def cut_contradictions(con: duckdb.DuckDBPyConnection, config: Config) -> int:
         con.execute("DROP TABLE _contra")
         if not cut:
             break
-        insert_rows(con, "glue_cuts", cut)
-        con.execute(
-            "DELETE FROM live_edges e WHERE EXISTS (SELECT 1 FROM glue_cuts g "
-            "WHERE g.a = e.a AND g.b = e.b)"
-        )
-        from linker.graph import components
-
-        components(con)
+        _cut(con, cut)
         total += len(cut)
     _contradicted(con, config)
     return total
@@ -216,23 +222,12 @@ def _contradicted(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     checks = " ".join(
         f"CASE WHEN coalesce(r.{f} <> s.{f}, false) THEN "
         f"'its {label} ' || r.{f} || ' is not the account''s (' || s.{f} || '); ' ELSE '' END ||"
-        for f, label in (
-            ("country", "country"),
-            ("vat", "VAT number"),
-            ("registration_number", "registration number"),
-        )
+        for f, label in _ACCOUNT_CHECKS
     )
     con.execute(
         f"""
         CREATE OR REPLACE TABLE contradicted AS
-        WITH acc AS (
-            SELECT c.comp, min(c.rid) AS sor_rid FROM component c JOIN records r USING (rid)
-            WHERE r.source = {sor} GROUP BY c.comp HAVING count(*) = 1
-        )
-        SELECT r.rid, acc.sor_rid, rtrim({checks} '', '; ') AS why
-        FROM component c JOIN acc USING (comp)
-        JOIN records r ON r.rid = c.rid JOIN records s ON s.rid = acc.sor_rid
-        WHERE r.source <> {sor} AND coalesce({_CONTRADICTS_ACCOUNT}, false)
+        {_contradicting(sor, f"r.rid, acc.sor_rid, rtrim({checks} '', '; ') AS why")}
           -- a reviewer's match about the record and its account settles it
           AND NOT EXISTS (SELECT 1 FROM decision_pairs d WHERE d.decision = 'match'
                           AND d.a = least(r.rid, acc.sor_rid) AND d.b = greatest(r.rid, acc.sor_rid))

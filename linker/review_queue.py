@@ -203,7 +203,11 @@ def _conflicts(con) -> None:
         "FROM live_edges e JOIN account_result s ON s.rid = e.a "
         "WHERE s.comp IN (SELECT comp FROM comp_stat WHERE n_sor >= 2) ORDER BY ALL",
     )
-    trust = dict(rows(con, "SELECT rule, trust FROM rule_trust")) if has_table(con, "rule_trust") else {}
+    trust = (
+        dict(rows(con, "SELECT rule, trust FROM rule_trust"))
+        if has_table(con, "rule_trust")
+        else {}
+    )
     if not edges:
         return
     by_comp: dict[int, list[tuple]] = defaultdict(list)
