@@ -515,7 +515,7 @@ def _users_in_account(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule
     user_keys, kcols, notnull = key_columns(rule.equal, "r")
     contact_keys, _, _ = key_columns(rule.equal, "l")
     on = " AND ".join(f"k.{k} = u.{k}" for k in kcols)
-    where = f"AND (\n{rule.where}\n)" if rule.where else ""
+    where = rule.and_where
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _in_account AS
@@ -556,7 +556,7 @@ def _user_candidates(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule,
         f"WHERE source = {sor} GROUP BY ALL HAVING count(DISTINCT rid) > 1",
         [rule.name],
     )
-    where = f"AND (\n{rule.where}\n)" if rule.where else ""
+    where = rule.and_where
     con.execute(
         f"""
         INSERT INTO _cand

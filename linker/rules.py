@@ -110,6 +110,12 @@ class Rule:
     def suggestive(self) -> bool:
         return self.trust == "suggestive"
 
+    @property
+    def and_where(self) -> str:
+        """`AND (where)` for a rule's SQL, the condition on lines of its own (a trailing `--`
+        comment cannot eat what follows); empty without one."""
+        return f"AND (\n{self.where}\n)" if self.where else ""
+
 
 def builtin_rules_dir() -> Path:
     """The built-in rules: inside the wheel, or `rules/` of a source checkout."""
@@ -378,8 +384,14 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _keystat AS SELECT {', '.join(kcols)}, count(DISTINCT rid) AS n, "
         f"count(DISTINCT rid) FILTER (WHERE is_sor) AS n_sor, count(DISTINCT a.anchor) AS n_anchor, "
-        f"count(DISTINCT rc.city) AS n_city "
-        f"FROM _keys LEFT JOIN _anchor a USING (rid) LEFT JOIN records rc USING (rid) GROUP BY ALL"
+        # the cities of an identifying key's records (see below); a suggestive rule checks
+        # cities pair by pair instead
+        + (
+            "0 AS n_city FROM _keys LEFT JOIN _anchor a USING (rid) GROUP BY ALL"
+            if rule.suggestive
+            else "count(DISTINCT rc.city) AS n_city "
+            "FROM _keys LEFT JOIN _anchor a USING (rid) LEFT JOIN records rc USING (rid) GROUP BY ALL"
+        )
     )
     # A key held by no SOR record, whose records stronger rules already tie to two different
     # accounts (two customers both called "Julien Fontaine" in France), cannot tell accounts
@@ -397,7 +409,7 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
     evidence = " || ', ' || ".join(
         f"{literal(f + ' = ')} || CAST(lk.k{i} AS VARCHAR)" for i, f in enumerate(rule.equal)
     )
-    where = f"AND (\n{rule.where}\n)" if rule.where else ""
+    where = rule.and_where
     only = "AND (lk.lent OR rk.lent)" if rule.sor_contacts_only else ""
 
     def pairs(keys: str) -> str:
