@@ -604,9 +604,9 @@ class Project:
 
     def _publish_from_state(self, out: Path | None, run_id: str) -> tuple[dict, Path]:
         cfg = self.config
-        target = publish.check_out(
-            Path(out) if out is not None else cfg.out_dir, self.protected_paths()
-        )
+        # run() and publish() refused a wrong OUT before working; publish.publish checks again
+        # as it writes.
+        target = (Path(out) if out is not None else cfg.out_dir).expanduser().resolve()
         con = self._open_state(read_only=True)
         try:
             tables = publish.crosswalk_tables(
