@@ -51,7 +51,7 @@ from linker.comparisons import (
     splink_settings,
 )
 from linker.config import Comparison, Config
-from linker.db import ident, literal, rows, scalar
+from linker.db import columns, ident, literal, rows, scalar
 from linker.errors import ConfigError
 
 MODEL_FORMAT = 1
@@ -294,17 +294,13 @@ def _check_blocking_sql(con: duckdb.DuckDBPyConnection, config: Config) -> None:
                 f"(SELECT * FROM score_input LIMIT 0) r WHERE (\n{b.sql}\n)"
             ).fetchall()
         except duckdb.Error as e:
-            cols = ", ".join(c for c in _columns(con, "score_input") if c != "source_dataset")
+            cols = ", ".join(c for c in columns(con, "score_input") if c != "source_dataset")
             raise ConfigError(
                 f"the blocking condition failed: {str(e).splitlines()[0]}",
                 file=str(config.file),
                 key=f"scoring.blocking[{i}].sql",
                 hint=f"a condition over l.* and r.*, the two records; their columns: {cols}",
             ) from None
-
-
-def _columns(con, table: str) -> list[str]:
-    return [r[0] for r in rows(con, f"DESCRIBE {table}")]
 
 
 def _name_tokens(con, field: str) -> None:
