@@ -52,10 +52,12 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from kill_publish import linker_cmd  # this interpreter's `linker` (a script beside this one)
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "fodors-zagat"
 TARGET_F1 = 0.97
-WHATIF_ACCEPT = (0.95, 0.90, 0.80)  # >= linker's default review threshold (0.80)
+WHATIF_ACCEPT = (0.95, 0.90, 0.80)  # lower `accept` values worth a look
 SPLINK_THRESHOLD = 0.9
 SEED = 42
 COLUMNS = ("name", "addr", "city", "phone", "type")
@@ -125,16 +127,6 @@ def score(predicted: dict[str, str | None], truth: dict[str, str | None]) -> dic
 
 
 # --- linker -----------------------------------------------------------------------------------
-
-
-def linker_cmd() -> list[str]:
-    """This interpreter's `linker` (the console script beside it; else the module)."""
-    exe = Path(sys.executable).parent / "linker"
-    return (
-        [str(exe)]
-        if exe.exists()
-        else [sys.executable, "-c", "from linker.cli import main; main()"]
-    )
 
 
 def linker(*args: str) -> tuple[dict, float]:
