@@ -141,7 +141,7 @@ def forget(
         )
     address = None
     if email is not None:
-        address = normalize_email(email)
+        address = normalize.email_keys([email])[0]
         if address is None:
             raise ConfigError(
                 f"not an email address: {email!r}",
@@ -208,25 +208,9 @@ def _publication_dirs(out: Path, rep: ForgetReport) -> list[Path]:
 _EMAIL_TOKEN = re.compile(rb"[^\s\"'<>(),;:\[\]\\]+@[^\s\"'<>(),;:\[\]\\]+")
 
 
-def normalize_email(text: str) -> str | None:
-    """An address as linker keys it (norm_email): trimmed, lower case, `<...>` and `mailto:`
-    off; None unless it is one whole address."""
-    t = text.strip()
-    m = re.fullmatch(r".*<([^>]*)>.*", t)
-    if m:
-        t = m.group(1)
-    t = re.sub(r"^\s*(mailto:)?\s*|\s+$", "", t.lower())
-    return t if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", t) else None
-
-
-def _names_address(raw: bytes, address: str) -> bool:
-    """Whether a log line holds `address` as a whole address (in any field, or in a note's
-    text), never as a part of a longer one: ana@x.com is not in hana@x.com."""
-    for token in _EMAIL_TOKEN.findall(raw):
-        word = token.decode("utf-8", "replace").strip(".")
-        if normalize_email(word) == address:
-            return True
-    return False
+def _address_tokens(raw: bytes) -> list[str]:
+    """The whole address-like words of a log line (any field, a note's text included)."""
+    return [t.decode("utf-8", "replace").strip(".") for t in _EMAIL_TOKEN.findall(raw)]
 
 
 def _scrub_decisions(path: Path, targets: set[tuple[str, str]], address: str | None) -> int:
@@ -238,13 +222,16 @@ def _scrub_decisions(path: Path, targets: set[tuple[str, str]], address: str | N
 
 
 def _rewrite_decisions(path: Path, targets: set[tuple[str, str]], address: str | None) -> int:
-    lines = path.read_bytes().split(b"\n")
+    lines = [raw for raw in path.read_bytes().split(b"\n") if raw.strip()]
+    # Lines naming the address as a whole address, never as part of a longer one (ana@x.com
+    # is not in hana@x.com): each line's words keyed as records' emails are.
+    tokens = [_address_tokens(raw) if address is not None else [] for raw in lines]
+    words = sorted({w for ws in tokens for w in ws})
+    named = {w for w, k in zip(words, normalize.email_keys(words), strict=True) if k == address}
     keep: list[bytes] = []
     removed = 0
-    for raw in lines:
-        if not raw.strip():
-            continue
-        hit = address is not None and _names_address(raw, address)
+    for raw, ws in zip(lines, tokens, strict=True):
+        hit = any(w in named for w in ws)
         try:
             obj = json.loads(raw)
             if isinstance(obj, dict):

@@ -101,9 +101,7 @@ CREATE OR REPLACE MACRO norm_host(x) AS nullif(regexp_replace(regexp_replace(reg
 
 def register(con: duckdb.DuckDBPyConnection) -> None:
     """Create the macros and lookup tables the normalize stage uses."""
-    for stmt in _MACROS.split(";"):
-        if stmt.strip():
-            con.execute(stmt)
+    _create_macros(con)
     con.execute(f"CREATE OR REPLACE MACRO name_key(x) AS {_name_key_sql(con)}")
     con.register("_country_alias_arrow", _country_alias_table())
     con.execute(
@@ -113,6 +111,31 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
     con.register("_free_mail_arrow", pa.table({"domain": sorted(_free_mail_domains())}))
     con.execute("CREATE OR REPLACE TABLE free_mail AS SELECT domain FROM _free_mail_arrow")
     con.unregister("_free_mail_arrow")
+
+
+def _create_macros(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in _MACROS.split(";"):
+        if stmt.strip():
+            con.execute(stmt)
+
+
+def email_keys(values: list[str]) -> list[str | None]:
+    """Each value as records' emails are keyed (the norm_email macro itself): trimmed, lower
+    case, `<...>` and `mailto:` off; None unless it is one whole address."""
+    if not values:
+        return []
+    con = duckdb.connect()
+    try:
+        _create_macros(con)
+        return [
+            r[0]
+            for r in con.execute(
+                "SELECT norm_email(v) FROM unnest(?) WITH ORDINALITY AS t(v, i) ORDER BY i",
+                [values],
+            ).fetchall()
+        ]
+    finally:
+        con.close()
 
 
 # Distinct values mapped through the Python functions, split over worker processes when there
