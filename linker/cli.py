@@ -17,7 +17,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -135,12 +135,10 @@ def handle_errors(fn):
         except (typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt:
-            err.print(
-                "[red]interrupted[/red]: stopped before finishing; the last publication and "
-                "decisions.jsonl are as they were (a publish or a decision is all or nothing)"
-            )
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+            _interrupted()
         except Exception as e:
+            if _is_interrupt(e):
+                _interrupted()
             env = environment_problem(e)
             if env is not None:
                 _print_error(env)
@@ -155,6 +153,24 @@ def handle_errors(fn):
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
     return wrapper
+
+
+def _is_interrupt(e: Exception) -> bool:
+    """Ctrl-C that reached DuckDB mid-query: it stops the query and raises its own error
+    (InterruptException, or a bare RuntimeError from a statement run inside a macro or UDF)."""
+    import duckdb  # loaded already by whatever raised e
+
+    return isinstance(e, duckdb.InterruptException) or (
+        isinstance(e, RuntimeError) and str(e).strip() == "Query interrupted"
+    )
+
+
+def _interrupted() -> NoReturn:
+    err.print(
+        "[red]interrupted[/red]: stopped before finishing; the last publication and "
+        "decisions.jsonl are as they were (a publish or a decision is all or nothing)"
+    )
+    raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
 def _print_error(e: LinkerError) -> None:

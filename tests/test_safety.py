@@ -327,6 +327,24 @@ def test_a_crash_log_is_private_and_in_the_project(project, monkeypatch):
     assert "something linker did not expect" in logs[0].read_text()
 
 
+@pytest.mark.parametrize(
+    "raised",
+    [
+        lambda: __import__("duckdb").InterruptException("INTERRUPT Error: Interrupted!"),
+        lambda: RuntimeError("Query interrupted"),  # what a statement inside a macro raises
+    ],
+    ids=["InterruptException", "RuntimeError"],
+)
+def test_ctrl_c_caught_by_duckdb_mid_query_is_130_not_a_bug(project, monkeypatch, raised):
+    def interrupted(self, **kw):
+        raise raised()
+
+    monkeypatch.setattr(Project, "run", interrupted)
+    r = cli("run", "-p", str(project))
+    assert r.exit_code == 130 and "interrupted" in r.stderr, r.output
+    assert not list((project / ".linker").glob("crash-*.log"))
+
+
 # --- 8. config SQL is code of one shape, and runs fenced -----------------------------------------
 
 
