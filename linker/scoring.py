@@ -718,6 +718,7 @@ def _keep_pairs(con, table: str, comps: list[Comparison]) -> None:
         """
     )
     parts = []
+    have = set(columns(con, table))  # term-frequency weights: where the model has them
     for i, c in enumerate(comps):
         f = c.field
         labels = level_labels(c)
@@ -731,7 +732,7 @@ def _keep_pairs(con, table: str, comps: list[Comparison]) -> None:
         else:
             value_open = f"CAST({_side(f, False)} AS VARCHAR)"
             value_known = f"CAST({_side(f, True)} AS VARCHAR)"
-        tf = f"{ident('mw_tf_adj_' + f)}" if c.tf else "NULL::DOUBLE"
+        tf = ident(f"mw_tf_adj_{f}") if f"mw_tf_adj_{f}" in have else "NULL::DOUBLE"
         parts.append(
             f"SELECT {_side('unique_id', False)} AS o, {_side('unique_id', True)} AS k, "
             f"{literal(f)}, {i}, CASE {ident('gamma_' + f)} {label_case} END, "

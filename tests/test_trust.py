@@ -320,6 +320,52 @@ def test_addresses_are_parsed_and_blocked_on(tmp_path):
     assert 'l."address__block" = r."address__block"' in rules
 
 
+def test_sharing_an_office_buildings_address_weighs_less_than_sharing_a_houses(tmp_path):
+    # Six companies at 1 Main Street (an office building), one at 77 Elm Road. A CRM record at
+    # each address, named like none of them: the building's address must count for less —
+    # without term frequencies, sampled pairs never share an address and the level's weight
+    # (its u a floor) said more than an exact name.
+    names = [a + b for a in ("Vor", "Zel", "Quan", "Brix", "Tal", "Mor", "Hex", "Lum")
+             for b in ("anta", "ovex", "irra", "udon", "esta")]  # fmt: skip
+    product = "".join(
+        f"{i},{n} GmbH,,DE,,"
+        + ("1 Main Street" if i < 6 else "77 Elm Road" if i == 6 else f"{i + 100} Oak Avenue")
+        + ",10115,Berlin\n"
+        for i, n in enumerate(names)
+    )
+    crm = "c1,Zorblat GmbH,,DE,,1 Main Street,10115,Berlin,\n"
+    crm += "c2,Quixel GmbH,,DE,,77 Elm Road,10115,Berlin,\n"
+    crm += "".join(f"r{i},{n} GmbH,,DE,,,,,{i}\n" for i, n in enumerate(names) if i >= 8)
+    p = project(tmp_path / "p", product, crm)
+    p.run()
+    got = table(
+        p,
+        "SELECT r.id, e.level, e.match_weight, e.tf_weight FROM score_evidence e "
+        "JOIN records r ON r.rid = e.o WHERE e.comparison = 'location' AND e.level <> 'null'",
+    )
+    building = {w for i, _, w, _ in got if i == "c1"}
+    house = {w for i, _, w, _ in got if i == "c2"}
+    assert len(building) == 1 and len(house) == 1  # c1: all six tenants alike
+    assert max(building) < min(house)
+    assert all(lv == "same address and postcode" and tf < 0 for _, lv, _, tf in got)
+
+
+def test_names_told_apart_only_by_their_number_are_a_level_of_their_own():
+    levels = comparison_settings(Comparison("name", "name", True))["comparison_levels"]
+    sql = {lv["label_for_charts"]: lv["sql_condition"] for lv in levels}
+    cond = sql["other numbers in the name"]
+    con = duckdb.connect()
+    pairs = [
+        ("bluestream autoservice filiale 96", "bluestream autoservice filiale 478", True),
+        ("store 12", "store 12", False),
+        ("21 club", "club", False),  # a number on one side only: a typo or a shortening
+        ("acme", "acme", False),
+    ]
+    for left, right, other in pairs:
+        got = con.execute(f"SELECT {cond} FROM (SELECT ? AS name_l, ? AS name_r)", [left, right])
+        assert bool(got.fetchone()[0]) is other, (left, right)
+
+
 # --- 4. distinctive words have an absolute floor ------------------------------------------------
 
 
@@ -442,7 +488,10 @@ def test_publish_without_new_decisions_republishes_the_run_as_stored(tmp_path):
 def test_comparisons_come_from_splinks_library():
     name = comparison_settings(Comparison("name", "name", True))
     labels = [lv["label_for_charts"] for lv in name["comparison_levels"]]
-    assert labels[:4] == ["null", "exact", "same words, other order", "jaro-winkler >= 0.92"]
+    assert labels[:5] == [
+        "null", "exact", "same words, other order", "other numbers in the name",
+        "jaro-winkler >= 0.92",
+    ]  # fmt: skip
     exact = name["comparison_levels"][1]
     assert exact["tf_adjustment_column"] == "name"
     email = comparison_settings(Comparison("email", "email"))
