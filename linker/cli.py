@@ -465,7 +465,7 @@ def _print_summary(p: Project, rep: dict) -> None:
     if c["components"]:
         out.print(
             f"[yellow]{c['components']} conflict(s)[/yellow]: records that join two or more accounts; "
-            "nothing in them is published as linked. First ones:"
+            "the records in dispute are not published as linked. First ones:"
         )
         for item in c["detail"][:5]:
             chain = "  ".join(
@@ -673,6 +673,11 @@ def explain(
                 + (f" — {what}: {escape(cand['why'])}" if cand.get("why") else f" — {what}")
             )
             _print_comparisons(cand["comparisons"])
+        if info.get("in_dispute"):
+            out.print(
+                "  [yellow]in dispute[/yellow]: its own edges tie it to two accounts; it waits for "
+                "a reviewer (the conflict's other records are linked by their own evidence)"
+            )
         if info.get("conflict_chain"):
             out.print(
                 f"  conflict: accounts {', '.join(map(escape, info['sor_ids']))} are joined by:"

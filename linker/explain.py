@@ -61,6 +61,9 @@ def explain_record(
         contra = _table_rows(con, "contradicted", "SELECT why FROM contradicted WHERE rid = ?", rid)
         if contra:
             out["contradiction"] = contra[0][0]
+        # In dispute in a conflict: its own edges tie it to two accounts (the other records of
+        # the conflict are linked by their own evidence; this one waits for a reviewer).
+        out["in_dispute"] = bool(_table_rows(con, "held", "SELECT 1 FROM held WHERE rid = ?", rid))
         for step in out["chain"] + out.get("conflict_chain", []):
             step["trust"] = _trust(con, step)
     else:

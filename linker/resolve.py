@@ -3,7 +3,8 @@
 Accounts. Connected components over the live edges (rule and accepted probabilistic edges,
 plus reviewers' `match` pairs, minus their `no_match` pairs), by label propagation with
 pointer jumping in DuckDB. A component with one SOR record gives every member its id; two or
-more is a conflict (its non-SOR records stay unresolved); none is `no_account`; a record
+more is a conflict, which holds back only its records in dispute (`_settle`: the others are
+linked by their own evidence); none is `no_account`; a record
 with no edge is `no_match`. Within a resolved component a breadth-first tree from the SOR
 record gives each record its chain of edges (`explain`) and its method: the least certain
 kind of edge on that chain (probabilistic > review > rule) and, for rules, the weakest rule
@@ -165,16 +166,16 @@ _ACCOUNT_CHECKS = (
 )
 
 
-def _contradicting(sor: str, select: str) -> str:
-    """SQL selecting `select` over each non-SOR record `r` whose component reaches one account
-    (SOR record `s`, rid `acc.sor_rid`) that it contradicts."""
+def _contradicting(sor: str, select: str, comps: str = "component") -> str:
+    """SQL selecting `select` over each non-SOR record `r` whose component (in table `comps`)
+    reaches one account (SOR record `s`, rid `acc.sor_rid`) that it contradicts."""
     differs = " OR ".join(f"r.{f} <> s.{f}" for f, _ in _ACCOUNT_CHECKS)
     return f"""
         WITH acc AS (
-            SELECT c.comp, min(c.rid) AS sor_rid FROM component c JOIN records r USING (rid)
+            SELECT c.comp, min(c.rid) AS sor_rid FROM {comps} c JOIN records r USING (rid)
             WHERE r.source = {sor} GROUP BY c.comp HAVING count(*) = 1
         )
-        SELECT {select} FROM component c JOIN acc USING (comp)
+        SELECT {select} FROM {comps} c JOIN acc USING (comp)
         JOIN records r ON r.rid = c.rid JOIN records s ON s.rid = acc.sor_rid
         WHERE r.source <> {sor} AND coalesce({differs}, false)
     """
@@ -214,20 +215,24 @@ def cut_contradictions(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     return total
 
 
-def _contradicted(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+def _contradicted(
+    con: duckdb.DuckDBPyConnection, config: Config, comps: str = "component", *, add: bool = False
+) -> None:
     """Table `contradicted(rid, sor_rid, why)`: records that still contradict the account they
     reach (through a stored reference, a VAT number, a score): not published as linked — a
-    reviewer decides (a `match` with the account's record settles it)."""
+    reviewer decides (a `match` with the account's record settles it). `add`: insert the
+    ones of `comps` into the table instead of replacing it."""
     sor = literal(config.accounts_sor)
     checks = " ".join(
         f"CASE WHEN coalesce(r.{f} <> s.{f}, false) THEN "
         f"'its {label} ' || r.{f} || ' is not the account''s (' || s.{f} || '); ' ELSE '' END ||"
         for f, label in _ACCOUNT_CHECKS
     )
+    select = f"r.rid, acc.sor_rid, rtrim({checks} '', '; ') AS why"
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE contradicted AS
-        {_contradicting(sor, f"r.rid, acc.sor_rid, rtrim({checks} '', '; ') AS why")}
+        {"INSERT INTO contradicted" if add else "CREATE OR REPLACE TABLE contradicted AS"}
+        {_contradicting(sor, select, comps)}
           -- a reviewer's match about the record and its account settles it
           AND NOT EXISTS (SELECT 1 FROM decision_pairs d WHERE d.decision = 'match'
                           AND d.a = least(r.rid, acc.sor_rid) AND d.b = greatest(r.rid, acc.sor_rid))
@@ -235,69 +240,144 @@ def _contradicted(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     )
 
 
-def _glue_of(comp_edges: list[tuple]) -> list[tuple]:
-    """The suggestive edges of one conflict component that alone join two accounts (a small
-    union-find over the component's edges; conflicts are few)."""
-    parent: dict[int, int] = {}
-    account: dict[int, str | None] = {}
+class _Accounts:
+    """Union-find over a conflict component's records that never joins two accounts."""
 
-    def find(x: int) -> int:
+    def __init__(self, sor_ids: dict[int, str]) -> None:
+        self.parent: dict[int, int] = {}
+        self.account: dict[int, str | None] = dict(sor_ids)  # root -> its account
+
+    def find(self, x: int) -> int:
+        parent = self.parent
         parent.setdefault(x, x)
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
 
-    def union(x: int, y: int) -> bool:
+    def union(self, x: int, y: int) -> bool:
         """Join the sets of x and y; False (and nothing joined) when both hold an account."""
-        rx, ry = find(x), find(y)
+        rx, ry = self.find(x), self.find(y)
         if rx == ry:
             return True
-        ax, ay = account.get(rx), account.get(ry)
+        ax, ay = self.account.get(rx), self.account.get(ry)
         if ax is not None and ay is not None and ax != ay:
             return False
-        parent[ry] = rx
-        account[rx] = ax if ax is not None else ay
+        self.parent[ry] = rx
+        self.account[rx] = ax if ax is not None else ay
         return True
 
-    for _, a, b, _, _, _, _, a_sor, b_sor, a_id, b_id in comp_edges:
-        for node, is_sor, node_id in ((a, a_sor, a_id), (b, b_sor, b_id)):
-            if is_sor:
-                account[find(node)] = node_id
+
+def _glue_of(comp_edges: list[tuple]) -> list[tuple]:
+    """The suggestive edges of one conflict component that alone join two accounts (a small
+    union-find over the component's edges; conflicts are few)."""
+    sets = _Accounts(
+        {
+            node: node_id
+            for _, a, b, _, _, _, _, a_sor, b_sor, a_id, b_id in comp_edges
+            for node, is_sor, node_id in ((a, a_sor, a_id), (b, b_sor, b_id))
+            if is_sor
+        }
+    )
     glue = [e for e in comp_edges if e[6]]
     for e in comp_edges:
-        if not e[6] and not union(e[1], e[2]):
+        if not e[6] and not sets.union(e[1], e[2]):
             return []  # the conflict is not the glue's doing: a reviewer decides
     cuts = []
     for _, a, b, rule, evidence, _, _, _, _, _, _ in glue:
-        ra, rb = find(a), find(b)
-        accounts = sorted(x for x in (account.get(ra), account.get(rb)) if x is not None)
-        if not union(a, b):
+        ra, rb = sets.find(a), sets.find(b)
+        accounts = sorted(x for x in (sets.account.get(ra), sets.account.get(rb)) if x is not None)
+        if not sets.union(a, b):
             cuts.append((a, b, rule, evidence, accounts))
     return cuts
+
+
+def _settle(con: duckdb.DuckDBPyConnection, config: Config) -> int:
+    """A conflict holds only the records in dispute: tables `held(rid)` and `settled(rid, comp)`.
+
+    In each conflict component the edges are united strongest first — reviewers' matches,
+    identifying rules (in [rules] order), accepted scores (most probable first), suggestive
+    rules — never joining two accounts. An edge that would is refused, and its non-SOR ends
+    are *held*: in dispute, published as unresolved (`conflict`), its component's review item
+    unchanged (a record a reviewer matched is not held: the reviewer decided it). `settled` is
+    the components without the held records' edges: every other record of the conflict gets
+    the one account its own evidence reaches, as in any component, or stays `conflict` when
+    it reaches none without a held record. Returns how many records are held.
+    """
+    sor = literal(config.accounts_sor)
+    con.execute("CREATE OR REPLACE TABLE held (rid BIGINT)")
+    con.execute("CREATE TABLE IF NOT EXISTS rule_trust (rule VARCHAR PRIMARY KEY, trust VARCHAR)")
+    edges = rows(
+        con,
+        f"""
+        WITH cc AS (
+            SELECT c.comp FROM component c JOIN records r USING (rid) WHERE r.source = {sor}
+            GROUP BY c.comp HAVING count(*) >= 2
+        )
+        SELECT c.comp, e.a, e.b, e.method = 'review',
+               CASE WHEN ra.source = {sor} THEN ra.id END, CASE WHEN rb.source = {sor} THEN rb.id END
+        FROM live_edges e JOIN component c ON c.rid = e.a JOIN cc USING (comp)
+        JOIN records ra ON ra.rid = e.a JOIN records rb ON rb.rid = e.b
+        LEFT JOIN rule_trust t ON t.rule = e.rule AND e.method = 'rule'
+        ORDER BY c.comp,
+                 CASE WHEN e.method = 'review' THEN 0
+                      WHEN e.method = 'rule' AND t.trust = 'suggestive' THEN 3
+                      WHEN e.method = 'rule' THEN 1 ELSE 2 END,
+                 e.rank, e.probability DESC NULLS LAST, e.a, e.b
+        """,
+    )
+    by_comp: dict[int, list[tuple]] = {}
+    for row in edges:
+        by_comp.setdefault(row[0], []).append(row[1:])
+    held: set[int] = set()
+    for comp_edges in by_comp.values():
+        sor_ids = {n: i for a, b, _, ia, ib in comp_edges for n, i in ((a, ia), (b, ib)) if i}
+        reviewed = {n for a, b, rv, _, _ in comp_edges if rv for n in (a, b)}
+        sets = _Accounts(sor_ids)
+        for a, b, _, _, _ in comp_edges:
+            if not sets.union(a, b):
+                held.update(n for n in (a, b) if n not in sor_ids and n not in reviewed)
+    if held:
+        insert_rows(con, "held", [(r,) for r in sorted(held)])
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _settled_edges AS SELECT * FROM live_edges e "
+        "WHERE NOT EXISTS (SELECT 1 FROM held h WHERE h.rid IN (e.a, e.b))"
+    )
+    components(con, "_settled_edges", "settled")
+    return len(held)
 
 
 def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Table `account_result`: one row per account record with account_id / method / reason."""
     sor = config.accounts_sor
+    _settle(con, config)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _comp AS SELECT r.rid, r.source = ? AS is_sor, "
-        "coalesce(c.comp, r.rid) AS comp FROM records r LEFT JOIN component c USING (rid) "
+        "coalesce(c.comp, r.rid) AS comp, coalesce(st.comp, r.rid) AS scomp FROM records r "
+        "LEFT JOIN component c USING (rid) LEFT JOIN settled st USING (rid) "
         "WHERE r.entity = 'accounts'",
         [sor],
     )
+    # comp_stat: the components (a conflict is one, whole); _sstat: the settled ones.
+    for table, comp in (("comp_stat", "comp"), ("_sstat", "scomp")):
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT {comp} AS comp, count(*) AS n, "
+            "count(*) FILTER (WHERE is_sor) AS n_sor, min(rid) FILTER (WHERE is_sor) AS sor_rid "
+            f"FROM _comp GROUP BY {comp}"
+        )
+    # The records of conflicts that settled on one account are checked against it too.
     con.execute(
-        "CREATE OR REPLACE TABLE comp_stat AS SELECT comp, count(*) AS n, "
-        "count(*) FILTER (WHERE is_sor) AS n_sor, min(rid) FILTER (WHERE is_sor) AS sor_rid "
-        "FROM _comp GROUP BY comp"
+        "CREATE OR REPLACE TEMP TABLE _settled_in_conflict AS SELECT c.rid, c.scomp AS comp "
+        "FROM _comp c JOIN comp_stat s USING (comp) WHERE s.n_sor >= 2"
     )
-    # Directed neighbour list with edge attributes.
+    _contradicted(con, config, "_settled_in_conflict", add=True)
+    # Directed neighbour list with edge attributes (held records' edges left out).
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _nbe AS SELECT a AS v, b AS u, method, rule, rank, probability, "
-        f"evidence, {_LEVEL_SQL} AS level FROM live_edges UNION ALL SELECT b, a, method, rule, rank, "
-        f"probability, evidence, {_LEVEL_SQL} FROM live_edges"
+        f"evidence, {_LEVEL_SQL} AS level FROM _settled_edges UNION ALL SELECT b, a, method, rule, "
+        f"rank, probability, evidence, {_LEVEL_SQL} FROM _settled_edges"
     )
-    _strongest_chains(con)
+    _strongest_chains(con, "_sstat")
     # Review-band pairs no reviewer has decided yet: their open record waits for review.
     con.execute(
         """
@@ -315,24 +395,25 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         """
         CREATE OR REPLACE TABLE account_result AS
         SELECT r.rid, r.source, r.id, c.comp, s.n AS comp_size, s.n_sor,
-               CASE WHEN c.is_sor THEN r.id WHEN s.n_sor = 1 AND x.rid IS NULL THEN sr.id END
+               CASE WHEN c.is_sor THEN r.id WHEN ss.n_sor = 1 AND x.rid IS NULL THEN sr.id END
                    AS account_id,
                CASE WHEN c.is_sor THEN 'sor'
                     WHEN x.rid IS NOT NULL THEN 'unresolved'
-                    WHEN s.n_sor = 1 THEN CASE t.path_level WHEN 0 THEN 'rule' WHEN 1 THEN 'review'
-                                                            ELSE 'probabilistic' END
+                    WHEN ss.n_sor = 1 THEN CASE t.path_level WHEN 0 THEN 'rule' WHEN 1 THEN 'review'
+                                                             ELSE 'probabilistic' END
                     ELSE 'unresolved' END AS method,
-               CASE WHEN NOT c.is_sor AND s.n_sor = 1 AND x.rid IS NULL AND t.path_level = 0
+               CASE WHEN NOT c.is_sor AND ss.n_sor = 1 AND x.rid IS NULL AND t.path_level = 0
                     THEN t.path_rule END AS rule,
-               CASE WHEN NOT c.is_sor AND s.n_sor = 1 AND x.rid IS NULL AND t.path_level > 0
+               CASE WHEN NOT c.is_sor AND ss.n_sor = 1 AND x.rid IS NULL AND t.path_level > 0
                     THEN t.path_probability
                     -- unresolved, waiting for review: the best candidate's probability
-                    WHEN NOT c.is_sor AND s.n_sor <> 1 THEN pe.probability END
+                    WHEN NOT c.is_sor AND ss.n_sor <> 1 THEN pe.probability END
                    AS match_probability,
                CASE WHEN c.is_sor THEN NULL
-                    -- it contradicts the one account its component reaches: a reviewer decides
+                    -- it contradicts the one account its component reaches, or it is in
+                    -- dispute in a conflict: a reviewer decides
                     WHEN x.rid IS NOT NULL THEN 'conflict'
-                    WHEN s.n_sor = 1 THEN NULL
+                    WHEN ss.n_sor = 1 THEN NULL
                     WHEN s.n_sor >= 2 THEN 'conflict'
                     WHEN pe.rid IS NOT NULL THEN 'pending_review'
                     WHEN s.n > 1 THEN 'no_account'
@@ -345,10 +426,11 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         FROM records r
         JOIN _comp c USING (rid)
         JOIN comp_stat s USING (comp)
-        LEFT JOIN records sr ON sr.rid = s.sor_rid
+        JOIN _sstat ss ON ss.comp = c.scomp
+        LEFT JOIN records sr ON sr.rid = ss.sor_rid
         LEFT JOIN tree t ON t.rid = r.rid
         LEFT JOIN _pending pe ON pe.rid = r.rid
-        LEFT JOIN contradicted x ON x.rid = r.rid
+        LEFT JOIN (SELECT rid FROM contradicted UNION SELECT rid FROM held) x ON x.rid = r.rid
         ORDER BY r.rid
         """,
         [sor],
@@ -367,7 +449,8 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         """
     )
     # `component` is spent too: account_result carries each record's comp.
-    for t in ("_comp", "_nbe", "_pending", "component"):
+    for t in ("_comp", "_sstat", "_nbe", "_pending", "component", "settled", "_settled_edges",
+              "_settled_in_conflict"):  # fmt: skip
         con.execute(f"DROP TABLE {t}")
 
 
@@ -375,7 +458,7 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
 _SCORE = "((path_level + 1)::BIGINT * 1000000000 + (path_rank + 2)::BIGINT * 1000000 + depth)"
 
 
-def _strongest_chains(con: duckdb.DuckDBPyConnection) -> None:
+def _strongest_chains(con: duckdb.DuckDBPyConnection, stat: str = "comp_stat") -> None:
     """Table `tree`: for each record of a one-account component, its parent on the strongest chain
     to the SOR record: fewest uncertain edges, then the strongest weakest rule, then the shortest.
 
@@ -383,13 +466,13 @@ def _strongest_chains(con: duckdb.DuckDBPyConnection) -> None:
     nothing improves (scores only decrease, so it ends; rounds ~ ranks x diameter).
     """
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TABLE tree AS
         SELECT s.sor_rid AS rid, NULL::BIGINT AS parent, 0 AS depth, NULL::VARCHAR AS edge_method,
                NULL::VARCHAR AS edge_rule, NULL::VARCHAR AS edge_evidence, NULL::DOUBLE AS edge_probability,
                -1 AS path_level, -2 AS path_rank, NULL::VARCHAR AS path_rule, NULL::DOUBLE AS path_probability,
                0::BIGINT AS score
-        FROM comp_stat s WHERE s.n_sor = 1
+        FROM {stat} s WHERE s.n_sor = 1
         """
     )
     # The frontier: the records whose chain improved in the last round (the roots at first).

@@ -5,8 +5,8 @@ rows, not recomputes them: both records' fields, the per-comparison evidence of 
 the chain of edges of a conflict. A reviewer's decision is appended to decisions.jsonl; the
 next run or publish honours it and the row leaves the queue.
 
-Order, most impactful first: conflicts before pairs (a conflict holds every record of its
-component, and the quality gate on conflicts, back from publication); within each kind, the
+Order, most impactful first: conflicts before pairs (a conflict holds its records in dispute,
+and the quality gate on conflicts, back from publication); within each kind, the
 records whose account waits on the item (its component's non-SOR account records and the
 contacts attached to them: `impact`) descending; then the most probable pair first (a quick
 yes); then the ids, so the order is stable.

@@ -339,6 +339,42 @@ def test_key_held_by_a_sor_record_still_surfaces_a_contradiction(tmp_path):
     assert res.report["conflicts"]["components"] == 1
 
 
+def test_a_conflict_holds_only_the_records_in_dispute(tmp_path):
+    # c1's reference says 34, its website and name say 35: in dispute. c2 (reference 34) and c3
+    # (reference 35) are in the same component only through c1: their own evidence is
+    # undisputed, so they are linked; c1 waits for a reviewer, as the whole component did.
+    p = make(tmp_path, "c1,Globex,globex.co.uk,GB,,,34\nc2,Acme,,DE,,,34\nc3,Globex,,GB,,,35\n")
+    res = p.run()
+    got = accounts(p)
+    assert got["crm", "c1"]["account_id"] is None and got["crm", "c1"]["reason"] == "conflict"
+    assert (got["crm", "c2"]["account_id"], got["crm", "c2"]["rule"]) == ("34", "ref")
+    assert (got["crm", "c3"]["account_id"], got["crm", "c3"]["rule"]) == ("35", "ref")
+    assert res.report["conflicts"]["components"] == 1  # still one conflict, one review item
+    con = duckdb.connect(str(p.state_db), read_only=True)
+    try:
+        kinds = con.execute("SELECT kind, count(*) FROM review_queue GROUP BY ALL").fetchall()
+    finally:
+        con.close()
+    assert ("conflict", 1) in kinds
+    assert p.explain("crm", "c1")["in_dispute"] and not p.explain("crm", "c2")["in_dispute"]
+    decide(p, ["crm", "c1"], ["product", "34"], "no_match")  # the reviewer: the reference is wrong
+    p.run()
+    got = accounts(p)
+    assert [got["crm", c]["account_id"] for c in ("c1", "c2", "c3")] == ["35", "34", "35"]
+
+
+def test_a_record_reached_only_through_a_disputed_one_waits_with_it(tmp_path):
+    # c4 shares c1's VAT number and nothing else: its account is whatever c1's is.
+    p = make(
+        tmp_path,
+        "c1,Globex,globex.co.uk,GB,GB980780684,,34\nc4,Zeta,,GB,GB980780684,,\n",
+        product=PRODUCT.replace("GB980780684", ""),
+    )
+    p.run()
+    got = accounts(p)
+    assert got["crm", "c1"]["reason"] == got["crm", "c4"]["reason"] == "conflict"
+
+
 def test_a_stored_reference_to_a_company_in_another_country_waits_for_a_reviewer(tmp_path):
     # c1 holds account 34's id (Acme, DE) but is in GB: the reference may be a typo for another
     # customer's. Not published as linked; queued as a pair with account 34's record.
