@@ -134,13 +134,15 @@ class Item:
     chain: tuple[Edge, ...] = ()
 
     @property
-    def proposed_cut(self) -> int:
-        return next((i for i, e in enumerate(self.chain) if e.proposed_cut), 0)
+    def proposed_cut(self) -> int | None:
+        """The chain edge linker proposes to cut; None when no edge is clearly the wrong one."""
+        return next((i for i, e in enumerate(self.chain) if e.proposed_cut), None)
 
     def records(self, edge: int | None = None) -> tuple[Record, Record]:
-        """The two records shown: the pair, or the ends of a conflict's chosen edge."""
+        """The two records shown: the pair, or the ends of a conflict's chosen edge (the
+        proposed cut, else the first edge)."""
         if self.kind == "conflict" and self.chain:
-            e = self.chain[self.proposed_cut if edge is None else edge]
+            e = self.chain[edge if edge is not None else (self.proposed_cut or 0)]
             return e.left, e.right
         return self.left, self.right
 
@@ -425,6 +427,11 @@ class ReviewSession:
         if decision not in ("match", "no_match"):
             raise ValueError(f"decision must be match or no_match, got {decision!r}")
         it = self.item(number)
+        if it.kind == "conflict" and edge is None and it.proposed_cut is None:
+            raise ConfigError(
+                f"conflict {number}: no edge is clearly the wrong one, so none is cut by default",
+                hint="choose the edge to cut (↑/↓ in the review app; edge= in the API)",
+            )
         left, right = it.records(edge)
         if it.kind == "conflict" and not note:
             note = f"cuts the conflict between accounts {it.account_id}"

@@ -363,6 +363,33 @@ def test_a_conflict_holds_only_the_records_in_dispute(tmp_path):
     assert [got["crm", c]["account_id"] for c in ("c1", "c2", "c3")] == ["35", "34", "35"]
 
 
+def test_the_proposed_cut_is_the_edge_whose_records_agree_least(tmp_path):
+    # c1 holds account 34's id (Acme GmbH, DE) but is Globex (GB) by name and website: the
+    # reference is the wrong edge — the strongest rule, yet its records agree on nothing.
+    p = make(tmp_path, "c1,Globex,globex.co.uk,GB,,,34\n")
+    p.run()
+    con = duckdb.connect(str(p.state_db), read_only=True)
+    try:
+        why, chain = con.execute(
+            "SELECT why, evidence FROM review_queue WHERE kind = 'conflict'"
+        ).fetchone()
+    finally:
+        con.close()
+    proposed = [s for s in json.loads(chain) if s["proposed_cut"]]
+    assert [s["rule"] for s in proposed] == ["ref"] and "agree clearly least" in why
+    assert all(
+        s["agreement"] > proposed[0]["agreement"] for s in json.loads(chain) if s != proposed[0]
+    )
+
+
+def test_propose_cut_names_no_edge_on_a_tie():
+    from linker.review_queue import propose_cut
+
+    assert propose_cut([2.0, -1.5, 1.0]) == 1
+    assert propose_cut([1.0, 1.0]) is None
+    assert propose_cut([2.0, 1.0]) is None  # less, but not clearly: the reviewer chooses
+
+
 def test_a_record_reached_only_through_a_disputed_one_waits_with_it(tmp_path):
     # c4 shares c1's VAT number and nothing else: its account is whatever c1's is.
     p = make(

@@ -76,6 +76,23 @@ def test_matching_one_candidate_settles_the_runner_up_and_undo_brings_it_back(qu
     assert s.undo() is None  # earlier sittings are not undone from here
 
 
+def test_a_conflict_with_no_proposed_cut_is_cut_only_on_a_chosen_edge(queued):
+    from .conftest import REVIEW_ITEMS
+
+    conflict = json.loads(json.dumps(REVIEW_ITEMS[0]))
+    for step in conflict["chain"]:
+        step["proposed_cut"] = False
+    write_review_state(queued, [conflict, *REVIEW_ITEMS[1:]])
+    s = session(queued)
+    assert s.item(1).proposed_cut is None
+    with pytest.raises(ConfigError, match="no edge is clearly the wrong one"):
+        s.decide(1, "no_match")
+    assert lines(queued) == []
+    d = s.decide(1, "no_match", edge=0)
+    assert (d.left, d.right) == (("product", "34"), ("crm", "110"))
+    s.close()
+
+
 def test_a_conflict_is_cut_on_the_chosen_edge(queued):
     s = session(queued)
     d = s.decide(1, "no_match", edge=0)  # not the proposed cut: the reviewer chose the ref

@@ -49,7 +49,7 @@ class ReviewApp(App[dict]):
         self.session = session
         self.pos: int | None = None  # position in the session's (filtered) view
         self.current: Item | None = None
-        self.edge = 0  # a conflict's chosen edge
+        self.edge: int | None = None  # a conflict's chosen edge
         self.filtering = False
 
     def compose(self) -> ComposeResult:
@@ -74,7 +74,8 @@ class ReviewApp(App[dict]):
         """Show the item at view position `pos` (None: nothing pending in the view)."""
         self.pos = pos
         self.current = None if pos is None else self.session.item_at(pos)
-        self.edge = self.current.proposed_cut if self.current else 0
+        # a conflict's proposed cut; none chosen when linker proposes none (then `n` asks)
+        self.edge = self.current.proposed_cut if self.current else None
         self.refresh_item()
 
     def refresh_item(self) -> None:
@@ -143,6 +144,14 @@ class ReviewApp(App[dict]):
             self.notify(
                 "A conflict is settled by cutting the wrong edge: choose it with ↑↓, press n. "
                 "(Two system-of-record accounts that are one company are fixed in that system.)",
+                title="conflict",
+                severity="warning",
+            )
+            return
+        if item.kind == "conflict" and self.edge is None:
+            self.notify(
+                "No edge is clearly the wrong one, so none is chosen for you: "
+                "choose the edge to cut with ↑↓, then press n.",
                 title="conflict",
                 severity="warning",
             )

@@ -101,6 +101,31 @@ async def test_a_conflict_shows_its_chain_and_n_cuts_the_chosen_edge(queued):
         assert app.current.number == 2 and not chain.display
 
 
+async def test_a_conflict_without_a_clear_cut_preselects_nothing(queued):
+    # linker proposes no edge (both agree as little): `n` asks for a choice, writes nothing.
+    from ..conftest import REVIEW_ITEMS
+
+    conflict = json.loads(json.dumps(REVIEW_ITEMS[0]))
+    for step in conflict["chain"]:
+        step["proposed_cut"] = False
+    conflict["why"] = "no edge is clearly the wrong one: choose the one to cut"
+    write_review_state(queued, [conflict, *REVIEW_ITEMS[1:]])
+    app = make_app(queued)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chain = app.query_one(ChainList)
+        assert app.current.kind == "conflict" and app.edge is None
+        assert chain.highlighted is None
+        assert not any("✂" in str(chain.get_option_at_index(i).prompt) for i in range(2))
+        await pilot.press("n")
+        assert lines(queued) == [] and app.current.number == 1  # nothing cut for the reviewer
+        await pilot.press("down")
+        assert app.edge is not None
+        chosen = app.current.chain[app.edge]
+        await pilot.press("n")
+        assert lines(queued)[-1]["left"] == list(chosen.left.key)
+        assert lines(queued)[-1]["right"] == list(chosen.right.key)
+
+
 async def test_slash_filters_by_text_and_by_source_typing_decides_nothing(queued):
     app = make_app(queued)
     async with app.run_test(size=(80, 24)) as pilot:

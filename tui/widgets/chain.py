@@ -12,7 +12,7 @@ from tui.widgets.render import join, literal, span
 class ChainList(OptionList):
     """One line per edge: `✂ product 1779 ─name_country→ crm 0017b…  name = …`."""
 
-    def show(self, item: Item, selected: int) -> None:
+    def show(self, item: Item, selected: int | None) -> None:
         self.clear_options()
         for i, e in enumerate(item.chain):
             line = join(
