@@ -322,12 +322,34 @@ def review(
     source: Annotated[
         str | None, typer.Option(help="Start with the items that have a record of this source.")
     ] = None,
+    list_: Annotated[
+        bool,
+        typer.Option(
+            "--list",
+            help="Print the queue (kind, state, records, candidates, proposed cut); "
+            "no app, no decisions.",
+        ),
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="With --list: JSON lines.")] = False,
+    csv_: Annotated[
+        bool, typer.Option("--csv", help="With --list: CSV, for a spreadsheet.")
+    ] = False,
 ) -> None:
     """Review pending pairs and conflicts in the terminal; decisions go to decisions.jsonl."""
     from linker.review import ReviewSession
 
     p = _project(project, True)
+    if (json_ or csv_) and not list_:
+        raise ConfigError("--json and --csv go with --list", hint="linker review --list --csv")
+    if json_ and csv_:
+        raise ConfigError("--json or --csv, not both")
     session = ReviewSession.open(p, reviewer=reviewer, source=source)
+    if list_:
+        try:
+            _print_queue(session.listing(), json_, csv_)
+        finally:
+            session.close()
+        return
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         session.close()
         raise ConfigError(
@@ -349,6 +371,34 @@ def review(
     else:
         out.print("no decisions this sitting")
     out.print(f"{pend} item(s) still pending")
+
+
+def _print_queue(items: list[dict], as_json: bool, as_csv: bool) -> None:
+    """`linker review --list`: the queue as a table, JSON lines or CSV (on stdout)."""
+    if as_json:
+        for row in items:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    if as_csv:
+        import csv
+
+        w = csv.DictWriter(sys.stdout, fieldnames=list(items[0]) if items else ["item"])
+        w.writeheader()
+        w.writerows(items)
+        return
+    table = Table(box=None, pad_edge=False)
+    for col in ("item", "kind", "state", "record", "candidate", "account", "p", "proposed cut"):
+        table.add_column(col, overflow="fold")
+    for r in items:
+        table.add_row(
+            str(r["item"]), r["kind"], r["state"], escape(r["left"]),
+            escape(r["right"]), escape(r["account_id"] or ""),
+            "" if r["probability"] is None else f"{r['probability']:.4f}",
+            escape(r["proposed_cut"] or ("–" if r["kind"] == "pair" else "none")),
+        )  # fmt: skip
+    out.print(table)
+    pending = sum(1 for r in items if r["state"] == "pending")
+    out.print(f"{len(items)} item(s), {pending} pending")
 
 
 def _app(name: str):
@@ -388,7 +438,8 @@ def _finish(p: Project, res, json_: bool, wanted_publish: bool) -> None:
         _print_summary(p, res.report)
         for g in res.gates:
             mark = "[green]pass[/green]" if g["ok"] else "[red]FAIL[/red]"
-            out.print(f"quality gate {g['gate']}: {g['value']} (limit {g['limit']}) {mark}")
+            counts = f" ({g['counts']})" if g.get("counts") else ""
+            out.print(f"quality gate {g['gate']}: {g['value']}{counts} (limit {g['limit']}) {mark}")
         if res.manifest:
             where = res.published_to or p.config.out_dir
             out.print(
@@ -413,7 +464,7 @@ def _print_summary(p: Project, rep: dict) -> None:
         "linked",
         "by rule / method",
         "unresolved",
-        "conflicts",
+        "in conflict",
         "dups",
         "bad VAT",
         "bad phone",
@@ -462,10 +513,12 @@ def _print_summary(p: Project, rep: dict) -> None:
     if con.row_count:
         out.print(con)
     c = rep["conflicts"]
+    held = sum(s.get("conflicts", 0) for s in rep["sources"].values() if s["entity"] == "accounts")
     if c["components"]:
         out.print(
-            f"[yellow]{c['components']} conflict(s)[/yellow]: records that join two or more accounts; "
-            "the records in dispute are not published as linked. First ones:"
+            f"[yellow]{c['components']} conflict(s)[/yellow] (groups of records joining two or more "
+            f"accounts); {held} account record(s) held back as `conflict` (in dispute, or "
+            "contradicting their account). First ones:"
         )
         for item in c["detail"][:5]:
             chain = "  ".join(
@@ -478,7 +531,7 @@ def _print_summary(p: Project, rep: dict) -> None:
     if sc.get("enabled"):
         out.print(
             f"scoring: {sc['open']} open record(s) against {sc['known']} linked ones; "
-            f"{sc['blocked_pairs']} candidate pairs scored; {sc['linked']} linked "
+            f"{sc['blocked_pairs']} candidate pairs scored; {sc['linked']} open record(s) linked "
             f"(p >= {p.config.scoring.accept}), {sc['review']} sent to review"
             + (" [yellow](model trained on this run)[/yellow]" if sc.get("trained_now") else "")
         )
@@ -489,8 +542,12 @@ def _print_summary(p: Project, rep: dict) -> None:
                 + " (measure before you lower it: `linker evaluate`)"
             )
     if rep.get("pending_review"):
+        contra = c.get("contradicted", 0)
         out.print(
-            f"{rep['pending_review']} pair(s) wait for review: `linker review` "
+            f"review queue: {rep['pending_review']} pair(s) (the candidates of the records sent "
+            "to review"
+            + (f", and {contra} record(s) contradicting their account" if contra else "")
+            + f") and {c['components']} conflict(s): `linker review` "
             "(or decisions.jsonl); `linker explain SOURCE ID` shows the evidence"
         )
     if rep.get("keys_without_edges_total"):

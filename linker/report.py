@@ -192,13 +192,18 @@ def quality_gates(report: dict, config: Config) -> list[dict]:
     q = config.quality
     gates = []
     if q.max_conflicts is not None:
-        n = report["conflicts"]["components"] + report["conflicts"].get("contradicted", 0)
+        comps, contra = (
+            report["conflicts"]["components"],
+            report["conflicts"].get("contradicted", 0),
+        )
+        n = comps + contra
         gates.append(
             {
                 "gate": "max_conflicts",
                 "limit": q.max_conflicts,
                 "value": n,
                 "ok": n <= q.max_conflicts,
+                "counts": f"{comps} conflict(s) + {contra} record(s) contradicting their account",
             }
         )
     if q.max_pending_review is not None:

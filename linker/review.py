@@ -20,6 +20,7 @@ Decisions logged after the last run count too: a second sitting starts where the
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import getpass
 import json
@@ -132,6 +133,7 @@ class Item:
     impact: int  # records whose account waits on this item
     evidence: tuple[Evidence, ...] = ()
     chain: tuple[Edge, ...] = ()
+    comp_records: tuple[Record, ...] = ()  # conflict: every record of its component the queue has
 
     @property
     def proposed_cut(self) -> int | None:
@@ -255,16 +257,27 @@ class ReviewSession:
         self._sitting: list[_Done] = []
         self._state: dict[int, str] = {}  # items not pending -> their state
         self._con.execute("CREATE TEMP TABLE _done (item INTEGER PRIMARY KEY)")
-        # Conflicts are few: their chains' edges are kept here, both ways.
+        # Conflicts are few: their chains' edges are kept here, both ways, and (queues of
+        # this version) every edge of their component, to re-check a cut at once.
         self._chains: dict[int, list[tuple[Key, Key]]] = {}
+        self._graphs: dict[int, tuple[list[Key], dict[tuple[Key, Key], dict]]] = {}
         self._conflict_edges: dict[tuple[Key, Key], list[int]] = {}
-        for number, chain in rows(
-            self._con, "SELECT item, evidence FROM q WHERE kind = 'conflict' ORDER BY item"
+        comp_edges = "comp_edges" if "comp_edges" in self._columns else "NULL"
+        for number, chain, graph in rows(
+            self._con,
+            f"SELECT item, evidence, {comp_edges} FROM q WHERE kind = 'conflict' ORDER BY item",
         ):
             for step in json.loads(chain or "[]"):
                 pair = _pair(tuple(step["from"]), tuple(step["to"]))
                 self._chains.setdefault(number, []).append(pair)
                 self._conflict_edges.setdefault(pair, []).append(number)
+            if graph:
+                g = json.loads(graph)
+                steps = {_pair(tuple(e["from"]), tuple(e["to"])): e for e in g["edges"]}
+                self._graphs[number] = ([tuple(k) for k in g["sor"]], steps)
+                for pair in steps:
+                    if number not in self._conflict_edges.setdefault(pair, []):
+                        self._conflict_edges[pair].append(number)
         log, self.warnings = decisions_log.read_log(decisions_file)
         self._standing = decisions_log.Standing(log)
         self._matches: dict[Key, set[Key]] = {}
@@ -327,7 +340,67 @@ class ReviewSession:
         r = self._con.execute("SELECT * FROM q WHERE item = ?", [number]).fetchone()
         if r is None:
             raise IndexError(f"no item {number} in a queue of {self.total}")
-        return _item(dict(zip(self._columns, r, strict=True)))
+        it = _item(dict(zip(self._columns, r, strict=True)))
+        if number in self._graphs and self.state(number) == "pending":
+            it = self._remaining(it)
+        return it
+
+    def _remaining(self, it: Item) -> Item:
+        """A conflict as it stands after the cuts made so far: the path still joining two of
+        its accounts, the proposed cut on it; unchanged when nothing was cut."""
+        from linker.review_queue import proposal_text, propose_cut
+
+        sor, steps = self._graphs[it.number]
+        cut = self._cut_pairs(it.number)
+        if not cut:
+            return it
+        chain = self._joining_chain(it.number)
+        if not chain:
+            return it
+        records = {r.key: r for r in it.comp_records}
+        agree = [steps[_pair(a, b)].get("agreement", 0.0) for a, b, _, _ in chain]
+        at = propose_cut(agree)
+        edges = tuple(
+            Edge(
+                records.get(a) or Record(*a, {}, {}),
+                records.get(b) or Record(*b, {}, {}),
+                rule or "",
+                ev or "",
+                i == at,
+                steps[_pair(a, b)].get("trust"),
+            )
+            for i, (a, b, rule, ev) in enumerate(chain)
+        )
+        why = f"{len(cut)} cut so far, accounts {it.account_id} still joined by another path: "
+        why += proposal_text(chain[at][2] if at is not None else None)
+        return dataclasses.replace(it, chain=edges, why=why)
+
+    def _cut_pairs(self, number: int) -> set[tuple[Key, Key]]:
+        """The edges of a conflict's component that standing decisions cut."""
+        _, steps = self._graphs[number]
+        return {
+            p
+            for p in steps
+            if (d := self._standing.get(p)) is not None and d.decision == "no_match"
+        }
+
+    def _joining_chain(self, number: int, extra: tuple[Key, Key] | None = None) -> list[tuple]:
+        """A shortest chain still joining two of the conflict's accounts once its cut edges
+        (and `extra`) are gone; [] when they are separated."""
+        from linker.report import shortest_chain
+
+        sor, steps = self._graphs[number]
+        gone = self._cut_pairs(number) | ({extra} if extra else set())
+        edges = [
+            (tuple(e["from"]), tuple(e["to"]), e.get("rule"), e.get("evidence"))
+            for p, e in steps.items()
+            if p not in gone
+        ]
+        for i, start in enumerate(sor[:-1]):
+            chain = shortest_chain(edges, start, set(sor[i + 1 :]))
+            if chain:
+                return chain
+        return []
 
     @_serialized
     def item_at(self, pos: int) -> Item:
@@ -341,6 +414,40 @@ class ReviewSession:
     def position(self, number: int) -> int | None:
         """Where item `number` is in the filtered view (None: the filter hides it)."""
         return scalar(self._con, "SELECT pos FROM _view WHERE item = ?", [number])
+
+    @_serialized
+    def listing(self) -> list[dict[str, Any]]:
+        """The filtered view as plain rows, in order (for `linker review --list`): item, kind,
+        state, the two records, the candidate account(s), probability, the proposed cut."""
+        out = []
+        for number, kind, ls, li, rs, ri, acc, p, mw, why in rows(
+            self._con,
+            "SELECT q.item, kind, left_source, left_id, right_source, right_id, account_id, "
+            "probability, match_weight, why FROM q JOIN _view v USING (item) ORDER BY v.pos",
+        ):
+            row = {
+                "item": number,
+                "kind": kind,
+                "state": self.state(number),
+                "left": f"{ls}:{li}",
+                "right": f"{rs}:{ri}",
+                "account_id": acc,
+                "probability": None if p is None else round(p, 4),
+                "match_weight": None if mw is None else round(mw, 2),
+                "proposed_cut": None,
+                "why": why,
+            }
+            if kind == "conflict":
+                it = self.item(number)
+                at = it.proposed_cut
+                if at is not None:
+                    e = it.chain[at]
+                    row["proposed_cut"] = f"{e.left.source}:{e.left.id} -{e.rule}- " + (
+                        f"{e.right.source}:{e.right.id}"
+                    )
+                row["why"] = it.why
+            out.append(row)
+        return out
 
     def state(self, number: int) -> str:
         """pending | match | no_match | settled | cut."""
@@ -435,6 +542,12 @@ class ReviewSession:
         left, right = it.records(edge)
         if it.kind == "conflict" and not note:
             note = f"cuts the conflict between accounts {it.account_id}"
+            if (
+                decision == "no_match"
+                and number in self._graphs
+                and self._joining_chain(number, _pair(left.key, right.key))
+            ):
+                note = f"cuts one path between accounts {it.account_id}; another still joins them"
         d = decisions_log.Decision(left.key, right.key, decision, self.reviewer, self._now(), note)
         self._write(d)
         self._sitting.append(_Done(number, d))
@@ -530,6 +643,8 @@ class ReviewSession:
         return "pending"
 
     def _conflict_state(self, number: int) -> str:
+        if number in self._graphs:  # cut when no path joins two of its accounts any more
+            return "pending" if self._joining_chain(number) else "cut"
         cut = any(
             (d := self._standing.get(p)) is not None and d.decision == "no_match"
             for p in self._chains.get(number, ())
@@ -547,6 +662,7 @@ def _item(r: dict[str, Any]) -> Item:
     right = Record(r["right_source"], r["right_id"], right_fields, _flat(r["right_raw"]))
     evidence: tuple[Evidence, ...] = ()
     chain: tuple[Edge, ...] = ()
+    recs: dict[Key, Record] = {}
     if r["kind"] == "pair":
         evidence = tuple(
             Evidence(
@@ -588,6 +704,7 @@ def _item(r: dict[str, Any]) -> Item:
         impact=r["impact"] or 0,
         evidence=evidence,
         chain=chain,
+        comp_records=tuple(recs.values()) if r["kind"] != "pair" else (),
     )
 
 

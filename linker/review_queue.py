@@ -49,7 +49,9 @@ CREATE OR REPLACE TABLE review_queue (
     impact BIGINT,            -- records whose account waits on this item
     left_raw VARCHAR,         -- JSON object: the record's row as the source has it
     right_raw VARCHAR,
-    chain_records VARCHAR     -- conflict: JSON list of every chain record {source, id, fields, raw}
+    chain_records VARCHAR,    -- conflict: JSON list of every chain record {source, id, fields, raw}
+    comp_edges VARCHAR        -- conflict: JSON {sor: [[source, id], ...], edges: [steps]}, every
+                              -- edge of its component, so a cut is re-checked at once
 )
 """
 
@@ -165,7 +167,7 @@ def _pairs(con) -> None:
                                           'open_value': value_open, 'known_value': value_known}
                                          ORDER BY position)) AS VARCHAR)
                 FROM score_evidence se WHERE se.o = p.o AND se.k = p.k),
-               ao.comp, NULL, NULL, NULL, NULL
+               ao.comp, NULL, NULL, NULL, NULL, NULL
         FROM p
         JOIN records ro ON ro.rid = p.o JOIN records rk ON rk.rid = p.k
         JOIN account_result ao ON ao.rid = p.o JOIN account_result ak ON ak.rid = p.k
@@ -186,7 +188,7 @@ def _contradictions(con) -> None:
         INSERT INTO review_queue
         SELECT NULL, 'pair', x.rid, x.sor_rid, r.source, r.id, s.source, s.id, s.id,
                NULL, NULL, 'contradicts its account: ' || x.why, fr.fields, fs.fields, '[]',
-               a.comp, NULL, NULL, NULL, NULL
+               a.comp, NULL, NULL, NULL, NULL, NULL
         FROM contradicted x
         JOIN records r ON r.rid = x.rid JOIN records s ON s.rid = x.sor_rid
         JOIN account_result a ON a.rid = x.rid
@@ -220,6 +222,16 @@ _SUPPORT_SQL = """
 # about as often as right; at 2 or more, 94 of 94 right on the generator at 20k accounts and
 # 267 of 272 on the trap data at 100k; the rest are proposed to nobody.
 CUT_MARGIN = 2.0
+# A conflict component with more edges keeps only its chain in the queue (no re-check).
+MAX_COMPONENT_EDGES = 500
+
+
+def proposal_text(rule: str | None) -> str:
+    """What a conflict item says about its proposed cut (`rule`: the proposed edge's; None: no
+    edge proposed)."""
+    if rule is None:
+        return "no edge is clearly the wrong one: choose the one to cut"
+    return f"proposed cut: {rule} (its records agree clearly least)"
 
 
 def propose_cut(support: list[float]) -> int | None:
@@ -292,6 +304,26 @@ def _conflicts(con) -> None:
             for i, (a, b, r, ev) in enumerate(chain)
         ]
         on_chain = [chain[0][0], *(b for _, b, _, _ in chain)]
+        comp_edges = None
+        if len(by_comp[comp]) <= MAX_COMPONENT_EDGES:
+            comp_edges = {
+                "sor": [list(label[r]) for r, _ in sors],
+                "edges": [
+                    {
+                        "from": list(label[a]),
+                        "to": list(label[b]),
+                        "rule": r,
+                        "trust": trust.get(r),
+                        "evidence": ev,
+                        "agreement": support.get((min(a, b), max(a, b)), 0.0),
+                    }
+                    for a, b, r, ev in by_comp[comp]
+                ],
+            }
+            seen = set(on_chain)
+            on_chain += [
+                x for a, b, _, _ in by_comp[comp] for x in (a, b) if not (x in seen or seen.add(x))
+            ]
         chain_rids += [(comp, rid, pos) for pos, rid in enumerate(on_chain)]
         out.append(
             (
@@ -300,18 +332,14 @@ def _conflicts(con) -> None:
                 cut[1],
                 ", ".join(i for _, i in sors),
                 f"accounts {', '.join(i for _, i in sors)} are joined by a chain of "
-                f"{len(chain)} edge(s); "
-                + (
-                    f"proposed cut: {cut[2]} (its records agree clearly least)"
-                    if at is not None
-                    else "no edge is clearly the wrong one: choose the one to cut"
-                ),
+                f"{len(chain)} edge(s); " + proposal_text(cut[2] if at is not None else None),
                 json.dumps(steps),
+                json.dumps(comp_edges) if comp_edges else None,
             )
         )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _cq (comp BIGINT, a BIGINT, b BIGINT, accounts VARCHAR, "
-        "why VARCHAR, chain VARCHAR)"
+        "why VARCHAR, chain VARCHAR, comp_edges VARCHAR)"
     )
     insert_rows(con, "_cq", out)
     if chain_rids:
@@ -320,7 +348,8 @@ def _conflicts(con) -> None:
         """
         INSERT INTO review_queue
         SELECT NULL, 'conflict', q.a, q.b, ra.source, ra.id, rb.source, rb.id, q.accounts,
-               NULL, NULL, q.why, fa.fields, fb.fields, q.chain, q.comp, NULL, NULL, NULL, NULL
+               NULL, NULL, q.why, fa.fields, fb.fields, q.chain, q.comp, NULL, NULL, NULL, NULL,
+               q.comp_edges
         FROM _cq q JOIN records ra ON ra.rid = q.a JOIN records rb ON rb.rid = q.b
         JOIN _fields fa ON fa.rid = q.a JOIN _fields fb ON fb.rid = q.b
         """

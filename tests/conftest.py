@@ -261,6 +261,29 @@ REVIEW_ITEMS = [
 ]  # fmt: skip
 
 
+def two_path_conflict() -> dict:
+    """REVIEW_ITEMS' conflict with a second path: crm 111 also holds account 34's id and shares
+    35's domain, so cutting one path leaves the other."""
+    c111 = _rec("crm", "111", "ACME Services", domain=["acme-services.de"], country="DE")
+    item = json.loads(json.dumps(REVIEW_ITEMS[0]))
+    item["records"] = [P34, C110, P35, c111]
+    step = {"trust": "identifying", "agreement": 1.0}
+    item["comp_edges"] = {
+        "sor": [["product", "34"], ["product", "35"]],
+        "edges": [
+            {**step, "from": ["product", "34"], "to": ["crm", "110"], "rule": "ref",
+             "evidence": "crm.Product_Id = 34"},
+            {**step, "from": ["crm", "110"], "to": ["product", "35"], "rule": "domain",
+             "trust": "suggestive", "evidence": "domain = acme-services.de", "agreement": -3.0},
+            {**step, "from": ["product", "34"], "to": ["crm", "111"], "rule": "ref",
+             "evidence": "crm.Product_Id = 34"},
+            {**step, "from": ["crm", "111"], "to": ["product", "35"], "rule": "domain",
+             "trust": "suggestive", "evidence": "domain = acme-services.de", "agreement": -3.0},
+        ],
+    }  # fmt: skip
+    return item
+
+
 def write_review_state(root: Path, items: list[dict] = REVIEW_ITEMS) -> Path:
     """A state database whose only table is the review queue of `items`, as a run leaves it."""
     import duckdb
@@ -277,13 +300,14 @@ def write_review_state(root: Path, items: list[dict] = REVIEW_ITEMS) -> Path:
         evidence = it.get("chain") if it["kind"] == "conflict" else it.get("evidence")
         con.execute(
             "INSERT INTO review_queue VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?)",
+            "?, ?, ?, ?)",
             [n, it["kind"], 2 * n, 2 * n + 1, left["source"], left["id"], right["source"],
              right["id"], it["account_id"], it.get("probability"), it.get("match_weight"),
              it["why"], json.dumps(left["fields"]), json.dumps(right["fields"]),
              json.dumps(evidence), n, it["impact"], json.dumps(left["raw"]),
              json.dumps(right["raw"]),
-             json.dumps(it["records"]) if it.get("records") else None],
+             json.dumps(it["records"]) if it.get("records") else None,
+             json.dumps(it["comp_edges"]) if it.get("comp_edges") else None],
         )  # fmt: skip
     con.close()
     return root

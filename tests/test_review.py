@@ -203,3 +203,56 @@ def test_a_long_decisions_log_is_applied_at_open_the_same_way(queued):
 def test_linker_review_without_a_terminal_exits_2(queued):
     r = CliRunner().invoke(app, ["review", "-p", str(queued)])  # CliRunner's stdout is no tty
     assert r.exit_code == 2 and "needs an interactive terminal" in r.output
+
+
+def test_a_conflict_joined_by_two_paths_stays_open_until_the_accounts_are_separated(tmp_path):
+    # c1 and c2 both hold account 34's id and are Globex (35) by name and website: two paths
+    # join 34 and 35. Cutting one leaves the item open, showing the other; the log says so.
+    from .test_resolve import make
+
+    p = make(tmp_path, "c1,Globex,globex.co.uk,GB,,,34\nc2,Globex Ltd,globex.co.uk,GB,,,34\n")
+    p.run()
+    s = ReviewSession.open(p, reviewer="ana", clock=clock)
+    conflicts = [s.item(n) for n in range(1, s.total + 1) if s.item(n).kind == "conflict"]
+    assert len(conflicts) == 1
+    it = conflicts[0]
+    first = {e.pair for e in it.chain}
+    d = s.decide(it.number, "no_match")  # the proposed cut
+    assert d.note == "cuts one path between accounts 34, 35; another still joins them"
+    assert s.state(it.number) == "pending"
+    again = s.item(it.number)
+    assert {e.pair for e in again.chain} != first and "still joined" in again.why
+    assert d.pair not in {e.pair for e in again.chain}
+    d2 = s.decide(it.number, "no_match", edge=again.proposed_cut or 0)
+    assert d2.note == "cuts the conflict between accounts 34, 35"
+    assert s.state(it.number) == "cut"
+    s.close()
+    p.run()  # the run agrees: no conflict left
+    con = duckdb.connect(str(p.state_db), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM comp_stat WHERE n_sor >= 2").fetchone() == (0,)
+    finally:
+        con.close()
+
+
+def test_review_list_prints_the_queue_without_the_app(queued):
+    s = session(queued)
+    s.decide(2, "match")
+    s.close()
+    r = CliRunner().invoke(app, ["review", "-p", str(queued), "--list", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["item"] for x in rows] == [1, 2, 3, 4, 5]
+    assert (
+        rows[0]["kind"] == "conflict" and rows[0]["proposed_cut"] == "crm:110 -domain- product:35"
+    )
+    assert rows[1]["state"] == "match" and rows[1]["probability"] == 0.93
+    r = CliRunner().invoke(
+        app, ["review", "-p", str(queued), "--list", "--csv", "--source", "billing"]
+    )
+    assert r.exit_code == 0 and r.stdout.splitlines()[0].startswith("item,kind,state,left,right")
+    assert {line.split(",")[0] for line in r.stdout.splitlines()[1:]} == {"3", "4"}
+    r = CliRunner().invoke(app, ["review", "-p", str(queued), "--list"])
+    assert r.exit_code == 0 and "5 item(s), 4 pending" in r.stdout
+    r = CliRunner().invoke(app, ["review", "-p", str(queued), "--json"])
+    assert r.exit_code == 2 and "--list" in r.stderr

@@ -163,6 +163,15 @@ class ReviewApp(App[dict]):
         except LinkerError as e:  # nothing was written: say why, stay on the item
             self._not_saved(e)
             return
+        if item.kind == "conflict" and self.session.state(item.number) == "pending":
+            # the cut left another path joining the accounts: stay, showing that path
+            self.notify(
+                f"Cut. Accounts {item.account_id} are still joined by another path: "
+                "it is shown now.",
+                title="conflict",
+            )
+            self.go(self.pos)
+            return
         self.go(self.session.next_pending(self.pos))
 
     def _not_saved(self, e: LinkerError) -> None:
@@ -185,6 +194,7 @@ class ReviewApp(App[dict]):
         self.go(nxt)
 
     def action_undo(self) -> None:
+        last = self.session.sitting[-1] if self.session.sitting else None
         try:
             number = self.session.undo()
         except LinkerError as e:
@@ -200,6 +210,13 @@ class ReviewApp(App[dict]):
             pos = self.session.position(number)
             self.notify("Undone; the filter was cleared to show the item.")
         self.go(pos)
+        item = self.current
+        if item is not None and item.kind == "conflict" and last is not None:
+            # back on the edge that was cut, not on the proposal
+            at = next((i for i, e in enumerate(item.chain) if e.pair == last.pair), None)
+            if at is not None and at != self.edge:
+                self.edge = at
+                self.refresh_item()
 
     def action_browse(self, step: int) -> None:
         s = self.session

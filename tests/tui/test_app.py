@@ -15,7 +15,7 @@ from tui.widgets.chain import ChainList
 from tui.widgets.item import ItemTitle
 from tui.widgets.records import RecordComparison
 
-from ..conftest import write_review_state
+from ..conftest import REVIEW_ITEMS, two_path_conflict, write_review_state
 
 
 def clock():
@@ -254,3 +254,41 @@ async def test_after_an_erasure_the_app_writes_nothing_and_says_why(queued):
         assert any("erased records after this review opened" in m for m in notes)
         await pilot.press("q")
     assert app.return_value["decisions"] == 0
+
+
+async def test_a_conflict_with_two_paths_stays_open_after_one_is_cut(queued):
+    write_review_state(queued, [two_path_conflict(), *REVIEW_ITEMS[1:]])
+    app = make_app(queued)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chain = app.query_one(ChainList)
+        assert app.current.kind == "conflict" and app.edge == 1  # 110 ─domain→ 35, proposed
+        await pilot.press("n")
+        assert lines(queued)[-1]["right"] == ["product", "35"]
+        assert lines(queued)[-1]["note"].startswith("cuts one path between accounts 34, 35")
+        assert app.current.number == 1 and chain.display  # the item stays, the other path shown
+        assert ("crm", "111") in {r.key for e in app.current.chain for r in (e.left, e.right)}
+        assert "still joined" in app.current.why
+        await pilot.press("n")  # cut the second path's proposed edge: separated
+        assert lines(queued)[-1]["note"] == "cuts the conflict between accounts 34, 35"
+        assert app.current.number == 2
+
+
+def test_snapshot_80x24_a_conflict_after_one_of_two_paths_is_cut(queued, snap_compare):
+    write_review_state(queued, [two_path_conflict(), *REVIEW_ITEMS[1:]])
+    assert snap_compare(make_app(queued), press=["n"], terminal_size=(80, 24))
+
+
+def test_snapshot_120x40_a_conflict_after_one_of_two_paths_is_cut(queued, snap_compare):
+    write_review_state(queued, [two_path_conflict(), *REVIEW_ITEMS[1:]])
+    assert snap_compare(make_app(queued), press=["n"], terminal_size=(120, 40))
+
+
+async def test_undo_on_a_conflict_returns_to_the_edge_that_was_cut(queued):
+    app = make_app(queued)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.edge == 1  # the proposal
+        await pilot.press("up", "n")  # cut edge 0 instead
+        assert lines(queued)[-1]["left"] == ["product", "34"] and app.current.number == 2
+        await pilot.press("u")
+        assert app.current.number == 1 and app.edge == 0  # the cut edge, not the proposal
+        assert app.query_one(ChainList).highlighted == 0

@@ -39,7 +39,12 @@ class ItemTitle(Static):
                 literal(item.account_id, "bold"),
                 f" are joined by a chain of {len(item.chain)} edge(s)",
             )  # fmt: skip
-            line2 = span("choose the wrong edge (↑↓) and press n to cut it", "italic")
+            line2 = span(
+                "✂ = proposed cut (records agree least) · ↑↓ then n"
+                if item.proposed_cut is not None
+                else "no clear wrong edge: choose one, ↑↓ then n",
+                "italic",
+            )
         line2 = join(line2, f" · waits on {item.impact} record(s)")
         lines = [line1, line2]
         if state in STATE_TEXT:
@@ -47,4 +52,6 @@ class ItemTitle(Static):
             lines.append(span(text, f"bold {style}"))
         elif item.kind == "pair":
             lines.append(literal(item.why, "dim"))
+        elif "still joined" in item.why:  # a cut made, another path left
+            lines.append(literal(item.why.split(":")[0], "dim"))
         self.update(Text("\n").join(lines))
