@@ -48,6 +48,7 @@ Key = tuple[str, str]  # (source, id)
 # Canonical fields are shown side by side in ACCOUNT_FIELDS order (custom fields follow); the
 # `_raw` spellings are shown with the source row instead.
 HIDDEN_FIELDS = ("name_raw", "vat_raw")
+RAW_OF = ("name", "vat")  # fields shown with their raw spelling (HIDDEN_FIELDS) beside them
 
 # The text a filter word is looked for in (lower-cased): ids, fields, source rows, evidence.
 _HAYSTACK = (
@@ -89,6 +90,11 @@ class FieldRow:
     left: str | None
     right: str | None
     agreement: str | None  # same | similar | differs | None (a side has no value)
+    left_raw: str | None = None  # as the source wrote it, where it differs ("Sunpine S.L.")
+    right_raw: str | None = None
+    rival: str | None = None  # a pair's runner-up candidate's value
+    rival_raw: str | None = None
+    rival_differs: bool = False  # the candidate and the runner-up differ here
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,7 @@ class Item:
     evidence: tuple[Evidence, ...] = ()
     chain: tuple[Edge, ...] = ()
     comp_records: tuple[Record, ...] = ()  # conflict: every record of its component the queue has
+    rival: Item | None = None  # pair: the open record's other pending candidate (runner-up)
 
     @property
     def proposed_cut(self) -> int | None:
@@ -152,25 +159,34 @@ class Item:
         """Every canonical field either record has, with agreement: `same` (equal, or a
         shared list value), `similar` (a comparison found them alike), `differs`, or None."""
         left, right = self.records(edge)
+        rival = self.rival.right if self.rival is not None else None
         weights = {e.comparison: e.match_weight for e in self.evidence}
-        names = [f for f in ACCOUNT_FIELDS if f in left.fields or f in right.fields]
-        names += [
-            f for f in {**left.fields, **right.fields} if f not in names and f not in HIDDEN_FIELDS
-        ]
+        have = {**left.fields, **right.fields, **(rival.fields if rival else {})}
+        names = [f for f in ACCOUNT_FIELDS if f in have]
+        names += [f for f in have if f not in names and f not in HIDDEN_FIELDS]
         out = []
         for f in names:
             a, b = left.fields.get(f), right.fields.get(f)
-            if _empty(a) and _empty(b):
+            c = rival.fields.get(f) if rival else None
+            if _empty(a) and _empty(b) and _empty(c):
                 continue
             if _empty(a) or _empty(b):
                 agreement = None
-            elif (set(a) & set(b)) if isinstance(a, list) and isinstance(b, list) else a == b:
+            elif _same(a, b):
                 agreement = "same"
             elif (weights.get(f) or 0) > 0 and self.kind == "pair":
                 agreement = "similar"
             else:
                 agreement = "differs"
-            out.append(FieldRow(f, _show(a), _show(b), agreement))
+            raw = f"{f}_raw" if f in RAW_OF else None
+            out.append(
+                FieldRow(
+                    f, _show(a), _show(b), agreement,
+                    _raw_if_other(left, raw, a), _raw_if_other(right, raw, b),
+                    _show(c), _raw_if_other(rival, raw, c) if rival else None,
+                    rival is not None and not (_empty(b) and _empty(c)) and _show(b) != _show(c),
+                )
+            )  # fmt: skip
         return out
 
 
@@ -343,7 +359,21 @@ class ReviewSession:
         it = _item(dict(zip(self._columns, r, strict=True)))
         if number in self._graphs and self.state(number) == "pending":
             it = self._remaining(it)
+        if it.kind == "pair":
+            it = self._with_rival(it)
         return it
+
+    def _with_rival(self, it: Item) -> Item:
+        """A pair with its open record's most probable other candidate in the queue, when
+        there is one (the reviewer sees both accounts side by side)."""
+        r = self._con.execute(
+            "SELECT * FROM q WHERE kind = 'pair' AND left_source = ? AND left_id = ? "
+            "AND item <> ? ORDER BY probability DESC NULLS LAST, item LIMIT 1",
+            [it.left.source, it.left.id, it.number],
+        ).fetchone()
+        if r is None:
+            return it
+        return dataclasses.replace(it, rival=_item(dict(zip(self._columns, r, strict=True))))
 
     def _remaining(self, it: Item) -> Item:
         """A conflict as it stands after the cuts made so far: the path still joining two of
@@ -726,6 +756,22 @@ def _flat_obj(obj: Any, prefix: str = "") -> dict[str, Any]:
 def _pair(a: Key, b: Key) -> tuple[Key, Key]:
     x, y = sorted([a, b])
     return x, y
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, or (lists) sharing a value."""
+    if isinstance(a, list) and isinstance(b, list):
+        return bool(set(a) & set(b))
+    return a == b
+
+
+def _raw_if_other(rec: Record | None, raw_field: str | None, value: Any) -> str | None:
+    """The record's raw spelling of a field (name_raw, vat_raw) when it says more than the
+    normalized value ("Sunpine S.L." next to "sunpine")."""
+    if rec is None or raw_field is None:
+        return None
+    raw = rec.fields.get(raw_field)
+    return None if _empty(raw) or _show(raw) == _show(value) else _show(raw)
 
 
 def _empty(v: Any) -> bool:

@@ -292,3 +292,37 @@ async def test_undo_on_a_conflict_returns_to_the_edge_that_was_cut(queued):
         await pilot.press("u")
         assert app.current.number == 1 and app.edge == 0  # the cut edge, not the proposal
         assert app.query_one(ChainList).highlighted == 0
+
+
+async def test_a_pair_with_a_runner_up_shows_both_accounts_and_what_differs(queued):
+    app = make_app(queued)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s", "s")  # to billing cus_C → account 38, runner-up 36
+        it = app.current
+        assert it.left.key == ("billing", "cus_C") and it.rival is not None
+        assert it.rival.account_id == "36"
+        text = shown(app.query_one(RecordComparison))
+        assert "runner-up" in text and "product 36" in text and "product 38" in text
+        rows = {r.field: r for r in it.field_rows()}
+        assert rows["name"].rival_differs and not rows["country"].rival_differs
+
+
+def test_snapshot_80x24_a_pair_with_a_close_runner_up(queued, snap_compare):
+    assert snap_compare(make_app(queued), press=["s", "s"], terminal_size=(80, 24))
+
+
+def test_snapshot_120x40_a_pair_with_a_close_runner_up(queued, snap_compare):
+    assert snap_compare(make_app(queued), press=["s", "s"], terminal_size=(120, 40))
+
+
+def test_snapshot_80x24_long_values_wrap(queued, snap_compare):
+    long_name = "Internationale Gesellschaft fuer Angewandte Logistik und Lagerhaltung mbH & Co. KG"
+    items = json.loads(json.dumps(REVIEW_ITEMS))
+    items[1]["left"]["fields"]["name"] = long_name.lower()
+    items[1]["left"]["raw"]["name"] = long_name
+    write_review_state(queued, items)
+    assert snap_compare(make_app(queued), press=["s"], terminal_size=(80, 24))
+
+
+def test_snapshot_80x24_help(queued, snap_compare):
+    assert snap_compare(make_app(queued), press=["question_mark"], terminal_size=(80, 24))

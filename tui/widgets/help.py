@@ -10,23 +10,30 @@ from textual.widgets import Static
 
 HELP = """\
 [b]Keys[/b]
-  y        match: these records are the same customer (the pair is linked, method review)
-  n        no match: pair — they are not; conflict — cut the highlighted edge
-  s        skip: leave it pending, go to the next pending item
-  u        undo this sitting's last decision (an undo line is appended) and go back to it
-  /        filter: words to find in ids, fields, source rows; source:NAME, kind:pair|conflict
-  ← →      browse the previous / next item, decided or not
-  ↑ ↓      conflict: choose the edge to cut · pair: scroll the records
-  ?        this help         q  quit (every decision is already saved)
+  y    match: the same customer (the pair is linked, method review)
+  n    no match: pair — they are not; conflict — cut the highlighted edge
+  s    skip: leave it pending, go to the next pending item
+  u    undo this sitting's last decision (an undo line) and go back to it
+  /    filter: words in ids, fields, source rows; source:NAME, kind:pair
+  ← →  browse the previous / next item, decided or not
+  ↑ ↓  conflict: choose the edge to cut · pair: scroll the records
+  ?    this help · q quit (every decision is already saved)
 
-[b]Marks[/b]   = equal (lists: share a value)   ≈ alike by Splink's comparison   ≠ differ
-Bars are Splink's match weights: green for a match, red against; a full bar is 16 bits.
+[b]Marks[/b]  = equal (lists: share a value) · ≈ alike by Splink · ≠ differ
+Bars are match weights: green for, red against; a full bar is 16 bits.
+A pair with a close runner-up shows both accounts; underlined yellow
+values are where the two candidates differ. (dim) text is the raw value.
 
-[b]Order[/b]   conflicts first (they keep every record of their component unpublished),
-then the items most records wait on, then the most probable pair first.
+[b]Conflicts[/b]  ✂ marks the proposed cut: the edge whose records agree
+clearly least. No ✂: no edge clearly is; choose one. If another path
+still joins the accounts after a cut, the item stays and shows it.
 
-Each decision is appended to decisions.jsonl and fsynced when you press the key; the next
-`linker run` or `linker publish` applies it. Close this help with Esc or ?."""
+[b]Order[/b]  conflicts first (their records in dispute are unpublished),
+then the items most records wait on, then the most probable pair.
+
+Each decision is appended to decisions.jsonl and fsynced at the key
+press; the next `linker run` or `linker publish` applies it.
+Close this help with Esc or ?."""
 
 
 class HelpScreen(ModalScreen):

@@ -35,6 +35,12 @@ def join(*parts: Text | str) -> Text:
     return out
 
 
+def wrapping(t: Text) -> Text:
+    """The same text, allowed to wrap onto more lines (a long value is folded, never cut)."""
+    t.no_wrap, t.overflow = False, "fold"
+    return t
+
+
 def weight_bar(weight: float | None, width: int = 5) -> Text:
     """A small bar for a match weight: green for evidence for a match, red against."""
     if weight is None:
