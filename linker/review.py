@@ -570,14 +570,15 @@ class ReviewSession:
                 hint="choose the edge to cut (↑/↓ in the review app; edge= in the API)",
             )
         left, right = it.records(edge)
-        if it.kind == "conflict" and not note:
-            note = f"cuts the conflict between accounts {it.account_id}"
+        if it.kind == "conflict":  # what the cut does, then the reviewer's own words
+            what = f"cuts the conflict between accounts {it.account_id}"
             if (
                 decision == "no_match"
                 and number in self._graphs
                 and self._joining_chain(number, _pair(left.key, right.key))
             ):
-                note = f"cuts one path between accounts {it.account_id}; another still joins them"
+                what = f"cuts one path between accounts {it.account_id}; another still joins them"
+            note = f"{what}; {note}" if note else what
         d = decisions_log.Decision(left.key, right.key, decision, self.reviewer, self._now(), note)
         self._write(d)
         self._sitting.append(_Done(number, d))

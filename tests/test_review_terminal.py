@@ -165,3 +165,42 @@ def test_a_reviewer_in_a_real_terminal_y_n_u_q_then_publish(acme_run, tmp_path, 
     status = json.loads(st.stdout)
     assert status["decisions"]["by_reviewer"] == {"ana": 1}
     assert status["review"]["reviewed"] == 0  # the publish applied it; it left the queue
+
+
+def test_a_reviewer_in_tmux_cuts_a_conflict_and_publish_links_its_record(acme_run, tmp_path):
+    # The queue's first conflict: SOR ─edge─ record ─edge─ SOR, one edge proposed. n cuts it;
+    # the publish links the record to the account at the other end.
+    import duckdb
+
+    p = tmp_path / "acme"
+    shutil.copytree(acme_run, p)
+    con = duckdb.connect(str(p / ".linker" / "state.duckdb"), read_only=True)
+    try:
+        (chain,) = con.execute(
+            "SELECT evidence FROM review_queue WHERE kind = 'conflict' ORDER BY item LIMIT 1"
+        ).fetchone()
+    finally:
+        con.close()
+    steps = json.loads(chain)
+    assert len(steps) == 2 and sum(s["proposed_cut"] for s in steps) == 1
+    cut = next(s for s in steps if s["proposed_cut"])
+    kept = next(s for s in steps if not s["proposed_cut"])
+    middle = steps[0]["to"]  # the record between the two accounts
+    other = kept["from"] if kept["to"] == middle else kept["to"]  # the account it keeps
+    term = Tmux([LINKER, "review", "-p", str(p), "--reviewer", "ana"], tmp_path)
+    wait_for(term, "reviewed 0")
+    wait_for(term, "CONFLICT")
+    term.keys("n")
+    wait_for(term, "this sitting 1")
+    term.keys("q")
+    assert term.wait_exit() == 0
+    (line,) = [json.loads(x) for x in (p / "decisions.jsonl").read_text().splitlines()]
+    assert line["decision"] == "no_match"
+    assert sorted([line["left"], line["right"]]) == sorted([cut["from"], cut["to"]])
+    r = subprocess.run(
+        [LINKER, "publish", "-p", str(p), "--force", "-q"], capture_output=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    t = pq.read_table(p / "crosswalk" / "accounts.parquet").to_pylist()
+    row = next(x for x in t if [x["source"], x["source_record_id"]] == middle)
+    assert row["account_id"] == other[1] and row["reason"] is None

@@ -17,7 +17,7 @@ from textual.widgets import Footer, OptionList, Static
 
 from linker import ConfigError, Item, LinkerError, ReviewSession, visible
 from tui.widgets.chain import ChainList
-from tui.widgets.filter import FilterBar
+from tui.widgets.filter import FilterBar, NoteBar
 from tui.widgets.help import HelpScreen
 from tui.widgets.item import ItemTitle
 from tui.widgets.records import RecordComparison, RecordsPane
@@ -39,6 +39,7 @@ class ReviewApp(App[dict]):
         # (typed into the filter they are just characters; see _typing).
         Binding("slash", "filter", "filter", key_display="/", priority=True),
         Binding("question_mark", "help", "help", key_display="?", priority=True),
+        Binding("c", "note", "note", priority=True),
         Binding("q", "quit_review", "quit"),
         Binding("left", "browse(-1)", "previous", show=False),
         Binding("right", "browse(1)", "next", show=False),
@@ -51,6 +52,7 @@ class ReviewApp(App[dict]):
         self.current: Item | None = None
         self.edge: int | None = None  # a conflict's chosen edge
         self.filtering = False
+        self.note = ""  # the reviewer's note for the next decision on the current item
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -63,6 +65,10 @@ class ReviewApp(App[dict]):
         yield FilterBar(
             placeholder="filter: words, source:NAME — Enter applies, Esc cancels", disabled=True
         )
+        yield NoteBar(
+            placeholder="note for this item's decision — Enter keeps it, Esc drops it",
+            disabled=True,
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -73,7 +79,10 @@ class ReviewApp(App[dict]):
     def go(self, pos: int | None) -> None:
         """Show the item at view position `pos` (None: nothing pending in the view)."""
         self.pos = pos
+        before = self.current.number if self.current is not None else None
         self.current = None if pos is None else self.session.item_at(pos)
+        if self.current is None or self.current.number != before:
+            self.note = ""  # a note belongs to the item it was written on
         # a conflict's proposed cut; none chosen when linker proposes none (then `n` asks)
         self.edge = self.current.proposed_cut if self.current else None
         self.refresh_item()
@@ -158,7 +167,10 @@ class ReviewApp(App[dict]):
             return
         try:
             self.session.decide(
-                item.number, decision, edge=self.edge if item.kind == "conflict" else None
+                item.number,
+                decision,
+                edge=self.edge if item.kind == "conflict" else None,
+                note=self.note,
             )
         except LinkerError as e:  # nothing was written: say why, stay on the item
             self._not_saved(e)
@@ -227,15 +239,15 @@ class ReviewApp(App[dict]):
         self.go((base + step) % s.view_size)
 
     def _typing(self, char: str) -> bool:
-        """True (and `char` typed) when the filter line has the keys."""
-        bar = self.query_one(FilterBar)
-        if self.focused is not bar:
+        """True (and `char` typed) when the filter or the note line has the keys."""
+        bar = self.focused
+        if not isinstance(bar, FilterBar | NoteBar):
             return False
         bar.insert_text_at_cursor(char)
         return True
 
     def action_filter(self) -> None:
-        if self._typing("/"):
+        if self._typing("/") or isinstance(self.screen, HelpScreen):
             return
         bar = self.query_one(FilterBar)
         bar.value = self.session.filter_text
@@ -243,6 +255,30 @@ class ReviewApp(App[dict]):
         # Now, not later (widget.focus() waits a turn): keys typed right after "/" arrive in
         # the same read and must reach the filter, never act as y/n decisions.
         self.set_focus(bar)
+
+    def action_note(self) -> None:
+        if self._typing("c") or self.current is None or isinstance(self.screen, HelpScreen):
+            return
+        bar = self.query_one(NoteBar)
+        bar.value = self.note
+        bar.display, bar.disabled = True, False
+        self.set_focus(bar)  # now: keys typed right after "c" are the note, not decisions
+
+    @on(NoteBar.Submitted, "NoteBar")
+    def _note_submitted(self, event: NoteBar.Submitted) -> None:
+        self._close_bar(NoteBar)
+        self.note = event.value.strip()
+        if self.note:
+            self.notify(f"Note kept for this item's decision: {visible(self.note)}", markup=False)
+
+    @on(NoteBar.Cancelled)
+    def _note_cancelled(self) -> None:
+        self._close_bar(NoteBar)
+
+    def _close_bar(self, kind) -> None:
+        bar = self.query_one(kind)
+        bar.display, bar.disabled = False, True  # a hidden input must not take the keys
+        self.refresh_item()
 
     def action_help(self) -> None:
         if self._typing("?"):
@@ -257,7 +293,7 @@ class ReviewApp(App[dict]):
 
     # --- the filter ------------------------------------------------------------------------
 
-    @on(FilterBar.Submitted)
+    @on(FilterBar.Submitted, "FilterBar")
     def _filter_submitted(self, event: FilterBar.Submitted) -> None:
         self._close_filter()
         self.filtering = True

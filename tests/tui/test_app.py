@@ -326,3 +326,18 @@ def test_snapshot_80x24_long_values_wrap(queued, snap_compare):
 
 def test_snapshot_80x24_help(queued, snap_compare):
     assert snap_compare(make_app(queued), press=["question_mark"], terminal_size=(80, 24))
+
+
+async def test_c_attaches_a_note_to_the_items_decision_and_keys_typed_are_the_note(queued):
+    app = make_app(queued)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark", "slash", "c", "escape")  # help open: they do nothing
+        assert app.note == "" and app.current.number == 1
+        await pilot.press("c", *"ref typo", "enter")  # y, n typed here are the note's letters
+        assert app.note == "ref typo" and lines(queued) == []
+        await pilot.press("n")  # the conflict's proposed cut, with the note
+        assert lines(queued)[-1]["note"] == "cuts the conflict between accounts 34, 35; ref typo"
+        await pilot.press("c", *"not this one", "enter", "s")  # moving on drops the note
+        assert app.note == ""
+        await pilot.press("y")
+        assert lines(queued)[-1]["note"] == ""

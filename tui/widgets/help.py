@@ -14,6 +14,7 @@ HELP = """\
   n    no match: pair — they are not; conflict — cut the highlighted edge
   s    skip: leave it pending, go to the next pending item
   u    undo this sitting's last decision (an undo line) and go back to it
+  c    a note for this item's decision (Enter keeps it, Esc drops it)
   /    filter: words in ids, fields, source rows; source:NAME, kind:pair
   ← →  browse the previous / next item, decided or not
   ↑ ↓  conflict: choose the edge to cut · pair: scroll the records
