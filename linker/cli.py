@@ -38,6 +38,9 @@ app = typer.Typer(
 )
 
 
+EXPLAIN_LISTED = 50  # a SOR account's linked records printed by `linker explain`
+
+
 def escape(text: str) -> str:
     """Data shown literally: rich markup escaped, control characters (ESC...) made visible."""
     return _escape_markup(visible(text))
@@ -550,6 +553,19 @@ def _print_summary(p: Project, rep: dict) -> None:
             + f") and {c['components']} conflict(s): `linker review` "
             "(or decisions.jsonl); `linker explain SOURCE ID` shows the evidence"
         )
+    dups = {n: s["duplicates"] for n, s in rep["sources"].items() if s.get("duplicates")}
+    if dups:
+        out.print(
+            "duplicates (records of one system on one account; the first is the leading one): "
+            + ", ".join(f"{escape(n)} {d}" for n, d in dups.items())
+            + ", e.g. "
+            + "; ".join(
+                f"account {escape(g['account_id'])}: "
+                + ", ".join(escape(f"{g['source']}:{i}") for i in g["records"])
+                for g in rep.get("duplicate_groups", [])[:3]
+            )
+            + " (`--json` lists more; `linker explain SOR_SOURCE ID` an account's records)"
+        )
     if rep.get("keys_without_edges_total"):
         out.print(
             f"{rep['keys_without_edges_total']} key(s) made no edges (shared by several accounts, or by "
@@ -692,6 +708,27 @@ def explain(
             out.print(
                 f"{head} is a system-of-record account: account_id {escape(info['account_id'])}"
             )
+            n, dups = len(info["linked"]), sum(x["duplicate"] for x in info["linked"])
+            out.print(
+                f"  {n} record(s) of other systems linked to it"
+                + (f" ({dups} of them duplicates in their system)" if dups else "")
+                + f"; {info['contacts']} contact(s)"
+            )
+            for x in info["linked"][:EXPLAIN_LISTED]:
+                how = x["rule"] or x["method"]
+                dup = " [yellow](duplicate)[/yellow]" if x["duplicate"] else ""
+                out.print(f"    {escape(':'.join(x['record']))} by {escape(how)}{dup}")
+            if n > EXPLAIN_LISTED:
+                out.print(f"    … and {n - EXPLAIN_LISTED} more (`--json` lists them all)")
+            if info.get("conflict"):
+                c = info["conflict"]
+                out.print(
+                    "  [yellow]in a conflict[/yellow] with account(s) "
+                    + ", ".join(escape(a) for a in c["accounts"] if a != info["account_id"])
+                    + "; held back: "
+                    + (", ".join(escape(":".join(r)) for r in c["held"]) or "none")
+                    + " (`linker review`)"
+                )
         elif info["account_id"]:
             what = (
                 f"rule {escape(info['rule'])}"

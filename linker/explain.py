@@ -140,6 +140,52 @@ def _cuts(con, rid: int) -> list[dict]:
     ]
 
 
+def _sor_account(con, rid: int, account_id: str, comp: int) -> dict:
+    """A system-of-record account: the records linked to it, its duplicates in other
+    systems, its contacts, and any conflict its records are in."""
+    linked = [
+        {"record": [s, i], "method": m, "rule": r, "duplicate": bool(d)}
+        for s, i, m, r, d in rows(
+            con,
+            'SELECT a.source, a.id, a.method, a.rule, coalesce(NOT d."leading", false) '
+            "FROM account_result a LEFT JOIN duplicates d USING (rid) "
+            "WHERE a.account_id = ? AND a.method <> 'sor' ORDER BY a.source, a.id",
+            [account_id],
+        )
+    ]
+    contacts = (
+        scalar(con, "SELECT count(*) FROM contact_result WHERE account_id = ?", [account_id])
+        if has_table(con, "contact_result")
+        else 0
+    )
+    conflict = None
+    if (scalar(con, "SELECT n_sor FROM comp_stat WHERE comp = ?", [comp]) or 0) >= 2:
+        conflict = {
+            "accounts": [
+                i
+                for (i,) in rows(
+                    con,
+                    "SELECT id FROM account_result WHERE comp = ? AND method = 'sor' ORDER BY id",
+                    [comp],
+                )
+            ],
+            "held": [
+                [s, i]
+                for s, i in rows(
+                    con,
+                    "SELECT source, id FROM account_result WHERE comp = ? "
+                    "AND reason = 'conflict' ORDER BY source, id",
+                    [comp],
+                )
+            ],
+        }
+    return {
+        "linked": linked,
+        "contacts": contacts,
+        "conflict": conflict,
+    }
+
+
 def _label(con, rid: int) -> list[str]:
     s, i = con.execute("SELECT source, id FROM records WHERE rid = ?", [rid]).fetchone()
     return [s, i]
@@ -159,6 +205,8 @@ def _explain_account(con, rid: int) -> dict:
         "reason": reason,
         "chain": [],
     }
+    if method == "sor":
+        out.update(_sor_account(con, rid, account_id, comp))
     if method not in ("sor", "unresolved"):
         # Follow the tree from the record up to its SOR record.
         v = rid

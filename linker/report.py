@@ -108,7 +108,25 @@ def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str
         ),
         "keys_without_edges": key_report(con),
         "keys_without_edges_total": scalar(con, "SELECT count(*) FROM key_report"),
+        "duplicate_groups": duplicate_groups(con),
     }
+
+
+MAX_DUPLICATE_GROUPS = 20  # listed in the report (all are counted per source)
+
+
+def duplicate_groups(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The biggest groups of one system's records on one account (its leading record first)."""
+    if not has_table(con, "duplicates"):
+        return []
+    return [
+        {"account_id": a, "source": s, "records": ids}
+        for a, s, ids in rows(
+            con,
+            'SELECT account_id, source, list(id ORDER BY NOT "leading", id) FROM duplicates '
+            f"GROUP BY ALL ORDER BY count(*) DESC, source, account_id LIMIT {MAX_DUPLICATE_GROUPS}",
+        )
+    ]
 
 
 def _counts(con, sql: str, *params) -> dict[str, int]:

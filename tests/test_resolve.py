@@ -420,3 +420,24 @@ def test_a_stored_reference_to_a_company_in_another_country_waits_for_a_reviewer
     assert item[:3] == ("pair", "c1", "34") and "country GB is not the account's (DE)" in item[3]
     decide(p, ["crm", "c1"], ["product", "34"], "match")  # the reviewer: it is 34
     assert accounts(p)["crm", "c1"]["account_id"] == "34"
+
+
+def test_explain_on_an_account_lists_its_records_duplicates_and_conflict(tmp_path):
+    # c1, c2 both hold 34's id (a duplicate in the CRM); c3 holds 34's id but is Globex (35).
+    p = make(tmp_path, "c1,Acme,,DE,,,34\nc2,ACME GmbH,,DE,,,34\nc3,Globex,globex.co.uk,GB,,,34\n")
+    res = p.run()
+    info = p.explain("product", "34")
+    got = {tuple(x["record"]): x for x in info["linked"]}
+    assert set(got) == {("crm", "c1"), ("crm", "c2")}
+    assert sorted(x["duplicate"] for x in got.values()) == [False, True]  # one leads
+    assert info["conflict"] == {"accounts": ["34", "35"], "held": [["crm", "c3"]]}
+    assert res.report["duplicate_groups"] == [
+        {"account_id": "34", "source": "crm", "records": ["c1", "c2"]}
+    ]
+    from typer.testing import CliRunner
+
+    from linker.cli import app
+
+    r = CliRunner().invoke(app, ["explain", "-p", str(p.root), "product", "34"])
+    assert r.exit_code == 0 and "2 record(s) of other systems linked to it" in r.stdout
+    assert "(duplicate)" in r.stdout and "in a conflict with account(s) 35" in r.stdout
