@@ -294,6 +294,15 @@ class ReviewSession:
                 for pair in steps:
                     if number not in self._conflict_edges.setdefault(pair, []):
                         self._conflict_edges[pair].append(number)
+        # A pair's rival: its open record's most probable other pair (one query, at open).
+        self._rivals: dict[int, int] = {}
+        for (group,) in rows(
+            self._con,
+            "SELECT list(item ORDER BY probability DESC NULLS LAST, item) FROM q "
+            "WHERE kind = 'pair' GROUP BY left_source, left_id HAVING count(*) > 1",
+        ):
+            for number in group:
+                self._rivals[number] = group[1] if number == group[0] else group[0]
         log, self.warnings = decisions_log.read_log(decisions_file)
         self._standing = decisions_log.Standing(log)
         self._matches: dict[Key, set[Key]] = {}
@@ -366,13 +375,10 @@ class ReviewSession:
     def _with_rival(self, it: Item) -> Item:
         """A pair with its open record's most probable other candidate in the queue, when
         there is one (the reviewer sees both accounts side by side)."""
-        r = self._con.execute(
-            "SELECT * FROM q WHERE kind = 'pair' AND left_source = ? AND left_id = ? "
-            "AND item <> ? ORDER BY probability DESC NULLS LAST, item LIMIT 1",
-            [it.left.source, it.left.id, it.number],
-        ).fetchone()
-        if r is None:
+        rival = self._rivals.get(it.number)
+        if rival is None:
             return it
+        r = self._con.execute("SELECT * FROM q WHERE item = ?", [rival]).fetchone()
         return dataclasses.replace(it, rival=_item(dict(zip(self._columns, r, strict=True))))
 
     def _remaining(self, it: Item) -> Item:
