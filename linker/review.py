@@ -47,6 +47,7 @@ Key = tuple[str, str]  # (source, id)
 
 # Canonical fields are shown side by side in ACCOUNT_FIELDS order (custom fields follow); the
 # `_raw` spellings are shown with the source row instead.
+MAX_OTHER_PATHS = 5  # a conflict's other paths named on screen
 HIDDEN_FIELDS = ("name_raw", "vat_raw")
 RAW_OF = ("name", "vat")  # fields shown with their raw spelling (HIDDEN_FIELDS) beside them
 
@@ -141,6 +142,9 @@ class Item:
     chain: tuple[Edge, ...] = ()
     comp_records: tuple[Record, ...] = ()  # conflict: every record of its component the queue has
     rival: Item | None = None  # pair: the open record's other pending candidate (runner-up)
+    # conflict: the other edge-disjoint paths joining its accounts, each as the records it
+    # goes through (each needs a cut of its own)
+    other_paths: tuple[tuple[Key, ...], ...] = ()
 
     @property
     def proposed_cut(self) -> int | None:
@@ -388,11 +392,20 @@ class ReviewSession:
 
         sor, steps = self._graphs[it.number]
         cut = self._cut_pairs(it.number)
-        if not cut:
-            return it
         chain = self._joining_chain(it.number)
         if not chain:
             return it
+        # Every path, in short: the edge-disjoint paths left besides this one (each needs a
+        # cut of its own), named by the records they go through.
+        others, used = [], {_pair(a, b) for a, b, _, _ in chain}
+        while len(others) < MAX_OTHER_PATHS:
+            more = self._joining_chain(it.number, used)
+            if not more:
+                break
+            others.append(tuple(b for _, b, _, _ in more[:-1]))
+            used |= {_pair(a, b) for a, b, _, _ in more}
+        if not cut:
+            return dataclasses.replace(it, other_paths=tuple(others))
         records = {r.key: r for r in it.comp_records}
         agree = [steps[_pair(a, b)].get("agreement", 0.0) for a, b, _, _ in chain]
         at = propose_cut(agree)
@@ -409,7 +422,7 @@ class ReviewSession:
         )
         why = f"{len(cut)} cut so far, accounts {it.account_id} still joined by another path: "
         why += proposal_text(chain[at][2] if at is not None else None)
-        return dataclasses.replace(it, chain=edges, why=why)
+        return dataclasses.replace(it, chain=edges, why=why, other_paths=tuple(others))
 
     def _cut_pairs(self, number: int) -> set[tuple[Key, Key]]:
         """The edges of a conflict's component that standing decisions cut."""
@@ -420,13 +433,16 @@ class ReviewSession:
             if (d := self._standing.get(p)) is not None and d.decision == "no_match"
         }
 
-    def _joining_chain(self, number: int, extra: tuple[Key, Key] | None = None) -> list[tuple]:
+    def _joining_chain(
+        self, number: int, extra: tuple[Key, Key] | set[tuple[Key, Key]] | None = None
+    ) -> list[tuple]:
         """A shortest chain still joining two of the conflict's accounts once its cut edges
-        (and `extra`) are gone; [] when they are separated."""
+        (and `extra`: one edge or a set) are gone; [] when they are separated."""
         from linker.report import shortest_chain
 
         sor, steps = self._graphs[number]
-        gone = self._cut_pairs(number) | ({extra} if extra else set())
+        more = extra if isinstance(extra, set) else ({extra} if extra else set())
+        gone = self._cut_pairs(number) | more
         edges = [
             (tuple(e["from"]), tuple(e["to"]), e.get("rule"), e.get("evidence"))
             for p, e in steps.items()

@@ -167,13 +167,14 @@ def test_a_reviewer_in_a_real_terminal_y_n_u_q_then_publish(acme_run, tmp_path, 
     assert status["review"]["reviewed"] == 0  # the publish applied it; it left the queue
 
 
-def test_a_reviewer_in_tmux_cuts_a_conflict_and_publish_links_its_record(acme_run, tmp_path):
-    # The queue's first conflict: SOR ─edge─ record ─edge─ SOR, one edge proposed. n cuts it;
-    # the publish links the record to the account at the other end.
+def test_in_tmux_filter_to_pairs_accept_one_cut_a_conflict_quit_then_publish(acme_run, tmp_path):
+    # One sitting as a reviewer works: pairs only, accept the first; then the conflicts, cut
+    # the first one's proposed edge (SOR ─edge─ record ─edge─ SOR); quit; publish shows both.
     import duckdb
 
     p = tmp_path / "acme"
     shutil.copytree(acme_run, p)
+    pairs = queue(p)
     con = duckdb.connect(str(p / ".linker" / "state.duckdb"), read_only=True)
     try:
         (chain,) = con.execute(
@@ -189,18 +190,31 @@ def test_a_reviewer_in_tmux_cuts_a_conflict_and_publish_links_its_record(acme_ru
     other = kept["from"] if kept["to"] == middle else kept["to"]  # the account it keeps
     term = Tmux([LINKER, "review", "-p", str(p), "--reviewer", "ana"], tmp_path)
     wait_for(term, "reviewed 0")
+    term.keys("/")
+    time.sleep(0.3)
+    term.keys("kind:pair", "Enter")
+    wait_for(term, "PAIR")
+    term.keys("y")
+    wait_for(term, "this sitting 1")
+    term.keys("/")
+    time.sleep(0.3)
+    term.keys("C-u", "kind:conflict", "Enter")  # C-u: clear the line first
     wait_for(term, "CONFLICT")
     term.keys("n")
-    wait_for(term, "this sitting 1")
+    wait_for(term, "this sitting 2")
     term.keys("q")
     assert term.wait_exit() == 0
-    (line,) = [json.loads(x) for x in (p / "decisions.jsonl").read_text().splitlines()]
-    assert line["decision"] == "no_match"
-    assert sorted([line["left"], line["right"]]) == sorted([cut["from"], cut["to"]])
+    got = [json.loads(x) for x in (p / "decisions.jsonl").read_text().splitlines()]
+    assert [x["decision"] for x in got] == ["match", "no_match"]
+    assert (got[0]["left"], got[0]["right"]) == (list(pairs[0][:2]), list(pairs[0][2:4]))
+    assert sorted([got[1]["left"], got[1]["right"]]) == sorted([cut["from"], cut["to"]])
     r = subprocess.run(
         [LINKER, "publish", "-p", str(p), "--force", "-q"], capture_output=True, timeout=120
     )
     assert r.returncode == 0, r.stderr
-    t = pq.read_table(p / "crosswalk" / "accounts.parquet").to_pylist()
-    row = next(x for x in t if [x["source"], x["source_record_id"]] == middle)
-    assert row["account_id"] == other[1] and row["reason"] is None
+    t = {(x["source"], x["source_record_id"]): x for x in
+         pq.read_table(p / "crosswalk" / "accounts.parquet").to_pylist()}  # fmt: skip
+    accepted = t[pairs[0][0], pairs[0][1]]
+    assert accepted["method"] == "review" and accepted["account_id"] == pairs[0][4]
+    settled = t[tuple(middle)]
+    assert settled["account_id"] == other[1] and settled["reason"] is None

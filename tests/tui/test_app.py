@@ -262,6 +262,9 @@ async def test_a_conflict_with_two_paths_stays_open_after_one_is_cut(queued):
     async with app.run_test(size=(80, 24)) as pilot:
         chain = app.query_one(ChainList)
         assert app.current.kind == "conflict" and app.edge == 1  # 110 ─domain→ 35, proposed
+        assert app.current.other_paths == ((("crm", "111"),),)  # every path, named up front
+        title = shown(app.query_one(ItemTitle))
+        assert "+ 1 other path(s), each needs its own cut: via crm 111" in title
         await pilot.press("n")
         assert lines(queued)[-1]["right"] == ["product", "35"]
         assert lines(queued)[-1]["note"].startswith("cuts one path between accounts 34, 35")
@@ -341,3 +344,32 @@ async def test_c_attaches_a_note_to_the_items_decision_and_keys_typed_are_the_no
         assert app.note == ""
         await pilot.press("y")
         assert lines(queued)[-1]["note"] == ""
+
+
+def test_snapshot_80x24_a_conflict_with_two_paths(queued, snap_compare):
+    write_review_state(queued, [two_path_conflict(), *REVIEW_ITEMS[1:]])
+    assert snap_compare(make_app(queued), terminal_size=(80, 24))
+
+
+def test_snapshot_120x40_long_values_wrap(queued, snap_compare):
+    long_name = "Internationale Gesellschaft fuer Angewandte Logistik und Lagerhaltung mbH & Co. KG"
+    items = json.loads(json.dumps(REVIEW_ITEMS))
+    items[1]["left"]["fields"]["name"] = long_name.lower()
+    items[1]["left"]["raw"]["name"] = long_name
+    write_review_state(queued, items)
+    assert snap_compare(make_app(queued), press=["s"], terminal_size=(120, 40))
+
+
+async def test_a_long_value_is_wrapped_whole_not_cut(queued):
+    long_name = "Internationale Gesellschaft fuer Angewandte Logistik und Lagerhaltung mbH & Co. KG"
+    items = json.loads(json.dumps(REVIEW_ITEMS))
+    items[1]["left"]["raw"]["name"] = long_name
+    write_review_state(queued, items)
+    app = make_app(queued)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        import html
+
+        screen = html.unescape(app.export_screenshot()).replace("\xa0", " ")  # 80x24, as drawn
+        for word in long_name.split():
+            assert f">{word}" in screen or f" {word}" in screen, word

@@ -54,4 +54,15 @@ class ItemTitle(Static):
             lines.append(literal(item.why, "dim"))
         elif "still joined" in item.why:  # a cut made, another path left
             lines.append(literal(item.why.split(":")[0], "dim"))
+        if item.kind == "conflict" and item.other_paths and state not in STATE_TEXT:
+            via = "; ".join(
+                " ".join(f"{s} {i}" for s, i in path) or "directly" for path in item.other_paths
+            )
+            lines.append(
+                span(
+                    f"+ {len(item.other_paths)} other path(s), each needs its own cut: via ",
+                    "yellow",
+                )
+                + literal(via)
+            )
         self.update(Text("\n").join(lines))
