@@ -635,15 +635,15 @@ def status(project: ProjectOpt = None, json_: JsonOpt = False) -> None:
     else:
         changed = " [yellow](linker.toml changed since)[/yellow]" if lr["config_changed"] else ""
         out.print(
-            f"last run: {lr['run_id']}{changed}: {lr['conflicts']} conflicts, "
-            f"{lr['pending_review']} pending review"
+            f"last run: {lr['run_id']}{changed}: {lr['conflicts']} conflict(s) and "
+            f"{lr['pending_review']} pair(s) queued for review"
         )
         for name, s in lr["sources"].items():
             out.print(f"  {name:<16} {s['linked']:>8} of {s['records']:>8} linked")
         rv = st["review"]
         out.print(
-            f"review queue: {rv['pending']} pending of {rv['items']} item(s) "
-            f"({rv['reviewed']} decided since the last run"
+            f"review queue: {rv['pending']} pending of {rv['items']} item(s), pairs and "
+            f"conflicts ({rv['reviewed']} decided since the last run"
             + ("; `linker publish` applies them)" if rv["reviewed"] else ")")
             + ("; `linker review` to work on it" if rv["pending"] else "")
         )
