@@ -373,3 +373,12 @@ async def test_a_long_value_is_wrapped_whole_not_cut(queued):
         screen = html.unescape(app.export_screenshot()).replace("\xa0", " ")  # 80x24, as drawn
         for word in long_name.split():
             assert f">{word}" in screen or f" {word}" in screen, word
+
+
+async def test_after_the_last_item_the_app_says_so(queued):
+    app = make_app(queued)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n", "y", "y", "y")  # the conflict, then pairs (cus_C's 2nd settles)
+        assert app.current is None
+        text = shown(app.query_one("#message"))
+        assert "Nothing left to review (5 of 5 reviewed, 4 in this sitting)" in text
