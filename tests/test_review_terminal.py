@@ -119,6 +119,23 @@ class Pty:
         return self.proc.wait(timeout)
 
 
+def open_review(terminal, project: Path, cwd: Path):
+    """`linker review` on the project in `terminal`, once its first screen is up."""
+    term = terminal([LINKER, "review", "-p", str(project), "--reviewer", "ana"], cwd)
+    wait_for(term, "reviewed 0")
+    return term
+
+
+def filter_to(term, *keys: str) -> None:
+    """`/`, a pause (the bar opens), then the filter's keys and Enter; back once the screen
+    shows the filter's text and the filter had time to apply."""
+    term.keys("/")
+    time.sleep(0.3)
+    term.keys(*keys, "Enter")
+    wait_for(term, keys[-1])
+    time.sleep(0.3)
+
+
 def wait_for(term, text: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while text not in term.screen():
@@ -132,13 +149,8 @@ def test_a_reviewer_in_a_real_terminal_y_n_u_q_then_publish(acme_run, tmp_path, 
     shutil.copytree(acme_run, p)
     pairs = queue(p)
     assert len(pairs) >= 3
-    term = terminal([LINKER, "review", "-p", str(p), "--reviewer", "ana"], tmp_path)
-    wait_for(term, "reviewed 0")
-    term.keys("/")
-    time.sleep(0.3)
-    term.keys("kind:pair", "Enter")
-    wait_for(term, "kind:pair")
-    time.sleep(0.3)
+    term = open_review(terminal, p, tmp_path)
+    filter_to(term, "kind:pair")
     for k in ("y", "n", "u"):
         term.keys(k)
         time.sleep(0.4)  # a reviewer's pace; each key is written before the next is read
@@ -188,17 +200,13 @@ def test_in_tmux_filter_to_pairs_accept_one_cut_a_conflict_quit_then_publish(acm
     kept = next(s for s in steps if not s["proposed_cut"])
     middle = steps[0]["to"]  # the record between the two accounts
     other = kept["from"] if kept["to"] == middle else kept["to"]  # the account it keeps
-    term = Tmux([LINKER, "review", "-p", str(p), "--reviewer", "ana"], tmp_path)
-    wait_for(term, "reviewed 0")
-    term.keys("/")
-    time.sleep(0.3)
-    term.keys("kind:pair", "Enter")
+    term = open_review(Tmux, p, tmp_path)
+    filter_to(term, "kind:pair")
     wait_for(term, "PAIR")
     term.keys("y")
     wait_for(term, "this sitting 1")
-    term.keys("/")
-    time.sleep(0.3)
-    term.keys("C-u", "kind:conflict", "Enter")  # C-u: clear the line first
+    filter_to(term, "C-u", "kind:conflict")  # C-u: clear the line first
+    wait_for(term, "filter kind:conflict")  # the status line: the filter is applied
     wait_for(term, "CONFLICT")
     term.keys("n")
     wait_for(term, "this sitting 2")

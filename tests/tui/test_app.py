@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from linker import Project, ReviewSession
@@ -318,13 +319,21 @@ def test_snapshot_120x40_a_pair_with_a_close_runner_up(queued, snap_compare):
     assert snap_compare(make_app(queued), press=["s", "s"], terminal_size=(120, 40))
 
 
-def test_snapshot_80x24_long_values_wrap(queued, snap_compare):
-    long_name = "Internationale Gesellschaft fuer Angewandte Logistik und Lagerhaltung mbH & Co. KG"
+LONG_NAME = "Internationale Gesellschaft fuer Angewandte Logistik und Lagerhaltung mbH & Co. KG"
+
+
+def long_value_queue(project: Path) -> Path:
+    """The hand-made queue, its first pair's open record named at length."""
     items = json.loads(json.dumps(REVIEW_ITEMS))
-    items[1]["left"]["fields"]["name"] = long_name.lower()
-    items[1]["left"]["raw"]["name"] = long_name
-    write_review_state(queued, items)
-    assert snap_compare(make_app(queued), press=["s"], terminal_size=(80, 24))
+    items[1]["left"]["fields"]["name"] = LONG_NAME.lower()
+    items[1]["left"]["raw"]["name"] = LONG_NAME
+    return write_review_state(project, items)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_snapshot_long_values_wrap(queued, snap_compare, size):
+    long_value_queue(queued)
+    assert snap_compare(make_app(queued), press=["s"], terminal_size=size)
 
 
 def test_snapshot_80x24_help(queued, snap_compare):
@@ -351,27 +360,15 @@ def test_snapshot_80x24_a_conflict_with_two_paths(queued, snap_compare):
     assert snap_compare(make_app(queued), terminal_size=(80, 24))
 
 
-def test_snapshot_120x40_long_values_wrap(queued, snap_compare):
-    long_name = "Internationale Gesellschaft fuer Angewandte Logistik und Lagerhaltung mbH & Co. KG"
-    items = json.loads(json.dumps(REVIEW_ITEMS))
-    items[1]["left"]["fields"]["name"] = long_name.lower()
-    items[1]["left"]["raw"]["name"] = long_name
-    write_review_state(queued, items)
-    assert snap_compare(make_app(queued), press=["s"], terminal_size=(120, 40))
-
-
 async def test_a_long_value_is_wrapped_whole_not_cut(queued):
-    long_name = "Internationale Gesellschaft fuer Angewandte Logistik und Lagerhaltung mbH & Co. KG"
-    items = json.loads(json.dumps(REVIEW_ITEMS))
-    items[1]["left"]["raw"]["name"] = long_name
-    write_review_state(queued, items)
+    long_value_queue(queued)
     app = make_app(queued)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("s")
         import html
 
         screen = html.unescape(app.export_screenshot()).replace("\xa0", " ")  # 80x24, as drawn
-        for word in long_name.split():
+        for word in LONG_NAME.split():
             assert f">{word}" in screen or f" {word}" in screen, word
 
 
