@@ -51,5 +51,8 @@ bench-febrl: setup
 bench-fz: setup
 	$(BIN)/python benchmarks/fodors_zagat.py $(FZ_ARGS)
 
+# Back to a fresh clone: the environment, and the example's run, publication and review
+# decisions (fixtures/acme/decisions.jsonl is a reviewer's, never shipped).
 clean:
 	rm -rf $(VENV) fixtures/acme/.linker fixtures/acme/crosswalk .pytest_cache .ruff_cache
+	rm -f fixtures/acme/decisions.jsonl fixtures/acme/model.html snapshot_report.html

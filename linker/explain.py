@@ -7,7 +7,7 @@ import duckdb
 from linker import scoring
 from linker.config import Config
 from linker.db import has_table, rows, scalar
-from linker.errors import InputError
+from linker.errors import ConfigError
 from linker.ingest import id_sql
 from linker.report import shortest_chain
 
@@ -36,10 +36,20 @@ def explain_record(
     norm_id = scalar(con, f"SELECT {id_sql('?', 'VARCHAR')}", [record_id])
     found = rows(con, "SELECT rid FROM records WHERE source = ? AND id = ?", [source, norm_id])
     if not found:
-        raise InputError(
+        # A usage error (the command line names a record that is not there), not bad data.
+        near = rows(
+            con,
+            "SELECT id FROM records WHERE source = ? AND lower(id) = lower(?) ORDER BY id LIMIT 3",
+            [source, norm_id],
+        )
+        raise ConfigError(
             f"no record with id {record_id!r} in source {source!r}",
             key="ID",
-            hint="ids are case-sensitive text; `linker check` lists the sources",
+            hint=(
+                f"did you mean {near[0][0]!r}? ids are case-sensitive text"
+                if near
+                else "ids are case-sensitive text; `linker check` lists the sources"
+            ),
         )
     rid = found[0][0]
     out: dict = {"source": source, "id": norm_id, "keys": _keys(con, rid)}

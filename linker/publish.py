@@ -46,18 +46,21 @@ PUBLICATION_ENTRIES = frozenset({*FILES, MANIFEST, HISTORY})
 _HISTORY_ENTRY = re.compile(r"^\d{6}-[0-9TZ]*-[A-Za-z0-9_]+$")
 
 # The columns both crosswalks share, in contract order (see the README's publish contract).
+# Columns never null are marked so in the Parquet schema (a reader can rely on it).
 _LINK = [
-    ("account_id", pa.string()),
-    ("source", pa.string()),
-    ("source_record_id", pa.string()),
-    ("method", pa.string()),
-    ("rule", pa.string()),
-    ("match_probability", pa.float64()),
-    ("reason", pa.string()),
+    pa.field("account_id", pa.string()),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("source_record_id", pa.string(), nullable=False),
+    pa.field("method", pa.string(), nullable=False),
+    pa.field("rule", pa.string()),
+    pa.field("match_probability", pa.float64()),
+    pa.field("reason", pa.string()),
 ]
-_RUN = [("run_id", pa.string())]
+_RUN = [pa.field("run_id", pa.string(), nullable=False)]
 ACCOUNTS_SCHEMA = pa.schema(_LINK + _RUN)
-CONTACTS_SCHEMA = pa.schema([("user_id", pa.string()), *_LINK, ("account_via", pa.string()), *_RUN])
+CONTACTS_SCHEMA = pa.schema(
+    [pa.field("user_id", pa.string()), *_LINK, pa.field("account_via", pa.string()), *_RUN]
+)
 
 
 def crosswalk_tables(
@@ -98,7 +101,8 @@ def crosswalk_tables(
     )
     wide = arrow(con, wide_sql)
     wide_schema = pa.schema(
-        [("account_id", pa.string())] + [(f"{s}_ids", pa.list_(pa.string())) for s in others]
+        [pa.field("account_id", pa.string(), nullable=False)]
+        + [pa.field(f"{s}_ids", pa.list_(pa.string()), nullable=False) for s in others]
     )
     return {
         "accounts.parquet": accounts,

@@ -160,7 +160,9 @@ def test_explain_and_status_and_evaluate(tiny, tmp_path):
         "account_id 34" in r.stdout and "[ref · identifying]" in r.stdout and "crm:110" in r.stdout
     )
     r = invoke("explain", "crm", "nope", "-p", str(tiny))
-    assert r.exit_code == 3 and "no record with id 'nope'" in r.stderr
+    assert r.exit_code == 2 and "no record with id 'nope'" in r.stderr  # a usage error
+    r = invoke("explain", "billing", "CUS_A", "-p", str(tiny))  # case: the hint names the id
+    assert r.exit_code == 2 and "did you mean 'cus_A'?" in r.stderr
     r = invoke("explain", "crmm", "1", "-p", str(tiny))
     assert r.exit_code == 2 and "did you mean 'crm'" in r.stderr
     r = invoke("status", "-p", str(tiny), "--json")

@@ -53,6 +53,11 @@ def test_schemas_match_the_contract(tiny):
     wide = pq.read_table(out / "accounts_wide.parquet")
     assert wide.schema.names == ["account_id", "crm_ids", "support_ids", "billing_ids"]
     assert wide.schema.field("crm_ids").type == pa.list_(pa.string())
+    # Columns that are never null say so in the schema; the others may be null.
+    never = {"source", "source_record_id", "method", "run_id"}
+    for table in (acc, con):
+        assert {f.name for f in table.schema if not f.nullable} == never
+    assert not any(f.nullable for f in wide.schema)
     # A different reader than the writer sees the same thing.
     df = pl.read_parquet(out / "accounts.parquet")
     assert df.height == acc.num_rows == 21
