@@ -838,14 +838,24 @@ def forget(
         str | None, typer.Option("--source", help="Erase one record: its source ...")
     ] = None,
     record_id: Annotated[str | None, typer.Option("--id", help="... and its id.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be erased; change nothing.")
+    ] = False,
     project: ProjectOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Erase a person or record (GDPR): decisions log, state database, current and kept publications."""
-    rep = _project(project, True).forget(email=email, source=source, record_id=record_id)
+    rep = _project(project, True).forget(
+        email=email, source=source, record_id=record_id, dry_run=dry_run
+    )
     if json_:
         _print_json(rep)
         return
+    dry = rep["dry_run"]
+    if dry:
+        out.print("[yellow]dry run[/yellow]: nothing was changed; `linker forget` without "
+                  "--dry-run would do this:")  # fmt: skip
+    removed, cleared = ("would be removed", "would be cleared") if dry else ("removed", "cleared")
     if not rep["records"]:
         out.print(
             "no record matched: nothing to erase in the publications"
@@ -857,22 +867,23 @@ def forget(
         )
     else:
         out.print(
-            f"erased {len(rep['records'])} record(s): "
+            f"{'would erase' if dry else 'erased'} {len(rep['records'])} record(s): "
             + ", ".join(escape(f"{s}:{i}") for s, i in rep["records"])
         )
     out.print(
-        f"  decisions log: {rep['decisions_removed']} line(s) removed (file rewritten atomically)"
+        f"  decisions log: {rep['decisions_removed']} line(s) {removed}"
+        + ("" if dry else " (file rewritten atomically)")
     )
     out.print(
         "  state database: "
         + (
-            "cleared (the next `linker run` rebuilds it)"
+            f"{cleared} (the next `linker run` rebuilds it)"
             if rep["state_cleared"]
             else "none to clear"
         )
     )
     for where, n in rep["publications"].items():
-        out.print(f"  publication {escape(where)}: {n} row(s) removed")
+        out.print(f"  publication {escape(where)}: {n} row(s) {removed}")
     for where, why in rep["publications_not_reached"].items():
         out.print(
             f"  [yellow]publication {escape(where)} not reached[/yellow]: {escape(why)}; "

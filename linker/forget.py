@@ -42,9 +42,11 @@ class ForgetReport:
     not_reached: dict[str, str] = field(default_factory=dict)  # publication -> why not
     still_in_sources: list[str] = field(default_factory=list)
     sources_unread: str | None = None  # why the sources could not be searched
+    dry_run: bool = False  # nothing was written: the counts are what an erasure would remove
 
     def to_dict(self) -> dict:
         return {
+            "dry_run": self.dry_run,
             "records": [list(r) for r in self.records],
             "decisions_removed": self.decisions_removed,
             "state_cleared": self.state_cleared,
@@ -131,10 +133,12 @@ def forget(
     source: str | None = None,
     record_id: str | None = None,
     publications: list[Path] | None = None,
+    dry_run: bool = False,
 ) -> ForgetReport:
     """Erase the records of a person (a valid email address, matched whole) or one record
     from every copy linker keeps. Everything is read and checked before anything is written:
-    a damaged publication stops it (exit 3) with nothing changed."""
+    a damaged publication stops it (exit 3) with nothing changed. `dry_run`: the same plan
+    and counts, nothing written."""
     if (email is None) == (source is None) or (source is None) != (record_id is None):
         raise ConfigError(
             "give either --email ADDRESS, or --source SOURCE with --id ID", key="forget"
@@ -167,6 +171,14 @@ def forget(
         if where:
             publish.check_out(where[-1])  # the current one is republished: it must be ours
         plan += where
+    if dry_run:
+        rep.dry_run = True
+        if log.exists():
+            rep.decisions_removed = _rewrite_decisions(log, targets, address, write=False)
+        rep.state_cleared = bool(targets or rep.decisions_removed) and state_db.exists()
+        if targets:
+            rep.publications = {str(d): _filtered(d, targets, config)[1] for d in plan}
+        return rep
     # Act. The mark first: a review sitting open now can no longer write a decision about
     # the erased records (it checks the mark under the log's lock, see decisions.append).
     decisions_log.new_erasure_mark(state_dir)
@@ -221,7 +233,11 @@ def _scrub_decisions(path: Path, targets: set[tuple[str, str]], address: str | N
         return _rewrite_decisions(path, targets, address)
 
 
-def _rewrite_decisions(path: Path, targets: set[tuple[str, str]], address: str | None) -> int:
+def _rewrite_decisions(
+    path: Path, targets: set[tuple[str, str]], address: str | None, *, write: bool = True
+) -> int:
+    """Remove the log's lines naming the targets or the address; how many (`write=False`:
+    only count them)."""
     lines = [raw for raw in path.read_bytes().split(b"\n") if raw.strip()]
     # Lines naming the address as a whole address, never as part of a longer one (ana@x.com
     # is not in hana@x.com): each line's words keyed as records' emails are.
@@ -245,7 +261,7 @@ def _rewrite_decisions(path: Path, targets: set[tuple[str, str]], address: str |
             removed += 1
         else:
             keep.append(raw)
-    if removed:
+    if removed and write:
         tmp = path.with_name(path.name + ".forget-tmp")
         st = path.stat()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IMODE(st.st_mode))

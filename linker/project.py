@@ -379,9 +379,15 @@ class Project:
             con.close()
 
     def forget(
-        self, *, email: str | None = None, source: str | None = None, record_id: str | None = None
+        self,
+        *,
+        email: str | None = None,
+        source: str | None = None,
+        record_id: str | None = None,
+        dry_run: bool = False,
     ) -> dict:
-        """Erase a person (email) or a record from decisions, state and publications."""
+        """Erase a person (email) or a record from decisions, state and publications
+        (`dry_run`: say what would be erased, write nothing)."""
         from linker.forget import forget
 
         with self.lock("forget"):
@@ -393,6 +399,7 @@ class Project:
                 source=source,
                 record_id=record_id,
                 publications=self.publication_targets(),
+                dry_run=dry_run,
             ).to_dict()
 
     def evaluate(self, truth: Path) -> dict:

@@ -115,3 +115,30 @@ def test_forget_an_unknown_address_changes_nothing(tiny):
     assert rep["records"] == [] and rep["publications"] == {}
     assert (tiny / "crosswalk" / "manifest.json").read_bytes() == before
     assert rep["state_cleared"] is False and (tiny / ".linker" / "state.duckdb").exists()
+
+
+def test_forget_dry_run_says_what_would_go_and_changes_nothing(tiny):
+    (tiny / "decisions.jsonl").write_text(line(["billing", "cus_B"], ["product", "34"]))
+    p = Project(tiny)
+    p.run(do_publish=True)
+
+    def files():
+        return {
+            str(f.relative_to(tiny)): f.read_bytes()
+            for f in sorted(tiny.rglob("*"))
+            if f.is_file() and ".erasures" not in str(f)
+        }
+
+    before = files()
+    r = runner.invoke(app, ["forget", "--email", JANE, "--dry-run", "-p", str(tiny), "--json"])
+    assert r.exit_code == 0, r.output
+    dry = json.loads(r.stdout)
+    assert dry["dry_run"] and files() == before  # nothing written, the state kept
+    r = runner.invoke(app, ["forget", "--email", JANE, "--dry-run", "-p", str(tiny)])
+    assert "dry run" in r.stdout and "would erase 3 record(s)" in r.stdout
+    assert "1 line(s) would be removed" in r.stdout
+    real = json.loads(
+        runner.invoke(app, ["forget", "--email", JANE, "-p", str(tiny), "--json"]).stdout
+    )
+    for k in ("records", "decisions_removed", "state_cleared", "publications"):
+        assert dry[k] == real[k], k  # the dry run said exactly what the erasure did
