@@ -904,13 +904,23 @@ def forget(
 @command()
 def evaluate(
     truth: Annotated[
-        Path, typer.Option("--truth", help="CSV: source, source_record_id, account_id, user_id.")
+        Path,
+        typer.Option("--truth", help="CSV: source, source_record_id, account_id[, user_id]."),
     ],
+    errors: Annotated[
+        bool,
+        typer.Option(
+            "--errors", help="Also list the account records linked wrongly and the ones missed."
+        ),
+    ] = False,
     project: ProjectOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Precision, recall and F1 of the last run against labelled truth."""
     res = _project(project, True).evaluate(truth)
+    wrong = res.pop("errors")
+    if errors:
+        res["errors"] = wrong
     if json_:
         _print_json(res)
         return
@@ -919,6 +929,8 @@ def evaluate(
         ("contacts", "contacts → account_id"),
         ("contacts_user", "contacts → user_id"),
     ):
+        if not res[section]:
+            continue
         t = Table(title=title, title_justify="left")
         for col in ("source", "predicted", "true", "correct", "precision", "recall", "F1"):
             t.add_column(col, justify="left" if col == "source" else "right")
@@ -960,6 +972,8 @@ def evaluate(
         ("contacts", "contacts → account_id"),
         ("contacts_user", "contacts → user_id"),
     ):
+        if not res[section]:
+            continue  # contacts → user_id: the truth has no user_id column
         a, b = res[section]["all"], res[section]["all_rules_only"]
         if a["recall"] is not None and b["recall"] is not None:
             out.print(
@@ -971,6 +985,17 @@ def evaluate(
         out.print(
             f"{res['unlabelled']} record(s) have no row in the truth file and were not scored"
         )
+    if errors:
+        t = Table(title=f"account records the run got wrong: {len(wrong)}", title_justify="left")
+        for col in ("source", "id", "what", "linked to", "truth", "method / rule", "reason"):
+            t.add_column(col, overflow="fold")
+        for e in wrong:
+            t.add_row(
+                escape(e["source"]), escape(e["id"]), e["kind"], escape(e["predicted"] or "–"),
+                escape(e["true"] or "–"), escape(e["rule"] or e["method"]),
+                escape(e["reason"] or ""),
+            )  # fmt: skip
+        out.print(t)
 
 
 # --- the one error handler --------------------------------------------------------------------

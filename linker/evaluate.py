@@ -46,13 +46,17 @@ def evaluate(
             f"cannot read the truth file: {str(e).splitlines()[0]}", file=str(truth)
         ) from None
     have = [r[0] for r in rows(con, "DESCRIBE _truth_raw")]
-    for c in TRUTH_COLUMNS:
+    for c in TRUTH_COLUMNS[:-1]:  # user_id may be left out: an accounts-only truth
         if c not in have:
             raise InputError(
-                f"missing column {c!r}; expected {', '.join(TRUTH_COLUMNS)}",
+                f"missing column {c!r}; expected {', '.join(TRUTH_COLUMNS)} "
+                "(user_id may be left out)",
                 file=str(truth),
                 column=c,
             )
+    with_users = "user_id" in have
+    if not with_users:
+        con.execute("ALTER TABLE _truth_raw ADD COLUMN user_id VARCHAR")
     norm = {c: id_sql(c, "VARCHAR") for c in TRUTH_COLUMNS[1:]}
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _truth AS SELECT source, "
@@ -67,7 +71,7 @@ def evaluate(
     for entity, table, key, section in (
         ("accounts", "account_result", "account_id", "accounts"),
         ("contacts", "contact_result", "account_id", "contacts"),
-        ("contacts", "contact_result", "user_id", "contacts_user"),
+        *([("contacts", "contact_result", "user_id", "contacts_user")] if with_users else []),
     ):
         names = [s.name for s in config.sources_of(entity) if s.name not in sor]
         for name in names:
@@ -81,7 +85,39 @@ def evaluate(
         "SELECT count(*) FROM (SELECT source, id FROM account_result UNION ALL "
         "SELECT source, id FROM contact_result) p ANTI JOIN _truth t USING (source, id)",
     )[0][0]
+    out["errors"] = _errors(con, sor)
     return out
+
+
+def _errors(con, sor: set) -> list[dict]:
+    """Every account record linked to the wrong account, linked where the truth has none, or
+    missed (the truth has an account, the run none), with how the run decided it."""
+    return [
+        {
+            "source": s,
+            "id": i,
+            "kind": kind,
+            "predicted": p,
+            "true": t,
+            "method": m,
+            "rule": r,
+            "reason": why,
+        }  # fmt: skip
+        for s, i, kind, p, t, m, r, why in rows(
+            con,
+            """
+            SELECT p.source, p.id,
+                   CASE WHEN p.account_id IS NULL THEN 'missed'
+                        WHEN t.account_id IS NULL THEN 'no account' ELSE 'wrong account' END,
+                   p.account_id, t.account_id, p.method, p.rule, p.reason
+            FROM account_result p JOIN _truth t USING (source, id)
+            WHERE p.source NOT IN (SELECT unnest(?))
+              AND p.account_id IS DISTINCT FROM t.account_id
+            ORDER BY 3 DESC, 1, 2
+            """,
+            [[x for x in sor if x]],
+        )
+    ]
 
 
 def _by_rule(con, table: str, key: str, sor: set, how: str = "coalesce(p.rule, p.method)") -> list:

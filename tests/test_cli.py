@@ -252,3 +252,26 @@ def test_two_processes_at_once_second_stops_cleanly_and_nothing_is_corrupted(tin
     after = run_cli("publish", "-p", str(tiny), "--json", env=env, timeout=60)
     assert after.returncode == 0, after.stderr
     assert json.loads(after.stdout)["published"]["row_counts"]["accounts.parquet"] == 21
+
+
+def test_evaluate_takes_an_accounts_only_truth_and_lists_the_errors(tiny, tmp_path):
+    assert invoke("run", "-p", str(tiny)).exit_code == 0
+    truth = tmp_path / "truth.csv"
+    truth.write_text(
+        "source,source_record_id,account_id\n"
+        "crm,110,34\n"  # right
+        "support,2101,99\n"  # linked to 34: the truth says another account
+        "support,2103,34\n"  # unresolved: missed
+    )
+    r = invoke("evaluate", "-p", str(tiny), "--truth", str(truth), "--json", "--errors")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["contacts_user"] == {} and res["accounts"]["all"]["correct"] == 1
+    got = {(e["source"], e["id"]): (e["kind"], e["predicted"], e["true"]) for e in res["errors"]}
+    assert got == {("support", "2101"): ("wrong account", "34", "99"),
+                   ("support", "2103"): ("missed", None, "34")}  # fmt: skip
+    r = invoke("evaluate", "-p", str(tiny), "--truth", str(truth), "--errors")
+    assert r.exit_code == 0 and "got wrong: 2" in r.stdout and "wrong account" in r.stdout
+    assert "errors" not in json.loads(
+        invoke("evaluate", "-p", str(tiny), "--truth", str(truth), "--json").stdout
+    )
