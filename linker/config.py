@@ -68,6 +68,10 @@ class Source:
     filter: str | None = None
     format: str | None = None
     delimiter: str | None = None
+    # JSON: the key whose array holds the records, in an API export's wrapper object
+    # ({"organizations": [...], "next_page": ...}); several pages (an array of them, or one
+    # per line) are one source
+    records: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
     account: AccountLink | None = None
@@ -282,6 +286,7 @@ def _kind(v: Any) -> str:
 
 # --- loading --------------------------------------------------------------------------
 
+_IDENT_KEY = re.compile(r"^[^.\s]+$")  # one key of a JSON object (no dots, no spaces)
 _TOP = ("project", "sources", "rules", "scoring", "duplicates", "quality", "publish")
 _SOURCE_KEYS = (
     "entity",
@@ -291,6 +296,7 @@ _SOURCE_KEYS = (
     "filter",
     "format",
     "delimiter",
+    "records",
     "fields",
     "refs",
     "account",
@@ -494,6 +500,15 @@ def _parse_source(c: _Checker, sname: str, raw: Any, root: Path) -> Source:
                 f"use .csv, .parquet, .json or .jsonl, or set {key}.format",
             )
         fmt = suffix
+    records = c.str_(tbl, key, "records")
+    if records is not None and fmt not in ("json", "jsonl"):
+        raise c.fail(
+            f"{key}.records",
+            "records names the key holding the records of a JSON export; this source is "
+            f"{fmt or 'a query'}",
+        )
+    if records is not None and not all(_IDENT_KEY.match(p) for p in records.split(".")):
+        raise c.fail(f"{key}.records", f"expected a key (or a.b path) of the JSON, got {records!r}")
     delimiter = c.str_(tbl, key, "delimiter")
     if delimiter is not None and len(delimiter) != 1 and delimiter != "\\t":
         raise c.fail(f"{key}.delimiter", f"expected one character, got {delimiter!r}")
@@ -534,6 +549,7 @@ def _parse_source(c: _Checker, sname: str, raw: Any, root: Path) -> Source:
         filter=filt,
         format=fmt,
         delimiter="\t" if delimiter == "\\t" else delimiter,
+        records=records,
         fields=fields,
         refs=refs,
         account=account,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -18,6 +19,7 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -335,11 +337,72 @@ class Ingestor:
             ) from None
         return Path(name)
 
+    def _unwrapped(self, s: Source, path: Path) -> Path:
+        """An API export's records as JSONL in the state directory: the array under
+        `records` of the wrapper object — of every page, when the file holds several (an array
+        of them, or one per line)."""
+        assert s.records is not None
+        keys = s.records.split(".")
+        scratch = self.config.root / ".linker"
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+            pages: list = []
+            if s.format == "jsonl":
+                for n, line in enumerate(text.splitlines(), 1):
+                    if line.strip():
+                        try:
+                            pages.append(json.loads(line))
+                        except ValueError as e:
+                            raise InputError(f"line {n} is not JSON: {e}", file=str(path)) from None
+            else:
+                try:
+                    doc = json.loads(text)
+                except ValueError as e:
+                    raise InputError(f"not JSON: {e}", file=str(path)) from None
+                pages = doc if isinstance(doc, list) else [doc]
+            scratch.mkdir(exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f"ingest-{s.name}-", suffix=".jsonl", dir=scratch)
+            self._scratch.append(Path(name))
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                for n, page in enumerate(pages, 1):
+                    found: Any = page
+                    for k in keys:
+                        if not isinstance(found, dict) or k not in found:
+                            has = sorted(found) if isinstance(found, dict) else []
+                            raise InputError(
+                                f"no key {s.records!r} in "
+                                + (f"page {n}" if len(pages) > 1 else "the JSON document")
+                                + (f"; it has: {', '.join(has[:20])}" if has else ""),
+                                file=str(path),
+                                key=f"sources.{s.name}.records",
+                                hint=did_you_mean(k, has) if has else None,
+                            )
+                        found = found[k]
+                    if not isinstance(found, list):
+                        raise InputError(
+                            f"{s.records!r} holds {type(found).__name__}, not an array of records",
+                            file=str(path),
+                            key=f"sources.{s.name}.records",
+                        )
+                    for rec in found:
+                        out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        except OSError as e:
+            raise InputError(
+                f"cannot unwrap its records into {scratch}: {_os_reason(e)}", file=str(path)
+            ) from None
+        return Path(name)
+
     def _json_reader(self, s: Source, path: Path) -> str:
         """JSON or JSONL with every column's type taken from all records, not a sample (a
         sample can cast a late 34.5 to 34), and text kept as text: a value whose type varies
         between records (`"cus_1"` here, `34` there) is VARCHAR, never DuckDB's JSON type
-        (which keeps a string's quotes); a UUID is VARCHAR, not a UUID (lower-cased)."""
+        (which keeps a string's quotes); a UUID is VARCHAR, not a UUID (lower-cased).
+        With `records`, the records come out of the API export's wrapper first."""
+        if s.records is not None:
+            path = self._unwrapped(s, path)
+            if path.stat().st_size == 0:
+                return self._empty_reader(s, f"no records under {s.records!r}")
+            s = dataclasses.replace(s, format="jsonl")
         layout = _json_layout(path)
         if layout == "blank":
             return self._empty_reader(s, "empty file (whitespace only)")
@@ -443,13 +506,23 @@ class Ingestor:
             if found is not None:
                 return found
         visible = [c for c in have if c != "_row"]
+        # An API export's wrapper ({"organizations": [...], "next_page": ...}): say so.
+        arrays = [
+            c for c in visible if have[c].upper().startswith("STRUCT") and have[c].endswith("[]")
+        ]
+        wrapped = (
+            f'its records look wrapped in an API export: set records = "{arrays[0]}" on '
+            f"sources.{s.name}"
+            if s.format in ("json", "jsonl") and s.records is None and arrays
+            else None
+        )
         raise InputError(
             f"missing column {spec!r} (configured as {key}); the source has: "
             + ", ".join(visible[:30])
             + ("…" if len(visible) > 30 else ""),
             file=s.label,
             column=spec,
-            hint=did_you_mean(spec, visible),
+            hint=wrapped or did_you_mean(spec, visible),
         )
 
     def _nested(

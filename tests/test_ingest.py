@@ -244,3 +244,70 @@ def test_check_reads_everything_without_matching(tmp_path):
     result = p.check()
     assert result["sources"]["product"]["records"] == 1
     assert not p.state_db.exists()
+
+
+ORGS_SRC = """
+[sources.support]
+entity = "accounts"
+path = "{path}"
+id = "id"
+{records}
+[sources.support.fields]
+name = "name"
+[sources.support.refs]
+product = "external_id"
+"""
+PAGE1 = {"organizations": [{"id": 1, "name": "Acme", "external_id": "34"},
+                           {"id": 2, "name": "Globex", "external_id": None}],
+         "next_page": "https://acme.zendesk.com/api/v2/organizations.json?page=2", "count": 3}  # fmt: skip
+PAGE2 = {"organizations": [{"id": 3, "name": "Initech", "external_id": 36}], "next_page": None}
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "ids"),
+    [
+        ("orgs.json", json.dumps(PAGE1), ["1", "2"]),  # one page of an API export
+        ("orgs.jsonl", json.dumps(PAGE1) + "\n" + json.dumps(PAGE2) + "\n", ["1", "2", "3"]),
+        ("orgs.json", json.dumps([PAGE1, PAGE2]), ["1", "2", "3"]),  # pages in an array
+    ],
+    ids=["object", "pages-per-line", "pages-in-array"],
+)
+def test_records_unwraps_an_api_exports_wrapper(tmp_path, path, content, ids):
+    src = ORGS_SRC.format(path=path, records='records = "organizations"')
+    product = "id,name\n34,Acme\n36,Initech\n"
+    p = project(tmp_path, PRODUCT_SRC + src, {"product.csv": product, path: content})
+    p.run()
+    assert [r[0] for r in records(p, "support")] == ids
+    assert not list((p.root / ".linker").glob("ingest-*"))  # the scratch copy is gone
+
+
+def test_a_wrapped_export_without_records_says_how_to_read_it(tmp_path):
+    src = ORGS_SRC.format(path="orgs.json", records="")
+    p = project(tmp_path, PRODUCT_SRC + src, {"product.csv": "id,name\n34,A\n",
+                                              "orgs.json": json.dumps(PAGE1)})  # fmt: skip
+    with pytest.raises(InputError) as e:
+        p.run()
+    assert 'set records = "organizations" on sources.support' in e.value.hint
+
+
+def test_records_names_a_key_that_is_not_there_or_a_csv(tmp_path):
+    src = ORGS_SRC.format(path="orgs.json", records='records = "organisations"')
+    p = project(tmp_path, PRODUCT_SRC + src, {"product.csv": "id,name\n34,A\n",
+                                              "orgs.json": json.dumps(PAGE1)})  # fmt: skip
+    with pytest.raises(InputError) as e:
+        p.run()
+    assert (
+        e.value.key == "sources.support.records" and "did you mean 'organizations'" in e.value.hint
+    )
+    bad = PRODUCT_SRC.replace('id = "id"', 'id = "id"\nrecords = "rows"')
+    with pytest.raises(ConfigError, match="records names the key"):
+        project(tmp_path / "csv", bad, {"product.csv": "id,name\n34,A\n"}).config  # noqa: B018
+
+
+def test_a_nested_path_reads_into_a_csv_column_holding_json_text(tmp_path):
+    # A Stripe CSV export: metadata is a JSON string in one column.
+    src = PRODUCT_SRC.replace('name = "name"', 'name = "name"\nvat = "metadata.vat_id"')
+    csv_text = 'id,name,metadata\n34,Acme,"{""vat_id"": ""DE136695976""}"\n35,Globex,\n'
+    p = project(tmp_path, src, {"product.csv": csv_text})
+    p.run()
+    assert records(p, "product", "id, vat") == [("34", "DE136695976"), ("35", None)]
