@@ -376,6 +376,29 @@ def review(
     out.print(f"{pend} item(s) still pending")
 
 
+def _print_dangling(rep: dict) -> None:
+    """References and contacts' account links that name no record: a deleted or filtered-out
+    account, or ids written another way (Salesforce's 15 vs 18 characters, `34.0`)."""
+    parts, loud = [], False
+    for name, s in rep["sources"].items():
+        for target, n in s.get("dangling_refs", {}).items():
+            parts.append(f"{name} → {target}: {n} of {s.get('refs_total', {}).get(target, n)}")
+        link = s.get("account_links")
+        if link and link["dangling"]:
+            parts.append(
+                f"{name} → {link['target']} (account link): {link['dangling']} of {link['total']}"
+            )
+            loud = loud or link["dangling"] * 2 > link["total"]
+    if parts:
+        style = "yellow" if loud else "dim"
+        out.print(
+            f"[{style}]references that name no record[/{style}]: "
+            + ", ".join(escape(p) for p in parts)
+            + " (deleted or filtered-out records, or ids written another way; "
+            "`linker explain SOURCE ID` on one of them)"
+        )
+
+
 def _print_queue(items: list[dict], as_json: bool, as_csv: bool) -> None:
     """`linker review --list`: the queue as a table, JSON lines or CSV (on stdout)."""
     if as_json:
@@ -553,6 +576,7 @@ def _print_summary(p: Project, rep: dict) -> None:
             + f") and {c['components']} conflict(s): `linker review` "
             "(or decisions.jsonl); `linker explain SOURCE ID` shows the evidence"
         )
+    _print_dangling(rep)
     dups = {n: s["duplicates"] for n, s in rep["sources"].items() if s.get("duplicates")}
     if dups:
         out.print(

@@ -66,7 +66,27 @@ def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str
                 "WHERE s.source = ? AND t.rid IS NULL GROUP BY ALL",
                 s.name,
             )
+            entry["refs_total"] = _counts(
+                con,
+                "SELECT x.target, count(*) FROM raw_refs x JOIN records s ON s.rid = x.rid "
+                "WHERE s.source = ? GROUP BY ALL",
+                s.name,
+            )
         else:
+            if s.account is not None:
+                # The contacts' link to their account record: how many name no record there
+                # (an id in another format — Salesforce's 15 vs 18 characters — loses them all).
+                total, dangling = con.execute(
+                    "SELECT count(*), count(*) FILTER (WHERE a.rid IS NULL) FROM records c "
+                    "LEFT JOIN records a ON a.source = ? AND a.id = c.account_ref "
+                    "WHERE c.source = ? AND c.account_ref IS NOT NULL",
+                    [s.account.source, s.name],
+                ).fetchone()
+                entry["account_links"] = {
+                    "target": s.account.source,
+                    "total": total,
+                    "dangling": dangling,
+                }
             entry["with_user"] = scalar(
                 con,
                 "SELECT count(*) FROM contact_result WHERE source = ? AND user_id IS NOT NULL",

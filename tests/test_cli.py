@@ -275,3 +275,18 @@ def test_evaluate_takes_an_accounts_only_truth_and_lists_the_errors(tiny, tmp_pa
     assert "errors" not in json.loads(
         invoke("evaluate", "-p", str(tiny), "--truth", str(truth), "--json").stdout
     )
+
+
+def test_contacts_account_links_that_name_no_record_are_said_in_the_summary(tiny):
+    # The contacts export names its accounts another way (here: ids the CRM does not have,
+    # as a 15-character Salesforce id would be next to 18-character ones).
+    path = tiny / "data" / "crm_contacts.csv"
+    text = path.read_text()
+    for old in (",110,", ",114,", ",112,"):
+        text = text.replace(old, f",X{old[1:]}")
+    path.write_text(text)
+    r = invoke("run", "-p", str(tiny), "--json")
+    links = json.loads(r.stdout)["sources"]["crm_contacts"]["account_links"]
+    assert links == {"target": "crm", "total": 3, "dangling": 3}
+    r = invoke("run", "-p", str(tiny))
+    assert "crm_contacts → crm (account link): 3 of 3" in r.stdout.replace("\n", " ")
