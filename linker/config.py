@@ -72,6 +72,9 @@ class Source:
     # ({"organizations": [...], "next_page": ...}); several pages (an array of them, or one
     # per line) are one source
     records: str | None = None
+    # how the system writes its ids (ID_FORMATS): "salesforce" makes a record's 15- and
+    # 18-character ids one id, here and in every reference to this source
+    id_format: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
     account: AccountLink | None = None
@@ -286,6 +289,7 @@ def _kind(v: Any) -> str:
 
 # --- loading --------------------------------------------------------------------------
 
+ID_FORMATS = ("salesforce",)  # how a source may say it writes its ids (ingest.record_id_sql)
 _IDENT_KEY = re.compile(r"^[^.\s]+$")  # one key of a JSON object (no dots, no spaces)
 _TOP = ("project", "sources", "rules", "scoring", "duplicates", "quality", "publish")
 _SOURCE_KEYS = (
@@ -297,6 +301,7 @@ _SOURCE_KEYS = (
     "format",
     "delimiter",
     "records",
+    "id_format",
     "fields",
     "refs",
     "account",
@@ -509,6 +514,13 @@ def _parse_source(c: _Checker, sname: str, raw: Any, root: Path) -> Source:
         )
     if records is not None and not all(_IDENT_KEY.match(p) for p in records.split(".")):
         raise c.fail(f"{key}.records", f"expected a key (or a.b path) of the JSON, got {records!r}")
+    id_format = c.str_(tbl, key, "id_format")
+    if id_format is not None and id_format not in ID_FORMATS:
+        raise c.fail(
+            f"{key}.id_format",
+            f"expected one of {', '.join(ID_FORMATS)}, got {id_format!r}",
+            did_you_mean(id_format, ID_FORMATS),
+        )
     delimiter = c.str_(tbl, key, "delimiter")
     if delimiter is not None and len(delimiter) != 1 and delimiter != "\\t":
         raise c.fail(f"{key}.delimiter", f"expected one character, got {delimiter!r}")
@@ -550,6 +562,7 @@ def _parse_source(c: _Checker, sname: str, raw: Any, root: Path) -> Source:
         format=fmt,
         delimiter="\t" if delimiter == "\\t" else delimiter,
         records=records,
+        id_format=id_format,
         fields=fields,
         refs=refs,
         account=account,

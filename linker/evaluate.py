@@ -18,7 +18,7 @@ from linker import resolve
 from linker.config import Config
 from linker.db import arrow, literal, rows
 from linker.errors import InputError
-from linker.ingest import id_sql
+from linker.ingest import id_sql, record_id_sql, register_id_macros
 from linker.rules import Rule
 
 TRUTH_COLUMNS = ("source", "source_record_id", "account_id", "user_id")
@@ -57,7 +57,27 @@ def evaluate(
     with_users = "user_id" in have
     if not with_users:
         con.execute("ALTER TABLE _truth_raw ADD COLUMN user_id VARCHAR")
-    norm = {c: id_sql(c, "VARCHAR") for c in TRUTH_COLUMNS[1:]}
+    # Ids as the run keys them: a source's id format applies to its ids, and to the account
+    # (user) ids of the system(s) of record.
+    register_id_macros(con)
+    sf = [n for n, src in config.sources.items() if src.id_format == "salesforce"]
+    rec_id = id_sql("source_record_id", "VARCHAR")
+    norm = {
+        "source_record_id": (
+            f"CASE WHEN source IN ({', '.join(literal(n) for n in sf)}) "
+            f"THEN linker_sf_id({rec_id}) ELSE {rec_id} END"
+            if sf
+            else rec_id
+        ),
+        "account_id": record_id_sql(
+            "account_id", "VARCHAR", config.sources[config.accounts_sor].id_format
+        ),
+        "user_id": record_id_sql(
+            "user_id",
+            "VARCHAR",
+            config.sources[config.contacts_sor].id_format if config.contacts_sor else None,
+        ),
+    }
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _truth AS SELECT source, "
         f"{norm['source_record_id']} AS id, {norm['account_id']} AS account_id, {norm['user_id']} AS user_id "

@@ -8,7 +8,7 @@ from linker import scoring
 from linker.config import Config
 from linker.db import has_table, rows, scalar
 from linker.errors import ConfigError
-from linker.ingest import id_sql
+from linker.ingest import record_id_sql, register_id_macros
 from linker.report import shortest_chain
 
 KEY_FIELDS = (
@@ -33,7 +33,9 @@ KEY_FIELDS = (
 def explain_record(
     con: duckdb.DuckDBPyConnection, config: Config, source: str, record_id: str
 ) -> dict:
-    norm_id = scalar(con, f"SELECT {id_sql('?', 'VARCHAR')}", [record_id])
+    fmt = config.sources[source].id_format if source in config.sources else None
+    register_id_macros(con)
+    norm_id = scalar(con, f"SELECT {record_id_sql('?', 'VARCHAR', fmt)}", [record_id])
     found = rows(con, "SELECT rid FROM records WHERE source = ? AND id = ?", [source, norm_id])
     if not found:
         # A usage error (the command line names a record that is not there), not bad data.

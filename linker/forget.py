@@ -30,7 +30,7 @@ from linker import normalize, publish
 from linker.config import Config
 from linker.db import connect, rows, scalar
 from linker.errors import ConfigError, InputError, did_you_mean
-from linker.ingest import Ingestor, id_sql
+from linker.ingest import Ingestor, record_id_sql, register_id_macros
 
 
 @dataclass
@@ -71,7 +71,9 @@ def find_records(
             )
         con = duckdb.connect()
         try:
-            norm = scalar(con, f"SELECT {id_sql('?', 'VARCHAR')}", [record_id])
+            register_id_macros(con)
+            fmt = config.sources[source].id_format
+            norm = scalar(con, f"SELECT {record_id_sql('?', 'VARCHAR', fmt)}", [record_id])
         finally:
             con.close()
         if not norm:

@@ -60,6 +60,44 @@ class IngestStats:
     empty: bool = False
 
 
+# Id formats a source may declare (`id_format`, config.ID_FORMATS): its ids, and every
+# reference to them, are compared in the format's canonical form.
+
+# Salesforce ids: a 15-character id is case-sensitive; its 18-character form adds 3 characters
+# that encode the case of the first 15, so it survives case-insensitive tools (Excel, some
+# warehouses). One record's two forms are one id: the canonical form is the 18-character one,
+# its case restored from the suffix (an id that is not 15/18 letters and digits is kept).
+_ID_MACROS = (
+    """CREATE OR REPLACE TEMP MACRO linker_sf_suffix(x15) AS array_to_string([
+         substr('ABCDEFGHIJKLMNOPQRSTUVWXYZ012345', 1 + list_sum([
+           CASE WHEN regexp_full_match(substr(x15, c * 5 + b + 1, 1), '[A-Z]') THEN (1 << b)
+           ELSE 0 END FOR b IN range(5)])::INTEGER, 1) FOR c IN range(3)], '')""",
+    """CREATE OR REPLACE TEMP MACRO linker_sf_case(x15, sfx) AS array_to_string([
+         CASE WHEN ((position(upper(substr(sfx, (i // 5) + 1, 1))
+                              IN 'ABCDEFGHIJKLMNOPQRSTUVWXYZ012345') - 1) >> (i % 5)) & 1 = 1
+         THEN upper(substr(x15, i + 1, 1)) ELSE lower(substr(x15, i + 1, 1)) END
+         FOR i IN range(15)], '')""",
+    """CREATE OR REPLACE TEMP MACRO linker_sf_id(x) AS CASE
+         WHEN x IS NULL THEN NULL
+         WHEN regexp_full_match(x, '[0-9A-Za-z]{15}') THEN x || linker_sf_suffix(x)
+         WHEN regexp_full_match(x, '[0-9A-Za-z]{15}[A-Za-z0-5]{3}')
+           THEN linker_sf_case(left(x, 15), right(x, 3)) || upper(right(x, 3))
+         ELSE x END""",
+)
+
+
+def register_id_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """The id-format macros, on a connection (temporary: a read-only state is fine)."""
+    for stmt in _ID_MACROS:
+        con.execute(stmt)
+
+
+def record_id_sql(expr: str, duck_type: str, id_format: str | None) -> str:
+    """id_sql, then the source's id format (config.ID_FORMATS; needs register_id_macros)."""
+    text = id_sql(expr, duck_type)
+    return f"linker_sf_id({text})" if id_format == "salesforce" else text
+
+
 def id_sql(expr: str, duck_type: str) -> str:
     """SQL turning an id column of any type into id text.
 
@@ -134,6 +172,7 @@ class Ingestor:
         self._empty_why: dict[str, str] = {}  # source -> why its reader has no rows
         self._header_bytes: dict[str, int] = {}  # CSV source -> bytes up to its first row
         self._scratch: list[Path] = []  # temporary copies, removed once their source is read
+        register_id_macros(con)
 
     # --- reading ----------------------------------------------------------------------
 
@@ -570,7 +609,7 @@ class Ingestor:
             table = f"src.{ident(s.name)}"
             have = columns(self.con, table)
             id_expr, id_type = self._resolve_column(s, have, s.id, f"sources.{s.name}.id")
-            exprs = {"id": id_sql(id_expr, id_type)}
+            exprs = {"id": record_id_sql(id_expr, id_type, s.id_format)}
             for f in all_fields:
                 if f in s.fields:
                     e, t = self._resolve_column(
@@ -585,7 +624,7 @@ class Ingestor:
                 e, t = self._resolve_column(
                     s, have, s.account.column, f"sources.{s.name}.account.column"
                 )
-                exprs["account_ref"] = id_sql(e, t)
+                exprs["account_ref"] = record_id_sql(e, t, _format_of(cfg, s.account.source))
             else:
                 exprs["account_ref"] = "CAST(NULL AS VARCHAR)"
             body = ", ".join(f"{v} AS {ident(k)}" for k, v in exprs.items())
@@ -597,7 +636,8 @@ class Ingestor:
                 e, t = self._resolve_column(s, have, col, f"sources.{s.name}.refs.{target}")
                 ref_selects.append(
                     f"SELECT {idx} AS source_idx, _row, {literal(target)} AS target, "
-                    f"{literal(col)} AS column_name, {id_sql(e, t)} AS value FROM {table}"
+                    f"{literal(col)} AS column_name, "
+                    f"{record_id_sql(e, t, _format_of(cfg, target))} AS value FROM {table}"
                 )
         self.con.execute(
             "CREATE OR REPLACE TABLE _staged AS " + " UNION ALL BY NAME ".join(selects)
@@ -681,6 +721,12 @@ class Ingestor:
                 f"{s.label}: {len(dups)} id(s) appear more than once, the first row of each "
                 f"kept: {shown}{more}"
             )
+
+
+def _format_of(config: Config, source: str) -> str | None:
+    """The id format of the source a reference names (none for an unknown source)."""
+    target = config.sources.get(source)
+    return target.id_format if target is not None else None
 
 
 def _needed_columns(s: Source) -> list[str]:

@@ -524,7 +524,7 @@ def resolve_contacts(con: duckdb.DuckDBPyConnection, config: Config, rules: list
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _c AS
-        SELECT c.rid, c.source, c.id, c.email, c.domain, c.source = ? AS is_sor,
+        SELECT c.rid, c.source, c.id, c.email, c.domain, coalesce(c.source = ?, false) AS is_sor,
                ar.rid AS link_rid, ar.account_id AS link_account, ar.reason AS link_reason,
                c.account_ref IS NOT NULL AS has_link
         FROM records c

@@ -311,3 +311,68 @@ def test_a_nested_path_reads_into_a_csv_column_holding_json_text(tmp_path):
     p = project(tmp_path, src, {"product.csv": csv_text})
     p.run()
     assert records(p, "product", "id, vat") == [("34", "DE136695976"), ("35", None)]
+
+
+SF_SRC = """
+[sources.crm]
+entity = "accounts"
+path = "crm.csv"
+id = "Id"
+id_format = "salesforce"
+[sources.crm.fields]
+name = "Name"
+[sources.crm.refs]
+product = "ProductId"
+
+[sources.crm_contacts]
+entity = "contacts"
+path = "contacts.csv"
+id = "Id"
+account = { source = "crm", column = "AccountId" }
+[sources.crm_contacts.fields]
+email = "Email"
+"""
+
+
+def test_salesforce_15_and_18_character_ids_of_one_record_are_one_id(tmp_path):
+    # The API export has 18-character ids; a report's contacts name their account by the
+    # 15-character id, one of them upper-cased by a spreadsheet (its suffix restores the case).
+    crm = "Id,Name,ProductId\n001D000000IqhSLIAZ,Acme,34\n001D000000IqhSMIAZ,Globex,\n"
+    contacts = (
+        "Id,AccountId,Email\n"
+        "003D000000AbcdeIAA,001D000000IqhSL,a@acme.de\n"
+        "003D000000AbcdfIAA,001D000000IQHSLIAZ,b@acme.de\n"
+    )
+    p = project(tmp_path, PRODUCT_SRC + SF_SRC, {"product.csv": "id,name\n34,Acme\n",
+                                                 "crm.csv": crm, "contacts.csv": contacts})  # fmt: skip
+    p.run()
+    assert [r[0] for r in records(p, "crm")] == ["001D000000IqhSLIAZ", "001D000000IqhSMIAZ"]
+    assert [r[0] for r in records(p, "crm_contacts", "account_ref")] == ["001D000000IqhSLIAZ"] * 2
+    con = duckdb.connect(str(p.state_db), read_only=True)
+    try:
+        got = con.execute(
+            "SELECT account_id, account_via FROM contact_result ORDER BY id"
+        ).fetchall()
+    finally:
+        con.close()
+    assert got == [("34", "own_account"), ("34", "own_account")]
+    # A person types the 15-character id: it names the same record.
+    assert p.explain("crm", "001D000000IqhSL")["id"] == "001D000000IqhSLIAZ"
+
+
+def test_an_unknown_id_format_is_a_config_error(tmp_path):
+    src = PRODUCT_SRC.replace('id = "id"', 'id = "id"\nid_format = "salesfroce"')
+    with pytest.raises(ConfigError, match="expected one of salesforce") as e:
+        project(tmp_path, src, {"product.csv": "id,name\n34,A\n"}).config  # noqa: B018
+    assert "did you mean 'salesforce'" in e.value.hint
+
+
+def test_without_a_contacts_sor_a_contacts_own_account_link_still_links(tmp_path):
+    # No [project] contacts_sor: every contact is a non-SOR contact (is_sor was NULL, and
+    # every own-account link was dropped).
+    src = PRODUCT_SRC + SF_SRC.replace('id_format = "salesforce"\n', "")
+    p = project(tmp_path, src, {"product.csv": "id,name\n34,Acme\n",
+                                "crm.csv": "Id,Name,ProductId\nA1,Acme,34\n",
+                                "contacts.csv": "Id,AccountId,Email\nC1,A1,a@acme.de\n"})  # fmt: skip
+    res = p.run()
+    assert res.report["sources"]["crm_contacts"]["account_via"] == {"own_account": 1}
