@@ -248,8 +248,11 @@ def check(project: ProjectOpt = None, json_: JsonOpt = False, quiet: QuietOpt = 
     """Validate the config, the rules and every source (read and mapped) without matching."""
     p = _project(project, quiet)
     result = p.check()
+    from linker.presets import resolved_mapping
+
+    mapping = {n: resolved_mapping(src) for n, src in p.config.sources.items()}
     if json_:
-        _print_json({"ok": True, **result})
+        _print_json({"ok": True, **result, "mapping": mapping})
         return
     for w in result["warnings"]:
         p.progress.warn(w)
@@ -266,6 +269,17 @@ def check(project: ProjectOpt = None, json_: JsonOpt = False, quiet: QuietOpt = 
             str(len(s["duplicate_ids"])),
         )
     out.print(t)
+    out.print("what each source maps (its own keys over its system preset's):")
+    for name, m in mapping.items():
+        parts = [f"id {m['id']}" + (f" ({m['id_format']} ids)" if m["id_format"] else "")]
+        if m["records"]:
+            parts.append(f"records under {m['records']!r}")
+        parts.append(", ".join(f"{f} = {c}" for f, c in m["fields"].items()) or "no fields")
+        parts += [f"ref to {t}: {c}" for t, c in m["refs"].items()]
+        if m["account"]:
+            parts.append(f"account: {m['account']['source']}.{m['account']['column']}")
+        system = f" [{m['system']}]" if m["system"] else ""
+        out.print(f"  {escape(name)}{escape(system)}: " + escape("; ".join(parts)))
     out.print("[green]ok[/green]: config, rules and sources are valid")
 
 

@@ -75,6 +75,9 @@ class Source:
     # how the system writes its ids (ID_FORMATS): "salesforce" makes a record's 15- and
     # 18-character ids one id, here and in every reference to this source
     id_format: str | None = None
+    system: str | None = None  # the preset it started from (presets/), if any
+    # "fields.X" / "refs.Y" the preset supplied: read when the export has the column, else null
+    optional: frozenset[str] = frozenset()
     fields: dict[str, str] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
     account: AccountLink | None = None
@@ -300,6 +303,7 @@ _SOURCE_KEYS = (
     "filter",
     "format",
     "delimiter",
+    "system",
     "records",
     "id_format",
     "fields",
@@ -361,8 +365,15 @@ def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:
     srcs = c.table(data["sources"], "sources")
     if not srcs:
         raise c.fail("sources", "no sources defined", "add a [sources.NAME] table per input")
+    # System presets (presets/*.toml) fill what a source does not say itself.
+    systems = {n: r["system"] for n, r in srcs.items() if isinstance(r, dict) and "system" in r}
+    by_system: dict[str, str] = {}
+    for n, system in systems.items():
+        by_system.setdefault(system, n)
     sources: dict[str, Source] = {}
     for sname, sraw in srcs.items():
+        if isinstance(sraw, dict) and "system" in sraw:
+            sraw = _with_preset(c, sname, sraw, accounts_sor, by_system)
         sources[sname] = _parse_source(c, sname, sraw, root)
     _no_case_clashes(c, sources)
 
@@ -472,12 +483,30 @@ def _country_code(c: _Checker, value: str | None) -> str | None:
     )
 
 
+def _with_preset(
+    c: _Checker, sname: str, raw: dict, accounts_sor: str | None, by_system: dict[str, str]
+) -> dict:
+    """The source's table with its system preset's values under its own."""
+    from linker import presets
+
+    key = f"sources.{sname}.system"
+    system = raw["system"]
+    known = presets.presets()
+    if not isinstance(system, str) or system not in known:
+        raise c.fail(
+            key,
+            f"no preset {system!r}",
+            did_you_mean(str(system), known) or f"presets: {', '.join(sorted(known))}",
+        )
+    return presets.apply({**raw, "_name": sname}, known[system], accounts_sor, by_system)
+
+
 def _parse_source(c: _Checker, sname: str, raw: Any, root: Path) -> Source:
     key = f"sources.{sname}"
     if not _IDENT.match(sname):
         raise c.fail(key, "source names must be letters, digits and _, starting with a letter")
     tbl = c.table(raw, key)
-    c.keys(tbl, key, _SOURCE_KEYS, required=("entity", "id"))
+    c.keys(tbl, key, (*_SOURCE_KEYS, "_optional"), required=("entity", "id"))
     entity = c.str_(tbl, key, "entity")
     if entity not in ENTITIES:
         raise c.fail(
@@ -563,6 +592,8 @@ def _parse_source(c: _Checker, sname: str, raw: Any, root: Path) -> Source:
         delimiter="\t" if delimiter == "\\t" else delimiter,
         records=records,
         id_format=id_format,
+        system=c.str_(tbl, key, "system"),
+        optional=frozenset(tbl.get("_optional", ())),
         fields=fields,
         refs=refs,
         account=account,

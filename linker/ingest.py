@@ -564,6 +564,22 @@ class Ingestor:
             hint=wrapped or did_you_mean(spec, visible),
         )
 
+    def _optional_column(
+        self, s: Source, have: dict[str, str], key: str, spec: str
+    ) -> tuple[str, str] | None:
+        """A mapped column; None when a system preset supplied it and this export lacks it
+        (said once in the warnings), an error when the source's own keys name it."""
+        try:
+            return self._resolve_column(s, have, spec, f"sources.{s.name}.{key}")
+        except InputError:
+            if key not in s.optional:
+                raise
+            self.warnings.append(
+                f"sources.{s.name}: its {s.system} preset maps {key} to column {spec!r}, "
+                "which this export does not have: left empty"
+            )
+            return None
+
     def _nested(
         self, s: Source, expr: str, duck_type: str, parts: list[str]
     ) -> tuple[str, str] | None:
@@ -611,10 +627,13 @@ class Ingestor:
             id_expr, id_type = self._resolve_column(s, have, s.id, f"sources.{s.name}.id")
             exprs = {"id": record_id_sql(id_expr, id_type, s.id_format)}
             for f in all_fields:
-                if f in s.fields:
-                    e, t = self._resolve_column(
-                        s, have, s.fields[f], f"sources.{s.name}.fields.{f}"
-                    )
+                found = (
+                    self._optional_column(s, have, f"fields.{f}", s.fields[f])
+                    if f in s.fields
+                    else None
+                )
+                if found is not None:
+                    e, t = found
                     exprs[f] = list_sql(e, t) if f in LIST_FIELDS else text_sql(e, t)
                 else:
                     exprs[f] = (
@@ -633,7 +652,10 @@ class Ingestor:
                 f"{literal(s.entity)} AS entity, _row, {body} FROM {table}"
             )
             for target, col in s.refs.items():
-                e, t = self._resolve_column(s, have, col, f"sources.{s.name}.refs.{target}")
+                found = self._optional_column(s, have, f"refs.{target}", col)
+                if found is None:
+                    continue
+                e, t = found
                 ref_selects.append(
                     f"SELECT {idx} AS source_idx, _row, {literal(target)} AS target, "
                     f"{literal(col)} AS column_name, "

@@ -1,4 +1,4 @@
-"""The wheel carries the built-in rules and the example, so `pip install .` gives a working linker."""
+"""The wheel carries the built-in rules, the system presets and the example, so `pip install .` gives a working linker."""
 
 from __future__ import annotations
 
@@ -39,6 +39,12 @@ def test_wheel_holds_rules_example_and_entry_point(wheel):
     rules = {n.rsplit("/", 1)[-1] for n in names if n.startswith("linker/_builtin/rules/")}
     assert {"ref.toml", "vat.toml", "name_country.toml", "sor_user.toml"} <= rules
     assert "user_name_in_account.toml" in rules
+    presets = {n.rsplit("/", 1)[-1] for n in names if n.startswith("linker/_builtin/presets/")}
+    assert {
+        "zendesk.organization.toml",
+        "salesforce.account.toml",
+        "stripe.customer.toml",
+    } <= presets
     assert "linker/_builtin/examples/acme/linker.toml" in names
     assert "linker/_builtin/examples/acme/model.json" in names  # the example's trained model
     assert "linker/_builtin/examples/acme/data/crm_accounts.csv" in names
