@@ -296,7 +296,7 @@ def run(
     quiet: QuietOpt = False,
 ) -> None:
     """Ingest, normalize, apply the rules, resolve; print a summary per source."""
-    p = _project(project, quiet or json_)
+    p = _project(project, quiet)  # --json: stdout is the JSON; progress stays on stderr
     res = p.run(do_publish=publish, publish_out=out_dir)
     _finish(p, res, json_, publish)
 
@@ -308,7 +308,7 @@ def train(
     quiet: QuietOpt = False,
 ) -> None:
     """(Re)train the Splink model on the project's data; write model.json and model.html."""
-    p = _project(project, quiet or json_)
+    p = _project(project, quiet)  # --json: stdout is the JSON; progress stays on stderr
     res = p.train()
     if json_:
         _print_json(res)
@@ -466,7 +466,7 @@ def publish_cmd(
     quiet: QuietOpt = False,
 ) -> None:
     """Apply the reviewers' decisions to the last run and write the crosswalk atomically."""
-    p = _project(project, quiet or json_)
+    p = _project(project, quiet)  # --json: stdout is the JSON; progress stays on stderr
     res = p.publish(out_dir, force=force)
     _finish(p, res, json_, True)
 

@@ -290,3 +290,14 @@ def test_contacts_account_links_that_name_no_record_are_said_in_the_summary(tiny
     assert links == {"target": "crm", "total": 3, "dangling": 3}
     r = invoke("run", "-p", str(tiny))
     assert "crm_contacts → crm (account link): 3 of 3" in r.stdout.replace("\n", " ")
+
+
+def test_json_keeps_stdout_for_the_json_and_progress_on_stderr(tiny):
+    linker = str(Path(sys.executable).with_name("linker"))
+    r = subprocess.run([linker, "run", "-p", str(tiny), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0 and json.loads(r.stdout)["project"]
+    assert "✓ ingest" in r.stderr  # progress and warnings still reach the terminal
+    r = subprocess.run(
+        [linker, "run", "-p", str(tiny), "--json", "-q"], capture_output=True, text=True
+    )
+    assert json.loads(r.stdout)["project"] and "ingest" not in r.stderr

@@ -77,8 +77,11 @@ class Tmux:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self.status.exists():
             time.sleep(0.1)
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        self.close()
         return int(self.status.read_text())
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
 
 
 class Pty:
@@ -118,6 +121,11 @@ class Pty:
     def wait_exit(self, timeout: float = 20) -> int:
         return self.proc.wait(timeout)
 
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
 
 def open_review(terminal, project: Path, cwd: Path):
     """`linker review` on the project in `terminal`, once its first screen is up."""
@@ -139,7 +147,10 @@ def filter_to(term, *keys: str) -> None:
 def wait_for(term, text: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while text not in term.screen():
-        assert time.monotonic() < deadline, f"{text!r} never appeared:\n{term.screen()[-2000:]}"
+        if time.monotonic() >= deadline:
+            screen = term.screen()[-2000:]
+            term.close()  # a failed test leaves no review running behind it
+            raise AssertionError(f"{text!r} never appeared:\n{screen}")
         time.sleep(0.1)
 
 
