@@ -244,10 +244,26 @@ def init(
 
 
 @command()
-def check(project: ProjectOpt = None, json_: JsonOpt = False, quiet: QuietOpt = False) -> None:
-    """Validate the config, the rules and every source (read and mapped) without matching."""
+def check(
+    project: ProjectOpt = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when there is any warning.")
+    ] = False,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Validate the config, the rules and every source (read, mapped, normalized) without
+    matching, and show what will link: fields filled, references that name a record."""
     p = _project(project, quiet)
     result = p.check()
+    if strict and result["warnings"]:
+        if json_:
+            _print_json({"ok": False, **result})
+        else:
+            for w in result["warnings"]:
+                err.print(f"[yellow]warning:[/yellow] {escape(w)}")
+            err.print(f"[red]--strict[/red]: {len(result['warnings'])} warning(s)")
+        raise typer.Exit(int(ExitCode.QUALITY_GATE))
     from linker.presets import resolved_mapping
 
     mapping = {n: resolved_mapping(src) for n, src in p.config.sources.items()}
@@ -269,6 +285,30 @@ def check(project: ProjectOpt = None, json_: JsonOpt = False, quiet: QuietOpt = 
             str(len(s["duplicate_ids"])),
         )
     out.print(t)
+    f = Table(title="what will link: fields filled, a few normalized values", title_justify="left")
+    for col in ("source", "field", "filled", "sample"):
+        f.add_column(col, justify="right" if col == "filled" else "left", overflow="fold")
+    for name, info in result["linking"].items():
+        for field_name, v in info["fields"].items():
+            f.add_row(
+                escape(name), escape(field_name),
+                "–" if v["filled"] is None else f"{v['filled']:.0%}",
+                escape(", ".join(v["sample"])),
+            )  # fmt: skip
+        for target, r in info["refs"].items():
+            f.add_row(
+                escape(name), escape(f"ref → {target}"),
+                f"{r['found'] / r['values']:.0%}" if r["values"] else "–",
+                f"{r['found']} of {r['values']} values name a {escape(target)} record",
+            )  # fmt: skip
+        if info["account"]:
+            a = info["account"]
+            f.add_row(
+                escape(name), escape(f"account → {a['target']}"),
+                f"{a['found'] / a['values']:.0%}" if a["values"] else "–",
+                f"{a['found']} of {a['values']} links name a {escape(a['target'])} record",
+            )  # fmt: skip
+    out.print(f)
     out.print("what each source maps (its own keys over its system preset's):")
     for name, m in mapping.items():
         parts = [f"id {m['id']}" + (f" ({m['id_format']} ids)" if m["id_format"] else "")]

@@ -189,9 +189,13 @@ class Project:
             rules.ordered_rules(cfg, self._fields())
             ing = Ingestor(con, cfg)
             ing.load_all()
+            lock_down(con, [self.state_dir])
+            normalize.normalize(con, self._custom_fields(), cfg.default_country)
+            linking, link_warnings = report.what_will_link(con, cfg)
             return {
                 "sources": report.stats_dict(ing.stats),
-                "warnings": [*cfg.warnings, *ing.warnings],
+                "linking": linking,
+                "warnings": [*cfg.warnings, *ing.warnings, *link_warnings],
             }
         finally:
             con.close()

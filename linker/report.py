@@ -8,7 +8,7 @@ from collections import defaultdict, deque
 import duckdb
 
 from linker.config import Config
-from linker.db import has_table, rows, scalar
+from linker.db import has_table, ident, rows, scalar
 from linker.ingest import IngestStats
 from linker.rules import key_report
 
@@ -274,3 +274,70 @@ def stats_dict(stats: dict[str, IngestStats]) -> dict[str, dict]:
         }
         for k, v in stats.items()
     }
+
+
+SAMPLE_VALUES = 3  # normalized values `linker check` shows per mapped field
+
+
+def what_will_link(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[dict, list[str]]:
+    """What `linker check` shows before a run: per source, each mapped field's fill rate and a
+    few normalized values, each reference column's share of values naming a record, and the
+    contacts' account link's; with warnings for what can link nothing."""
+    have = {r[0]: r[1] for r in rows(con, "DESCRIBE records")}
+    out: dict = {}
+    warnings: list[str] = []
+    for s in config.sources.values():
+        n = scalar(con, "SELECT count(*) FROM records WHERE source = ?", [s.name]) or 0
+        fields = {}
+        for f in s.fields:
+            if f not in have:
+                continue
+            col = ident(f)
+            text = (
+                f"array_to_string({col}, ', ')"
+                if have[f].endswith("[]")
+                else f"CAST({col} AS VARCHAR)"
+            )
+            filled, sample = con.execute(
+                f"SELECT count({col}), list(DISTINCT {text}) FILTER (WHERE {col} IS NOT NULL) "
+                "FROM records WHERE source = ?",
+                [s.name],
+            ).fetchone()
+            fields[f] = {
+                "filled": round(filled / n, 4) if n else None,
+                "sample": sorted(sample or [])[:SAMPLE_VALUES],
+            }
+            if n and not filled:
+                warnings.append(
+                    f"sources.{s.name}.fields.{f}: column {s.fields[f]!r} is empty in every row"
+                )
+        refs = {}
+        for target, col in s.refs.items():
+            values, found = con.execute(
+                "SELECT count(*), count(t.rid) FROM raw_refs x JOIN records r ON r.rid = x.rid "
+                "LEFT JOIN records t ON t.source = x.target AND t.id = x.value "
+                "WHERE r.source = ? AND x.target = ?",
+                [s.name, target],
+            ).fetchone()
+            refs[target] = {"column": col, "values": values, "found": found}
+            if values and not found:
+                warnings.append(
+                    f"sources.{s.name}.refs.{target}: none of its {values} values names a "
+                    f"{target} record (ids written another way? see id_format)"
+                )
+        link = None
+        if s.account is not None:
+            values, found = con.execute(
+                "SELECT count(*), count(a.rid) FROM records c LEFT JOIN records a "
+                "ON a.source = ? AND a.id = c.account_ref "
+                "WHERE c.source = ? AND c.account_ref IS NOT NULL",
+                [s.account.source, s.name],
+            ).fetchone()
+            link = {"target": s.account.source, "values": values, "found": found}
+            if values and not found:
+                warnings.append(
+                    f"sources.{s.name}.account: no contact's {s.account.column} names a "
+                    f"{s.account.source} record (ids written another way? see id_format)"
+                )
+        out[s.name] = {"records": n, "fields": fields, "refs": refs, "account": link}
+    return out, warnings

@@ -301,3 +301,24 @@ def test_json_keeps_stdout_for_the_json_and_progress_on_stderr(tiny):
         [linker, "run", "-p", str(tiny), "--json", "-q"], capture_output=True, text=True
     )
     assert json.loads(r.stdout)["project"] and "ingest" not in r.stderr
+
+
+def test_check_shows_what_will_link_and_strict_fails_on_warnings(tiny):
+    r = invoke("check", "-p", str(tiny), "--json")
+    assert r.exit_code == 0, r.output
+    linking = json.loads(r.stdout)["linking"]
+    assert linking["crm"]["fields"]["name"]["filled"] == 1.0
+    assert "acme" in linking["crm"]["fields"]["name"]["sample"]  # normalized: no legal form
+    assert linking["crm"]["refs"]["product"]["found"] >= 1
+    assert invoke("check", "-p", str(tiny), "--strict").exit_code == 0
+    # Contacts naming their account by ids the CRM does not have: nothing can link that way.
+    path = tiny / "data" / "crm_contacts.csv"
+    text = path.read_text()
+    for old in (",110,", ",114,", ",112,"):
+        text = text.replace(old, f",X{old[1:]}")
+    path.write_text(text)
+    r = invoke("check", "-p", str(tiny))
+    assert r.exit_code == 0 and "0 of 3 links name a crm record" in " ".join(r.stdout.split())
+    assert "sources.crm_contacts.account: no contact's AccountId names a crm record" in r.stderr
+    r = invoke("check", "-p", str(tiny), "--strict")
+    assert r.exit_code == 1 and "--strict" in r.stderr
