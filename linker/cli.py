@@ -230,10 +230,30 @@ def init(
     force: Annotated[
         bool, typer.Option(help="Write into a directory that already has a linker.toml.")
     ] = False,
+    from_: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--from",
+            help="Export files to write the config from (repeat --from): each recognised as a "
+            "system preset (Zendesk, Salesforce, Stripe, …) or mapped by its column names.",
+        ),
+    ] = None,
 ) -> None:
     """Create a project: a commented linker.toml, or a complete runnable example."""
-    from linker.scaffold import init_project
+    from linker.scaffold import init_from, init_project
 
+    if from_:
+        if example:
+            raise ConfigError("--from or --example, not both")
+        cfg, found = init_from(directory, list(from_), force=force)
+        out.print(f"wrote {escape(str(cfg))}:")
+        for line in found:
+            out.print(f"  {escape(line)}")
+        out.print(
+            f"next: read it (add your custom reference fields), then "
+            f"`linker check -p {escape(str(directory))}`"
+        )
+        return
     created = init_project(directory, example=example, force=force)
     out.print(f"created {escape(str(directory))}/ ({len(created)} files)")
     out.print(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import tomli_w
 
-from linker.config import CONFIG_NAME
+from linker.config import ACCOUNT_FIELDS, CONFIG_NAME, CONTACT_FIELDS
 from linker.errors import ConfigError, did_you_mean
 
 EXAMPLES = ("acme",)
@@ -86,3 +86,222 @@ def init_project(directory: Path, *, example: str | None = None, force: bool = F
     cfg = directory / CONFIG_NAME
     cfg.write_text(_HEADER + tomli_w.dumps(_TEMPLATE), "utf-8")
     return [cfg]
+
+
+# --- `linker init DIR --from FILE...`: a config from the exports themselves ---------------------
+
+# Column names that say which canonical field an unrecognised export holds (lower case).
+_GUESS = {
+    "name": ("name", "company_name", "company", "account_name", "organization", "organisation"),
+    "domain": ("website", "domain", "url", "web"),
+    "email": ("email", "e-mail", "mail"),
+    "country": ("country", "country_code"),
+    "city": ("city", "town"),
+    "phone": ("phone", "telephone", "phone_number"),
+    "vat": ("vat", "vat_number", "vat_id", "tax_id"),
+}
+_ID_GUESS = ("id", "Id", "ID", "uuid", "account_id")
+
+
+def export_columns(path: Path) -> tuple[list[str], str | None]:
+    """The columns of an export file (nested objects as a.b), and the key holding its records
+    when it is an API export's wrapper."""
+    import csv
+    import json
+
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv", ".txt"):
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            head = fh.readline()
+        delim = (
+            "\t"
+            if head.count("\t") > head.count(",")
+            else (";" if head.count(";") > head.count(",") else ",")
+        )
+        return next(csv.reader([head], delimiter=delim), []), None
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names), None
+    text = path.read_text(encoding="utf-8-sig")
+    if suffix in (".jsonl", ".ndjson"):
+        docs = [json.loads(x) for x in text.splitlines()[:20] if x.strip()]
+    else:
+        doc = json.loads(text)
+        docs = doc if isinstance(doc, list) else [doc]
+    records, key = docs, None
+    first = docs[0] if docs else {}
+    if isinstance(first, dict) and not _looks_like_record(first):
+        key = next(
+            (k for k, v in first.items() if isinstance(v, list) and v and isinstance(v[0], dict)),
+            None,
+        )
+        if key is not None:
+            records = [r for d in docs if isinstance(d, dict) for r in d.get(key, [])][:50]
+    cols: list[str] = []
+    for rec in records[:50]:
+        if isinstance(rec, dict):
+            for c in _flat_keys(rec):
+                if c not in cols:
+                    cols.append(c)
+    return cols, key
+
+
+def _looks_like_record(obj: dict) -> bool:
+    """A record has scalar values next to its id; a wrapper is mostly lists and paging."""
+    return any(k in obj for k in _ID_GUESS) and not any(
+        isinstance(v, list) and v and isinstance(v[0], dict) for v in obj.values()
+    )
+
+
+def _flat_keys(obj: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in obj.items():
+        out.append(prefix + k)
+        if isinstance(v, dict):
+            out += _flat_keys(v, f"{prefix}{k}.")
+    return out
+
+
+# Columns every tool (and a product database) may have: weak evidence of which tool it is.
+_GENERIC = {"id", "name", "email", "phone", "website", "domain", "country", "city", "address"}
+
+
+def recognise(columns: list[str], records_key: str | None) -> str | None:
+    """The preset whose export these columns are: its id column present, and the most of its
+    standard columns, at least one of them particular to the tool (a column any export may
+    have, `name`, counts half; the API wrapper's key counts two); None when none fits."""
+    from linker.presets import presets
+
+    have = set(columns) | {c.split(".")[0] for c in columns}
+    best, best_score = None, 1.0
+    for system, p in sorted(presets().items()):
+        if p["id"] not in have:
+            continue
+        cols = [
+            *p.get("fields", {}).values(),
+            *(c.split(".")[0] for c in p.get("refs", {}).values()),  # metadata.account_id
+            *([p["account_column"]] if "account_column" in p else []),
+        ]
+        hits = [c for c in dict.fromkeys(cols) if c in have]
+        particular = [c for c in hits if c.lower() not in _GENERIC]
+        wrapper = records_key is not None and p.get("records") == records_key
+        if not particular and not wrapper:
+            continue
+        score = len(particular) + 0.5 * (len(hits) - len(particular)) + 2 * wrapper
+        if score > best_score:
+            best, best_score = system, score
+    return best
+
+
+def init_from(directory: Path, files: list[Path], *, force: bool = False) -> tuple[Path, list[str]]:
+    """A commented linker.toml for these export files: each recognised one as its system
+    preset, the others mapped by their column names. Returns the file and what was found."""
+    import os
+
+    from linker.presets import presets
+
+    if (directory / CONFIG_NAME).exists() and not force:
+        raise ConfigError(
+            f"{directory / CONFIG_NAME} already exists",
+            key="DIR",
+            hint="choose another directory, or pass --force to overwrite",
+        )
+    known = presets()
+    blocks: list[tuple[str, str, list[str]]] = []  # (name, entity, lines)
+    found: list[str] = []
+    used: set[str] = set()
+    for f in files:
+        if not f.is_file():
+            raise ConfigError(f"no such file: {f}", key="--from")
+        try:
+            cols, key = export_columns(f)
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"cannot read {f}: {e}", key="--from") from None
+        system = recognise(cols, key)
+        base = system.replace(".", "_") if system else _source_name(f.stem)
+        name = base
+        while name in used:
+            name += "_2"
+        used.add(name)
+        path = os.path.relpath(f.resolve(), directory.resolve())
+        lines = [f"[sources.{name}]"]
+        if system:
+            p = known[system]
+            entity = p["entity"]
+            lines += [
+                f'system = "{system}"  # {p.get("description", "")}',
+                f'path = "{path}"',
+            ]
+            found.append(f"{f.name}: {system}")
+        else:
+            low = {c.lower(): c for c in cols}
+            guessed = {
+                field: next((low[n] for n in names if n in low), None)
+                for field, names in _GUESS.items()
+            }
+            # People, not companies: an email and no company name.
+            entity = "contacts" if guessed["email"] and not guessed["name"] else "accounts"
+            id_col = next((c for c in _ID_GUESS if c in cols), cols[0] if cols else "id")
+            lines += [
+                f'entity = "{entity}"  # accounts (companies) or contacts (people)',
+                f'path = "{path}"',
+                f'id = "{id_col}"',
+            ]
+            if entity == "contacts":
+                lines.append(
+                    '# account = { source = "...", column = "account_id" }  # their account'
+                )
+            lines.append(f"[sources.{name}.fields]  # canonical field = column")
+            canonical = ACCOUNT_FIELDS if entity == "accounts" else CONTACT_FIELDS
+            lines += [
+                f'{field} = "{col}"'
+                for field, col in guessed.items()
+                if col is not None and field in canonical
+            ]
+            found.append(f"{f.name}: no preset fits; mapped by its column names")
+        blocks.append((name, entity, lines))
+    accounts = [n for n, e, _ in blocks if e == "accounts"]
+    if not accounts:
+        raise ConfigError("none of these files holds accounts", key="--from")
+    plain = [
+        n
+        for n, e, lines in blocks
+        if e == "accounts" and not any(x.startswith("system") for x in lines)
+    ]
+    sor = (plain or accounts)[0]
+    text = [
+        "# linker project written by `linker init --from` from the exports it was given.",
+        '# Reference: the README\'s "Configuration" and "Connecting your tools" sections.',
+        "# Check what it understood: `linker check` (fill rates, references that name records).",
+        "",
+        "[project]",
+        f'name = "{_source_name(directory.resolve().name)}"',
+        f'accounts_sor = "{sor}"          # the system of record: its ids are the account_ids',
+        "",
+    ]
+    for name, entity, lines in blocks:
+        text += lines
+        system = next((x.split('"')[1] for x in lines if x.startswith("system")), None)
+        if system and entity == "accounts" and "@sor" not in known[system].get("refs", {}):
+            # The tool keeps your account id in a custom field: only you know its name.
+            text.append(f"# [sources.{name}.refs]  # the custom field holding your account id:")
+            text.append(f'# {sor} = "Product_Account_Id__c"')
+        text.append("")
+    text += [
+        "# [quality]                       # gates: a failed one makes `linker run` exit 1",
+        "# max_conflicts = 50",
+        "# [scoring]                       # accept / review thresholds of the probabilistic stage",
+        "# accept = 0.99",
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = directory / CONFIG_NAME
+    cfg.write_text("\n".join(text) + "\n", "utf-8")
+    return cfg, found
+
+
+def _source_name(text: str) -> str:
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text).strip("_") or "source"
+    return name if name[0].isalpha() else f"s_{name}"

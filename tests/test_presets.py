@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -121,3 +122,157 @@ def test_a_column_the_source_names_itself_must_exist(tmp_path):
     p = make(tmp_path, '[sources.billing.fields]\nvat = "tax_id"\n')
     with pytest.raises(InputError, match="missing column 'tax_id'"):
         p.run()
+
+
+# --- small exports in each tool's own layout, written by hand from the tools' documentation ---
+
+SF_ACCOUNTS = (  # Data Loader / API names; 18-character ids; the product id in a custom field
+    "Id,Name,Website,Phone,BillingStreet,BillingCity,BillingPostalCode,BillingCountry,"
+    "Product_Account_Id__c\n"
+    "001D000000IqhSLIAZ,Acme GmbH,www.acme.de,+49 30 1234567,Hauptstr. 1,Berlin,10115,Germany,34\n"
+    "001D000000IqhSMIAZ,Globex Ltd,globex.co.uk,,,London,,United Kingdom,35\n"
+)
+SF_CONTACTS = (  # a report: AccountId in the 15-character form
+    "Id,AccountId,FirstName,LastName,Email,Phone\n"
+    "003D000000AbcdeIAA,001D000000IqhSL,Ana,Lopez,ana@acme.de,\n"
+    "003D000000AbcdfIAA,001D000000IqhSM,Bob,Smith,bob@globex.co.uk,\n"
+)
+STRIPE_CSV = (  # a CSV whose metadata column holds JSON text
+    "id,name,email,metadata\n"
+    'cus_NffrFeUfNV2Hib,Acme GmbH,billing@acme.de,"{""account_id"": ""34""}"\n'
+    'cus_NffrFeUfNV2Hic,Globex,ap@globex.co.uk,"{}"\n'
+)
+INTERCOM = {"type": "list", "data": [
+    {"type": "company", "id": "531ee472cce572a6ec000006", "company_id": "35",
+     "name": "Globex", "website": "https://globex.co.uk"}]}  # fmt: skip
+FRESHDESK = [  # /api/v2/companies: the product id in a custom field
+    {"id": 8, "name": "Acme GmbH", "domains": ["acme.de"], "custom_fields": {"account_id": "34"}}
+]
+HUBSPOT_CSV = (
+    "Record ID,Company name,Company Domain Name,Phone Number,Country/Region,City,"
+    "Street Address,Postal Code,Product Account ID\n"
+    "9001,Globex Ltd,globex.co.uk,,United Kingdom,London,,,35\n"
+)
+TOOLS_TOML = """\
+[project]
+name = "tools"
+accounts_sor = "product"
+contacts_sor = "product_users"
+
+[sources.product]
+entity = "accounts"
+path = "product.csv"
+id = "id"
+[sources.product.fields]
+name = "name"
+domain = "website"
+
+[sources.product_users]
+entity = "contacts"
+path = "users.csv"
+id = "id"
+account = { source = "product", column = "account_id" }
+[sources.product_users.fields]
+email = "email"
+
+[sources.salesforce]
+system = "salesforce.account"
+path = "sf_accounts.csv"
+refs = { product = "Product_Account_Id__c" }
+
+[sources.salesforce_contacts]
+system = "salesforce.contact"
+path = "sf_contacts.csv"
+
+[sources.zendesk]
+system = "zendesk.organization"
+path = "organizations.json"
+
+[sources.zendesk_users]
+system = "zendesk.user"
+path = "users.json"
+
+[sources.stripe]
+system = "stripe.customer"
+path = "stripe_customers.csv"
+
+[sources.intercom]
+system = "intercom.company"
+path = "intercom_companies.json"
+
+[sources.freshdesk]
+system = "freshdesk.company"
+path = "freshdesk_companies.json"
+refs = { product = "custom_fields.account_id" }
+
+[sources.hubspot]
+system = "hubspot.company"
+path = "hubspot_companies.csv"
+refs = { product = "Product Account ID" }
+"""
+TOOL_FILES = {
+    "product.csv": "id,name,website\n34,Acme,acme.de\n35,Globex,globex.co.uk\n",
+    "users.csv": "id,account_id,email\nu1,34,ana@acme.de\n",
+    "sf_accounts.csv": SF_ACCOUNTS,
+    "sf_contacts.csv": SF_CONTACTS,
+    "organizations.json": json.dumps(ORGS),
+    "users.json": json.dumps(USERS),
+    "stripe_customers.csv": STRIPE_CSV,
+    "intercom_companies.json": json.dumps(INTERCOM),
+    "freshdesk_companies.json": json.dumps(FRESHDESK),
+    "hubspot_companies.csv": HUBSPOT_CSV,
+}
+
+
+def test_every_tools_export_links_with_system_path_and_custom_refs_only(tmp_path):
+    p = Project(write_project(tmp_path / "p", TOOLS_TOML, TOOL_FILES))
+    p.run(do_publish=True)
+    rows = pq.read_table(p.root / "crosswalk" / "accounts.parquet").to_pylist()
+    got = {(r["source"], r["source_record_id"]): r["account_id"] for r in rows}
+    assert got["salesforce", "001D000000IqhSLIAZ"] == "34"
+    assert got["zendesk", "7"] == "34"  # external_id
+    assert got["stripe", "cus_NffrFeUfNV2Hib"] == "34"  # metadata (JSON text in a CSV column)
+    assert got["intercom", "531ee472cce572a6ec000006"] == "35"  # company_id
+    assert got["freshdesk", "8"] == "34"  # a custom field the user named
+    assert got["hubspot", "9001"] == "35"
+    contacts = pq.read_table(p.root / "crosswalk" / "contacts.parquet").to_pylist()
+    sf = [r for r in contacts if r["source"] == "salesforce_contacts"]
+    # 15-character AccountIds against 18-character Account ids: own-account links hold
+    assert sorted(r["account_id"] for r in sf) == ["34", "35"]
+    assert {r["account_via"] for r in sf if r["account_id"] == "35"} == {"own_account"}
+
+
+def test_init_from_the_exports_writes_a_config_check_accepts(tmp_path):
+    data = tmp_path / "exports"
+    data.mkdir()
+    for name, text in TOOL_FILES.items():
+        (data / name).write_text(text)
+    files = [data / n for n in TOOL_FILES]
+    args = ["init", str(tmp_path / "p")] + [x for f in files for x in ("--from", str(f))]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "p" / "linker.toml").read_text()
+    for system in ("salesforce.account", "salesforce.contact", "zendesk.organization",
+                   "zendesk.user", "stripe.customer", "intercom.company", "freshdesk.company",
+                   "hubspot.company"):  # fmt: skip
+        assert f'system = "{system}"' in text, system
+    assert 'accounts_sor = "product"' in text  # the export no tool's preset fits
+    r = CliRunner().invoke(app, ["check", "-p", str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+
+
+def test_the_readmes_connecting_your_tools_example_is_a_valid_config(tmp_path):
+    import re
+    import tomllib
+
+    from linker.config import parse_config
+
+    from .conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Connecting your tools") :]
+    toml = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    cfg = parse_config(tomllib.loads(toml), tmp_path / "linker.toml")
+    assert cfg.sources["crm_contacts"].account.source == "crm"
+    assert cfg.sources["support"].refs == {"product": "external_id"}
+    assert cfg.sources["crm"].id_format == "salesforce"
