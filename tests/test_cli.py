@@ -74,7 +74,9 @@ def test_quality_gate_failure_exits_1_and_does_not_publish(tiny):
     assert "FAIL" in r.stdout and "not published" in r.stdout
     assert not (tiny / "crosswalk").exists()
     r = invoke("publish", "-p", str(tiny), "--force")
-    assert r.exit_code == 1 and (tiny / "crosswalk" / "accounts.parquet").exists()
+    # published as asked: exit 0, the failed gate still printed
+    assert r.exit_code == 0 and (tiny / "crosswalk" / "accounts.parquet").exists()
+    assert "FAIL" in r.stdout
 
 
 @pytest.mark.parametrize(
