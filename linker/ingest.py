@@ -540,10 +540,12 @@ class Ingestor:
         if spec in have:
             return ident(spec), have[spec]
         head, _, rest = spec.partition(".")
+        nested_hint = None
         if rest and head in have:
             found = self._nested(s, ident(head), have[head], rest.split("."))
             if found is not None:
                 return found
+            nested_hint = self._nested_hint(s, head, have[head], rest.split("."))
         visible = [c for c in have if c != "_row"]
         # An API export's wrapper ({"organizations": [...], "next_page": ...}): say so.
         arrays = [
@@ -561,8 +563,39 @@ class Ingestor:
             + ("…" if len(visible) > 30 else ""),
             file=s.label,
             column=spec,
-            hint=wrapped or did_you_mean(spec, visible),
+            hint=wrapped or nested_hint or did_you_mean(spec, visible),
         )
+
+    def _nested_hint(self, s: Source, head: str, duck_type: str, parts: list[str]) -> str | None:
+        """A did-you-mean for a misspelt nested field (`address.countri`): the keys found at
+        the level that did not match, in the column's STRUCTs or JSON text."""
+        table = f"src.{ident(s.name)}"
+        doc = (
+            f"to_json({ident(head)})"
+            if duck_type.upper() not in ("VARCHAR", "JSON")
+            else f"CASE WHEN json_valid({ident(head)}) THEN {ident(head)}::JSON END"
+        )
+        path = "$"
+        for i, part in enumerate(parts):
+            try:
+                keys = [
+                    k
+                    for (k,) in rows(
+                        self.con,
+                        f"SELECT DISTINCT unnest(json_keys(json_extract({doc}, {literal(path)}))) "
+                        f"FROM (SELECT * FROM {table} LIMIT 10000) ORDER BY 1",
+                    )
+                ]
+            except duckdb.Error:
+                return None
+            if part not in keys:
+                prefix = ".".join([head, *parts[:i]])
+                close = did_you_mean(part, keys)  # "did you mean 'country'?"
+                if close:
+                    return f"did you mean '{prefix}.{close.split(chr(39))[1]}'?"
+                return f"{prefix} has: {', '.join(keys[:20])}" if keys else None
+            path += f".{json.dumps(part)}"
+        return None
 
     def _optional_column(
         self, s: Source, have: dict[str, str], key: str, spec: str

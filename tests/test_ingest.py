@@ -376,3 +376,28 @@ def test_without_a_contacts_sor_a_contacts_own_account_link_still_links(tmp_path
                                 "contacts.csv": "Id,AccountId,Email\nC1,A1,a@acme.de\n"})  # fmt: skip
     res = p.run()
     assert res.report["sources"]["crm_contacts"]["account_via"] == {"own_account": 1}
+
+
+def test_a_misspelt_nested_field_suggests_the_nested_name(tmp_path):
+    src = """
+[sources.product]
+entity = "accounts"
+path = "p.json"
+id = "id"
+[sources.product.fields]
+name = "name"
+country = "address.countri"
+"""
+    doc = [{"id": 1, "name": "Acme", "address": {"country": "DE", "city": "Berlin"}}]
+    p = project(tmp_path, src, {"p.json": json.dumps(doc)})
+    with pytest.raises(InputError) as e:
+        p.run()
+    assert "did you mean 'address.country'?" in e.value.hint
+
+
+def test_a_misspelt_key_inside_a_csv_column_of_json_text_is_suggested_too(tmp_path):
+    src = PRODUCT_SRC.replace('name = "name"', 'name = "name"\nvat = "metadata.vat_ld"')
+    csv_text = 'id,name,metadata\n34,Acme,"{""vat_id"": ""DE136695976""}"\n'
+    with pytest.raises(InputError) as e:
+        project(tmp_path, src, {"product.csv": csv_text}).run()
+    assert "did you mean 'metadata.vat_id'?" in e.value.hint
