@@ -450,6 +450,37 @@ def review(
     out.print(f"{pend} item(s) still pending")
 
 
+WIDE = 120  # from this many columns the summary is two tables; below, lines per source
+
+
+def _print_sources_narrow(rep: dict) -> None:
+    """The per-source summary as lines that wrap cleanly at 80 columns."""
+    out.print(f"[bold]{escape(rep['project'])} · run {rep.get('run_id', '')}[/bold]")
+    for name, s in rep["sources"].items():
+        counts = [f"{s['records']} records", f"linked {_pct(s['linked'], s['records'])}"]
+        if s["entity"] == "accounts":
+            counts += [
+                f"{label} {s[key]}"
+                for key, label in (
+                    ("conflicts", "in conflict"), ("duplicates", "dups"),
+                    ("invalid_vats", "bad VAT"), ("invalid_phones", "bad phone"),
+                )
+                if s.get(key)
+            ]  # fmt: skip
+            how = ", ".join(f"{k} {v}" for k, v in s["by_method"].items())
+        else:
+            counts += [f"user_id {s['with_user']}"]
+            if s.get("disagreements"):
+                counts.append(f"disagree {s['disagreements']}")
+            how = ", ".join(f"{k} {v}" for k, v in s["account_via"].items())
+        out.print(f"[bold]{escape(name)}[/bold] ({s['entity']}): " + " · ".join(counts))
+        if how:
+            out.print(f"  {'by' if s['entity'] == 'accounts' else 'account via'}: {escape(how)}")
+        unresolved = ", ".join(f"{k} {v}" for k, v in s["unresolved"].items())
+        if unresolved:
+            out.print(f"  unresolved: {escape(unresolved)}")
+
+
 def _print_dangling(rep: dict) -> None:
     """References and contacts' account links that name no record: a deleted or filtered-out
     account, or ids written another way (Salesforce's 15 vs 18 characters, `34.0`)."""
@@ -610,9 +641,12 @@ def _print_summary(p: Project, rep: dict) -> None:
                 unresolved,
                 str(s["disagreements"]),
             )
-    out.print(acc)
-    if con.row_count:
-        out.print(con)
+    if out.width >= WIDE:
+        out.print(acc)
+        if con.row_count:
+            out.print(con)
+    else:  # a narrow terminal: a few lines per source instead of a table cut to pieces
+        _print_sources_narrow(rep)
     c = rep["conflicts"]
     held = sum(s.get("conflicts", 0) for s in rep["sources"].values() if s["entity"] == "accounts")
     if c["components"]:

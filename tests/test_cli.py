@@ -324,3 +324,14 @@ def test_check_shows_what_will_link_and_strict_fails_on_warnings(tiny):
     assert "sources.crm_contacts.account: no contact's AccountId names a crm record" in r.stderr
     r = invoke("check", "-p", str(tiny), "--strict")
     assert r.exit_code == 1 and "--strict" in r.stderr
+
+
+def test_the_run_summary_reads_at_80_columns(tiny):
+    linker = str(Path(sys.executable).with_name("linker"))
+    env = {**os.environ, "COLUMNS": "80"}
+    r = subprocess.run([linker, "run", "-p", str(tiny)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    crm = next(i for i, x in enumerate(lines) if x.startswith("crm (accounts):"))
+    assert "…" not in "\n".join(lines[: crm + 3])  # nothing cut to fit a column
+    assert lines[crm + 1].startswith("  by: ") and "ref" in lines[crm + 1]
