@@ -12,36 +12,74 @@ from linker.errors import ConfigError, did_you_mean
 
 EXAMPLES = ("acme",)
 
-_HEADER = """\
-# linker project. Reference: the README's "Configuration" section.
+# The template `linker init` writes: every section, commented, so a user sees what there is.
+# It parses as it stands (tests/test_cli.py); its data files are the user's to add.
+TEMPLATE = """\
+# linker project. Reference: the README's "Configuration" and "Connecting your tools".
 # Only [project] and [sources.*] are required; every other section has a default.
-# Point each source at your export (.csv .parquet .json .jsonl) or write `query = "select ..."`.
+# Point each source at your export (.csv .parquet .json .jsonl) or write `query = "select ..."`;
+# a tool's standard export can be named instead of mapped: system = "zendesk.organization".
+# `linker check` shows what each source maps and what will link.
 
+[project]
+name = "my-project"
+accounts_sor = "product"          # the system of record: its ids are the account_ids
+contacts_sor = "product_users"    # optional: the users whose ids are the user_ids
+# default_country = "DE"          # for phones and records without a country
+
+[sources.product]                 # your product's accounts
+entity = "accounts"
+path = "data/product_accounts.csv"
+id = "id"
+# filter = "status <> 'deleted'"
+[sources.product.fields]          # canonical field = your column ("a.b": a nested field)
+name = "name"
+domain = "website"
+country = "country"
+
+[sources.product_users]           # your product's users
+entity = "contacts"
+path = "data/product_users.csv"
+id = "id"
+account = { source = "product", column = "account_id" }
+[sources.product_users.fields]
+email = "email"
+full_name = "name"
+
+[sources.crm]                     # a CRM's accounts, mapped by hand
+entity = "accounts"
+path = "data/crm_accounts.csv"
+id = "Id"
+[sources.crm.fields]
+name = "Name"
+domain = "Website"
+country = "BillingCountry"
+vat = "VAT_Number__c"
+[sources.crm.refs]                # a column holding another source's id
+product = "Product_Account_Id__c"
+
+# [sources.support]               # a tool's standard export, by its preset
+# system = "zendesk.organization"
+# path = "data/organizations.json"
+
+# [rules]                         # built-in rules in rules/; order = which wins
+# order = ["ref", "vat", "registration", "user_email", "domain", "name_country"]
+
+# [scoring]                       # the probabilistic stage (Splink) for what rules left open
+# accept = 0.99                   # link at or above this probability
+# review = 0.5                    # queue for review at or above this
+
+# [duplicates]
+# policy = "report"               # or "merge": one system's duplicates follow their leading record
+
+# [quality]                       # a failed gate makes `linker run` exit 1 and blocks --publish
+# max_conflicts = 50
+# min_linked_share = { crm = 0.7 }
+
+# [publish]
+# out = "crosswalk"
+# keep = 10                       # past publications kept in crosswalk/_history/
 """
-
-_TEMPLATE = {
-    "project": {"name": "my-project", "accounts_sor": "product"},
-    "sources": {
-        "product": {
-            "entity": "accounts",
-            "path": "data/product_accounts.csv",
-            "id": "id",
-            "fields": {"name": "name", "domain": "website", "country": "country"},
-        },
-        "crm": {
-            "entity": "accounts",
-            "path": "data/crm_accounts.csv",
-            "id": "Id",
-            "fields": {
-                "name": "Name",
-                "domain": "Website",
-                "country": "BillingCountry",
-                "vat": "VAT_Number__c",
-            },
-            "refs": {"product": "Product_Account_Id__c"},
-        },
-    },
-}
 
 
 def example_dir(name: str) -> Path:
@@ -84,7 +122,7 @@ def init_project(directory: Path, *, example: str | None = None, force: bool = F
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(exist_ok=True)
     cfg = directory / CONFIG_NAME
-    cfg.write_text(_HEADER + tomli_w.dumps(_TEMPLATE), "utf-8")
+    cfg.write_text(TEMPLATE, "utf-8")
     return [cfg]
 
 
@@ -230,23 +268,23 @@ def init_from(directory: Path, files: list[Path], *, force: bool = False) -> tup
             p = known[system]
             entity = p["entity"]
             lines += [
-                f'system = "{system}"  # {p.get("description", "")}',
-                f'path = "{path}"',
+                _kv("system", system) + f"  # {p.get('description', '')}",
+                _kv("path", path),
             ]
             found.append(f"{f.name}: {system}")
         else:
-            low = {c.lower(): c for c in cols}
+            low = {_norm_col(c): c for c in cols}  # "Company name" reads as company_name
             guessed = {
-                field: next((low[n] for n in names if n in low), None)
+                field: next((low[_norm_col(n)] for n in names if _norm_col(n) in low), None)
                 for field, names in _GUESS.items()
             }
             # People, not companies: an email and no company name.
             entity = "contacts" if guessed["email"] and not guessed["name"] else "accounts"
             id_col = next((c for c in _ID_GUESS if c in cols), cols[0] if cols else "id")
             lines += [
-                f'entity = "{entity}"  # accounts (companies) or contacts (people)',
-                f'path = "{path}"',
-                f'id = "{id_col}"',
+                _kv("entity", entity) + "  # accounts (companies) or contacts (people)",
+                _kv("path", path),
+                _kv("id", id_col),
             ]
             if entity == "contacts":
                 lines.append(
@@ -255,7 +293,7 @@ def init_from(directory: Path, files: list[Path], *, force: bool = False) -> tup
             lines.append(f"[sources.{name}.fields]  # canonical field = column")
             canonical = ACCOUNT_FIELDS if entity == "accounts" else CONTACT_FIELDS
             lines += [
-                f'{field} = "{col}"'
+                _kv(field, col)
                 for field, col in guessed.items()
                 if col is not None and field in canonical
             ]
@@ -276,8 +314,8 @@ def init_from(directory: Path, files: list[Path], *, force: bool = False) -> tup
         "# Check what it understood: `linker check` (fill rates, references that name records).",
         "",
         "[project]",
-        f'name = "{_source_name(directory.resolve().name)}"',
-        f'accounts_sor = "{sor}"          # the system of record: its ids are the account_ids',
+        _kv("name", _source_name(directory.resolve().name)),
+        _kv("accounts_sor", sor) + "  # the system of record: its ids are the account_ids",
         "",
     ]
     for name, entity, lines in blocks:
@@ -298,6 +336,18 @@ def init_from(directory: Path, files: list[Path], *, force: bool = False) -> tup
     cfg = directory / CONFIG_NAME
     cfg.write_text("\n".join(text) + "\n", "utf-8")
     return cfg, found
+
+
+def _norm_col(name: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _kv(key: str, value: str) -> str:
+    """One `key = value` TOML line, quoted and escaped by tomli-w (a path may hold quotes or
+    backslashes; a column name may hold spaces)."""
+    return tomli_w.dumps({key: value}).strip()
 
 
 def _source_name(text: str) -> str:

@@ -335,3 +335,23 @@ def test_the_run_summary_reads_at_80_columns(tiny):
     crm = next(i for i, x in enumerate(lines) if x.startswith("crm (accounts):"))
     assert "…" not in "\n".join(lines[: crm + 3])  # nothing cut to fit a column
     assert lines[crm + 1].startswith("  by: ") and "ref" in lines[crm + 1]
+
+
+def test_the_init_template_shows_every_section_and_its_comments_are_valid_config(tmp_path):
+    import tomllib
+
+    from linker.config import parse_config
+    from linker.scaffold import TEMPLATE
+
+    for section in ("[rules]", "[scoring]", "[quality]", "[duplicates]", "[publish]"):
+        assert f"# {section}" in TEMPLATE
+    assert 'entity = "contacts"' in TEMPLATE and "contacts_sor" in TEMPLATE
+    # Uncommenting the optional sections gives a valid config too.
+    head, tail = TEMPLATE.split("# [sources.support]", 1)
+    opened = head + "\n".join(
+        line[2:] if line.startswith("# ") else line
+        for line in ("# [sources.support]" + tail).splitlines()
+    )
+    cfg = parse_config(tomllib.loads(opened), tmp_path / "linker.toml")
+    assert cfg.sources["support"].system == "zendesk.organization"
+    assert cfg.quality.max_conflicts == 50 and cfg.scoring.accept == 0.99

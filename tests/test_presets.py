@@ -276,3 +276,14 @@ def test_the_readmes_connecting_your_tools_example_is_a_valid_config(tmp_path):
     assert cfg.sources["crm_contacts"].account.source == "crm"
     assert cfg.sources["support"].refs == {"product": "external_id"}
     assert cfg.sources["crm"].id_format == "salesforce"
+
+
+def test_init_from_quotes_what_it_writes(tmp_path):
+    odd = tmp_path / 'my "odd" export.csv'  # a quote and spaces in a file name
+    odd.write_text("id,Company name,e-mail\n1,Acme,ap@acme.de\n")
+    r = CliRunner().invoke(app, ["init", str(tmp_path / "p"), "--from", str(odd)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["check", "-p", str(tmp_path / "p"), "--json"])
+    assert r.exit_code == 0, r.output
+    (name,) = json.loads(r.stdout)["mapping"]
+    assert name == "my__odd__export"
