@@ -13,6 +13,7 @@ from linker.cli import app
 from linker.config import ACCOUNT_FIELDS, CONTACT_FIELDS
 from linker.errors import ConfigError
 from linker.presets import presets
+from linker.scaffold import export_columns, recognise
 
 from .conftest import write_project
 
@@ -287,3 +288,110 @@ def test_init_from_quotes_what_it_writes(tmp_path):
     assert r.exit_code == 0, r.output
     (name,) = json.loads(r.stdout)["mapping"]
     assert name == "my__odd__export"
+
+
+MORE_EXPORTS = {
+    "chargebee.customer": ("chargebee.json", json.dumps({"list": [{"customer": {
+        "id": "16CQtCTrgrYwi9n2E", "company": "Acme GmbH", "email": "billing@acme.de",
+        "cf_product_account_id": "34", "billing_address": {"country": "DE", "city": "Berlin"}}}],
+        "next_offset": None}), 'refs = { product = "customer.cf_product_account_id" }'),
+    "recurly.account": ("recurly.json", json.dumps({"object": "list", "has_more": False, "data": [
+        {"id": "o1ha8hq5vyeg", "code": "34", "company": "Acme GmbH", "email": "ap@acme.de",
+         "address": {"country": "DE", "city": "Berlin", "street1": "Hauptstr. 1"}}]}), ""),
+    "xero.contact": ("xero.json", json.dumps({"Contacts": [
+        {"ContactID": "bd2270c3-8706-4c11-9cfb-000b551c3f51", "AccountNumber": "34",
+         "Name": "Acme GmbH", "EmailAddress": "ap@acme.de"}]}), ""),
+    "zuora.account": ("zuora.csv",
+        "Account.Id,Account.Name,Account.AccountNumber,BillToContact.WorkEmail,"
+        "BillToContact.Country\n2c92c0f8,Acme GmbH,34,ap@acme.de,Germany\n",
+        'refs = { product = "Account.AccountNumber" }'),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("system", sorted(MORE_EXPORTS))
+def test_more_billing_tools_link_by_their_own_layout(tmp_path, system):
+    name, content, extra = MORE_EXPORTS[system]
+    toml = (
+        '[project]\nname = "t"\naccounts_sor = "product"\n'
+        '[sources.product]\nentity = "accounts"\npath = "product.csv"\nid = "id"\n'
+        '[sources.product.fields]\nname = "name"\n'
+        f'[sources.tool]\nsystem = "{system}"\npath = "{name}"\n{extra}\n'
+    )
+    files = {"product.csv": "id,name\n34,Acme\n35,Globex\n", name: content}
+    p = Project(write_project(tmp_path / "p", toml, files))
+    res = p.run()
+    assert res.report["sources"]["tool"]["by_method"] == {"ref": 1}, system
+    cols, key = export_columns(p.root / name)
+    assert recognise(cols, key) == system  # `linker init --from` would name it so
+
+
+def test_contacts_of_freshdesk_hubspot_and_intercom_link_to_their_company(tmp_path):
+    toml = """\
+[project]
+name = "t"
+accounts_sor = "product"
+[sources.product]
+entity = "accounts"
+path = "product.csv"
+id = "id"
+[sources.product.fields]
+name = "name"
+[sources.freshdesk]
+system = "freshdesk.company"
+path = "fd_companies.json"
+refs = { product = "custom_fields.account_id" }
+[sources.freshdesk_contacts]
+system = "freshdesk.contact"
+path = "fd_contacts.json"
+[sources.hubspot]
+system = "hubspot.company"
+path = "hs_companies.csv"
+refs = { product = "Product Account ID" }
+[sources.hubspot_contacts]
+system = "hubspot.contact"
+path = "hs_contacts.csv"
+[sources.intercom_users]
+system = "intercom.user"
+path = "ic_contacts.json"
+"""
+    files = {
+        "product.csv": "id,name\n34,Acme\n35,Globex\n",
+        "fd_companies.json": json.dumps(FRESHDESK),
+        "fd_contacts.json": json.dumps(
+            [
+                {
+                    "id": 432,
+                    "name": "Ana Lopez",
+                    "email": "ana@acme.de",
+                    "phone": None,
+                    "company_id": 8,
+                }
+            ]
+        ),  # fmt: skip
+        "hs_companies.csv": HUBSPOT_CSV,
+        "hs_contacts.csv": "Record ID,First Name,Last Name,Email,Phone Number,"
+        "Associated Company ID\n51,Bob,Smith,bob@globex.co.uk,,9001\n",
+        "ic_contacts.json": json.dumps(
+            {
+                "type": "list",
+                "data": [
+                    {
+                        "type": "contact",
+                        "id": "5ba682d23d7cf92bef87bfd4",
+                        "email": "cy@globex.co.uk",
+                        "name": "Cy",
+                        "phone": None,
+                    }
+                ],
+            }
+        ),  # fmt: skip
+    }
+    p = Project(write_project(tmp_path / "p", toml, files))
+    res = p.run(do_publish=True)
+    src = res.report["sources"]
+    assert src["freshdesk_contacts"]["account_via"] == {"own_account": 1}
+    assert src["hubspot_contacts"]["account_via"] == {"own_account": 1}
+    rows = pq.read_table(p.root / "crosswalk" / "contacts.parquet").to_pylist()
+    got = {r["source"]: r["account_id"] for r in rows}
+    assert got["freshdesk_contacts"] == "34" and got["hubspot_contacts"] == "35"
+    assert p.config.sources["intercom_users"].records == "data"
