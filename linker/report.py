@@ -76,16 +76,11 @@ def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str
             if s.account is not None:
                 # The contacts' link to their account record: how many name no record there
                 # (an id in another format — Salesforce's 15 vs 18 characters — loses them all).
-                total, dangling = con.execute(
-                    "SELECT count(*), count(*) FILTER (WHERE a.rid IS NULL) FROM records c "
-                    "LEFT JOIN records a ON a.source = ? AND a.id = c.account_ref "
-                    "WHERE c.source = ? AND c.account_ref IS NOT NULL",
-                    [s.account.source, s.name],
-                ).fetchone()
+                total, found = account_link_counts(con, s)
                 entry["account_links"] = {
                     "target": s.account.source,
                     "total": total,
-                    "dangling": dangling,
+                    "dangling": total - found,
                 }
             entry["with_user"] = scalar(
                 con,
@@ -276,6 +271,18 @@ def stats_dict(stats: dict[str, IngestStats]) -> dict[str, dict]:
     }
 
 
+def account_link_counts(con: duckdb.DuckDBPyConnection, s) -> tuple[int, int]:
+    """A contacts source's account link: how many contacts name an account, and how many of
+    those name a record of the account source (an id in another format — Salesforce's 15 vs 18
+    characters — names none)."""
+    return con.execute(
+        "SELECT count(*), count(a.rid) FROM records c LEFT JOIN records a "
+        "ON a.source = ? AND a.id = c.account_ref "
+        "WHERE c.source = ? AND c.account_ref IS NOT NULL",
+        [s.account.source, s.name],
+    ).fetchone()
+
+
 SAMPLE_VALUES = 3  # normalized values `linker check` shows per mapped field
 
 
@@ -327,12 +334,7 @@ def what_will_link(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[dict
                 )
         link = None
         if s.account is not None:
-            values, found = con.execute(
-                "SELECT count(*), count(a.rid) FROM records c LEFT JOIN records a "
-                "ON a.source = ? AND a.id = c.account_ref "
-                "WHERE c.source = ? AND c.account_ref IS NOT NULL",
-                [s.account.source, s.name],
-            ).fetchone()
+            values, found = account_link_counts(con, s)
             link = {"target": s.account.source, "values": values, "found": found}
             if values and not found:
                 warnings.append(
