@@ -506,7 +506,9 @@ def _parse_source(c: _Checker, sname: str, raw: Any, root: Path) -> Source:
     if not _IDENT.match(sname):
         raise c.fail(key, "source names must be letters, digits and _, starting with a letter")
     tbl = c.table(raw, key)
-    c.keys(tbl, key, (*_SOURCE_KEYS, "_optional"), required=("entity", "id"))
+    # `_optional` is the preset merge's own mark (presets.apply), never a user's key.
+    internal = ("_optional",) if "system" in tbl else ()
+    c.keys(tbl, key, (*_SOURCE_KEYS, *internal), required=("entity", "id"))
     entity = c.str_(tbl, key, "entity")
     if entity not in ENTITIES:
         raise c.fail(

@@ -395,3 +395,16 @@ path = "ic_contacts.json"
     got = {r["source"]: r["account_id"] for r in rows}
     assert got["freshdesk_contacts"] == "34" and got["hubspot_contacts"] == "35"
     assert p.config.sources["intercom_users"].records == "data"
+
+
+def test_the_preset_merges_mark_is_not_a_users_key(tmp_path):
+    import tomllib
+
+    from linker.config import parse_config
+
+    toml = (
+        '[project]\nname = "x"\naccounts_sor = "p"\n[sources.p]\nentity = "accounts"\n'
+        'path = "p.csv"\nid = "id"\n_optional = ["fields.name"]\n'
+    )
+    with pytest.raises(ConfigError, match="unknown key"):
+        parse_config(tomllib.loads(toml), tmp_path / "linker.toml")
