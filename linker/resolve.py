@@ -113,9 +113,7 @@ def cut_glue(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     con.execute("CREATE TABLE IF NOT EXISTS rule_trust (rule VARCHAR PRIMARY KEY, trust VARCHAR)")
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _cc AS
-        SELECT c.comp FROM component c JOIN records r USING (rid) WHERE r.source = {sor}
-        GROUP BY c.comp HAVING count(*) >= 2
+        CREATE OR REPLACE TEMP TABLE _cc AS {_conflict_comps(sor)}
         """
     )
     if not scalar(con, "SELECT count(*) FROM _cc"):
@@ -240,6 +238,14 @@ def _contradicted(
     )
 
 
+def _conflict_comps(sor: str) -> str:
+    """SQL: the components holding two or more SOR records (`sor`: the quoted source name)."""
+    return (
+        f"SELECT c.comp FROM component c JOIN records r USING (rid) WHERE r.source = {sor} "
+        "GROUP BY c.comp HAVING count(*) >= 2"
+    )
+
+
 class _Accounts:
     """Union-find over a conflict component's records that never joins two accounts."""
 
@@ -302,21 +308,21 @@ def _settle(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     unchanged (a record a reviewer matched is not held: the reviewer decided it). `settled` is
     the components without the held records' edges: every other record of the conflict gets
     the one account its own evidence reaches, as in any component, or stays `conflict` when
-    it reaches none without a held record. Returns how many records are held.
+    it reaches none without a held record. Only conflict components are recomputed (`settled`
+    covers their records; every other record's settled component is its component); the
+    edges kept are view `_kept_edges` (live edges less the held records'); `_conflicts` lists
+    the conflict components.
     """
     sor = literal(config.accounts_sor)
     con.execute("CREATE OR REPLACE TABLE held (rid BIGINT)")
     con.execute("CREATE TABLE IF NOT EXISTS rule_trust (rule VARCHAR PRIMARY KEY, trust VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _conflicts AS {_conflict_comps(sor)}")
     edges = rows(
         con,
         f"""
-        WITH cc AS (
-            SELECT c.comp FROM component c JOIN records r USING (rid) WHERE r.source = {sor}
-            GROUP BY c.comp HAVING count(*) >= 2
-        )
         SELECT c.comp, e.a, e.b, e.method = 'review',
                CASE WHEN ra.source = {sor} THEN ra.id END, CASE WHEN rb.source = {sor} THEN rb.id END
-        FROM live_edges e JOIN component c ON c.rid = e.a JOIN cc USING (comp)
+        FROM live_edges e JOIN component c ON c.rid = e.a JOIN _conflicts USING (comp)
         JOIN records ra ON ra.rid = e.a JOIN records rb ON rb.rid = e.b
         LEFT JOIN rule_trust t ON t.rule = e.rule AND e.method = 'rule'
         ORDER BY c.comp,
@@ -340,8 +346,13 @@ def _settle(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     if held:
         insert_rows(con, "held", [(r,) for r in sorted(held)])
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _settled_edges AS SELECT * FROM live_edges e "
+        "CREATE OR REPLACE TEMP VIEW _kept_edges AS SELECT * FROM live_edges e "
         "WHERE NOT EXISTS (SELECT 1 FROM held h WHERE h.rid IN (e.a, e.b))"
+    )
+    # Components of the conflicts' kept edges (min rids: never one of another component's ids).
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _settled_edges AS SELECT k.* FROM _kept_edges k "
+        "JOIN component c ON c.rid = k.a JOIN _conflicts USING (comp)"
     )
     components(con, "_settled_edges", "settled")
     return len(held)
@@ -353,7 +364,11 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     _settle(con, config)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _comp AS SELECT r.rid, r.source = ? AS is_sor, "
-        "coalesce(c.comp, r.rid) AS comp, coalesce(st.comp, r.rid) AS scomp FROM records r "
+        "coalesce(c.comp, r.rid) AS comp, "
+        # settled: recomputed in conflicts (a record left without kept edges is alone);
+        # elsewhere the component itself
+        "coalesce(st.comp, CASE WHEN c.comp IN (SELECT comp FROM _conflicts) THEN r.rid END, "
+        "c.comp, r.rid) AS scomp FROM records r "
         "LEFT JOIN component c USING (rid) LEFT JOIN settled st USING (rid) "
         "WHERE r.entity = 'accounts'",
         [sor],
@@ -374,8 +389,8 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     # Directed neighbour list with edge attributes (held records' edges left out).
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _nbe AS SELECT a AS v, b AS u, method, rule, rank, probability, "
-        f"evidence, {_LEVEL_SQL} AS level FROM _settled_edges UNION ALL SELECT b, a, method, rule, "
-        f"rank, probability, evidence, {_LEVEL_SQL} FROM _settled_edges"
+        f"evidence, {_LEVEL_SQL} AS level FROM _kept_edges UNION ALL SELECT b, a, method, rule, "
+        f"rank, probability, evidence, {_LEVEL_SQL} FROM _kept_edges"
     )
     _strongest_chains(con, "_sstat")
     # Review-band pairs no reviewer has decided yet: their open record waits for review.
@@ -450,8 +465,9 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     )
     # `component` is spent too: account_result carries each record's comp.
     for t in ("_comp", "_sstat", "_nbe", "_pending", "component", "settled", "_settled_edges",
-              "_settled_in_conflict"):  # fmt: skip
+              "_settled_in_conflict", "_conflicts"):  # fmt: skip
         con.execute(f"DROP TABLE {t}")
+    con.execute("DROP VIEW _kept_edges")
 
 
 # A chain's cost: its least certain edge kind, then its weakest rule, then its length.
