@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -144,8 +148,6 @@ _ID_GUESS = ("id", "Id", "ID", "uuid", "account_id")
 def export_columns(path: Path) -> tuple[list[str], str | None]:
     """The columns of an export file (nested objects as a.b), and the key holding its records
     when it is an API export's wrapper."""
-    import csv
-    import json
 
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
@@ -235,7 +237,6 @@ def recognise(columns: list[str], records_key: str | None) -> str | None:
 def init_from(directory: Path, files: list[Path], *, force: bool = False) -> tuple[Path, list[str]]:
     """A commented linker.toml for these export files: each recognised one as its system
     preset, the others mapped by their column names. Returns the file and what was found."""
-    import os
 
     from linker.presets import presets
 
@@ -339,7 +340,6 @@ def init_from(directory: Path, files: list[Path], *, force: bool = False) -> tup
 
 
 def _norm_col(name: str) -> str:
-    import re
 
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
@@ -351,7 +351,6 @@ def _kv(key: str, value: str) -> str:
 
 
 def _source_name(text: str) -> str:
-    import re
 
     name = re.sub(r"[^A-Za-z0-9_]", "_", text).strip("_") or "source"
     return name if name[0].isalpha() else f"s_{name}"
