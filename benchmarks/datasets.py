@@ -2279,8 +2279,8 @@ ADDRESS_FIELDS = [
     ),
     ('city = "BillingCity"', ['address = "BillingStreet"', 'postcode = "BillingPostalCode"']),
     (
-        'vat = "tax_id"',
-        ['city = "address.city"', 'address = "address.line1"', 'postcode = "address.postal_code"'],
+        'city = "address.city"',
+        ['address = "address.line1"', 'postcode = "address.postal_code"'],
     ),
 ]
 
