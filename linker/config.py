@@ -125,7 +125,7 @@ DERIVED_BLOCK_COLUMNS = (
 class ScoringConfig:
     enabled: bool = True
     accept: float = 0.99
-    review: float = 0.50  # measured: see README, Decision thresholds
+    review: float = 0.50  # measured: see docs/scoring.md, Thresholds
     margin: float = 4.0  # match-weight bits: a closer runner-up sends the record to review
     defaults: bool = True  # compare the fields present by default, besides `comparisons`
     comparisons: tuple[Comparison, ...] = ()

@@ -99,7 +99,7 @@ def read_log(path: Path) -> tuple[list[Decision], list[str]]:
                 f"bad decision line: {e}",
                 file=str(path),
                 line=i + 1,
-                hint="each line must be one JSON object as documented in the README",
+                hint="each line must be one JSON object as documented in docs/reviewing.md",
             ) from None
     return out, warnings
 

@@ -45,7 +45,7 @@ MANIFEST = "manifest.json"
 PUBLICATION_ENTRIES = frozenset({*FILES, MANIFEST, HISTORY})
 _HISTORY_ENTRY = re.compile(r"^\d{6}-[0-9TZ]*-[A-Za-z0-9_]+$")
 
-# The columns both crosswalks share, in contract order (see the README's publish contract).
+# The columns both crosswalks share, in contract order (see docs/publish.md, the publish contract).
 # Columns never null are marked so in the Parquet schema (a reader can rely on it).
 _LINK = [
     pa.field("account_id", pa.string()),

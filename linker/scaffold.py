@@ -19,7 +19,7 @@ EXAMPLES = ("acme",)
 # The template `linker init` writes: every section, commented, so a user sees what there is.
 # It parses as it stands (tests/test_cli.py); its data files are the user's to add.
 TEMPLATE = """\
-# linker project. Reference: the README's "Configuration" and "Connecting your tools".
+# linker project. Reference: docs/configuration.md and docs/connecting.md.
 # Only [project] and [sources.*] are required; every other section has a default.
 # Point each source at your export (.csv .parquet .json .jsonl) or write `query = "select ..."`;
 # a tool's standard export can be named instead of mapped: system = "zendesk.organization".
@@ -311,7 +311,7 @@ def init_from(directory: Path, files: list[Path], *, force: bool = False) -> tup
     sor = (plain or accounts)[0]
     text = [
         "# linker project written by `linker init --from` from the exports it was given.",
-        '# Reference: the README\'s "Configuration" and "Connecting your tools" sections.',
+        "# Reference: docs/configuration.md and docs/connecting.md in linker's repository.",
         "# Check what it understood: `linker check` (fill rates, references that name records).",
         "",
         "[project]",

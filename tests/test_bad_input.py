@@ -1,7 +1,7 @@
 """Bad input never crashes: each case through the CLI, on a project that already has a
 publication. A case either *stops* (exit 2 config / 3 input data, the message names the culprit,
 the publication is untouched) or is *skipped and reported* (exit 0, a warning names it).
-The rule for which is which is in the README ("What stops and what is skipped")."""
+The rule for which is which is in docs/cli.md ("What stops and what is skipped")."""
 
 from __future__ import annotations
 

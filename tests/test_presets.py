@@ -262,7 +262,7 @@ def test_init_from_the_exports_writes_a_config_check_accepts(tmp_path):
     assert r.exit_code == 0, r.output
 
 
-def test_the_readmes_connecting_your_tools_example_is_a_valid_config(tmp_path):
+def test_the_docs_connecting_your_tools_example_is_a_valid_config(tmp_path):
     import re
     import tomllib
 
@@ -270,8 +270,8 @@ def test_the_readmes_connecting_your_tools_example_is_a_valid_config(tmp_path):
 
     from .conftest import REPO
 
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Connecting your tools") :]
+    page = (REPO / "docs" / "connecting.md").read_text()
+    section = page[page.index("# Connecting your tools") :]
     toml = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
     cfg = parse_config(tomllib.loads(toml), tmp_path / "linker.toml")
     assert cfg.sources["crm_contacts"].account.source == "crm"
