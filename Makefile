@@ -1,11 +1,11 @@
 # Quick start:  make demo   (set up, run the bundled example, publish its crosswalk)
-#               make test   (set up, run the test suite)
+#               make test   (set up, lint, type check, run the test suite)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow lint fixture bench bench-febrl bench-fz clean
+.PHONY: setup demo test test-slow lint typecheck fixture bench bench-febrl bench-fz clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "linker needs Python >= 3.11 (found " + sys.version.split()[0] + "); run: make PYTHON=python3.11 ...")'
@@ -25,7 +25,11 @@ demo: setup
 	@echo "The model, as pictures:        $(BIN)/linker train -p fixtures/acme  (writes fixtures/acme/model.html)"
 	@echo "Accuracy against the truth:    $(BIN)/linker evaluate -p fixtures/acme --truth fixtures/acme/truth.csv"
 
+# Lint, format check and type check first: CI runs `make test`.
 test: setup
+	$(BIN)/ruff check linker tui tests fixtures/generate.py benchmarks
+	$(BIN)/ruff format --check linker tui tests fixtures/generate.py benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 test-slow: setup
@@ -34,6 +38,10 @@ test-slow: setup
 lint: setup
 	$(BIN)/ruff check linker tui tests fixtures/generate.py benchmarks
 	$(BIN)/ruff format --check linker tui tests fixtures/generate.py benchmarks
+
+# mypy on linker/ ([tool.mypy] in pyproject.toml)
+typecheck: setup
+	$(BIN)/mypy
 
 fixture: setup
 	$(BIN)/python fixtures/generate.py --sor-accounts 2000 --seed 7 --out fixtures/acme
@@ -54,5 +62,5 @@ bench-fz: setup
 # Back to a fresh clone: the environment, and the example's run, publication and review
 # decisions (fixtures/acme/decisions.jsonl is a reviewer's, never shipped).
 clean:
-	rm -rf $(VENV) fixtures/acme/.linker fixtures/acme/crosswalk .pytest_cache .ruff_cache
+	rm -rf $(VENV) fixtures/acme/.linker fixtures/acme/crosswalk .pytest_cache .ruff_cache .mypy_cache
 	rm -f fixtures/acme/decisions.jsonl fixtures/acme/model.html snapshot_report.html

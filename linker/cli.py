@@ -57,7 +57,7 @@ out = _console()
 err = _console(stderr=True)
 
 ProjectOpt = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "-p",
         "--project",

@@ -330,7 +330,7 @@ def blocking_rule(on: tuple[str, ...], sql: str | None = None) -> dict:
     if sql is not None:
         # On lines of their own: a trailing `--` comment in the config cannot eat Splink's SQL.
         return {"blocking_rule": f"(\n{sql}\n)", "sql_dialect": "duckdb"}
-    rule = {
+    rule: dict[str, str | list[str]] = {
         "blocking_rule": " AND ".join(f"l.{_q(f)} = r.{_q(f)}" for f in on),
         "sql_dialect": "duckdb",
     }

@@ -7,6 +7,7 @@ parameters or stay inside DuckDB tables.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def connect(path: Path | None = None, *, threads: int | None = None) -> duckdb.D
     return con
 
 
-def lock_down(con: duckdb.DuckDBPyConnection, writable: list[Path] = ()) -> None:
+def lock_down(con: duckdb.DuckDBPyConnection, writable: Iterable[Path] = ()) -> None:
     """After the sources are read, SQL from the config (rules' `where`, blocking) runs with no
     file or network access, no ATTACH and no INSTALL but in `writable` (the state directory):
     DuckDB's own settings, locked so no statement can lift them."""

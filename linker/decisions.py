@@ -21,7 +21,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -135,7 +135,7 @@ def _parse(obj: dict) -> Decision:
 class Standing:
     """The standing decision per pair as decisions arrive (undo pops the pair's latest)."""
 
-    def __init__(self, decisions: list[Decision] = ()) -> None:
+    def __init__(self, decisions: Iterable[Decision] = ()) -> None:
         self._stacks: dict[tuple, list[Decision]] = {}
         for d in decisions:
             self.add(d)

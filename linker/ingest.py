@@ -212,16 +212,18 @@ class Ingestor:
                 # (a row appended by another tool): it reads a copy with LF endings instead.
                 if (
                     s.format != "csv"
+                    or s.path is None  # a query's rows: no file to read again
                     or "invalid state" not in str(e)
                     or not _mixed_newlines(s.path)
                 ):
                     raise
                 reader = self._csv_reader(s, s.path, lf_copy=True)
                 create(reader)
-            n, fp = self.con.execute(
+            n, fp = rows(
+                self.con,
                 "SELECT count(*), CAST(coalesce(sum(hash(t)), 0) AS VARCHAR) "
-                f"FROM (SELECT * EXCLUDE (_row) FROM {table}) t"
-            ).fetchone()
+                f"FROM (SELECT * EXCLUDE (_row) FROM {table}) t",
+            )[0]
             self.stats[s.name] = IngestStats(s.name, rows=n, fingerprint=f"{n}:{fp}")
             if n == 0:
                 self._no_records(s, reader)
@@ -941,11 +943,14 @@ _KEPT_TYPES = {
 }
 
 
-def _plain_type(t: duckdb.typing.DuckDBPyType) -> str:
+def _plain_type(t: duckdb.sqltypes.DuckDBPyType) -> str:
     """A JSON column's type with text kept as text: numbers, booleans and dates stay what they
     are, nesting stays nested, anything else (JSON of mixed types, UUID, all null) is VARCHAR."""
     if t.id == "struct":
-        return "STRUCT(" + ", ".join(f"{ident(n)} {_plain_type(c)}" for n, c in t.children) + ")"
+        # duckdb's stub types `children` for every type id at once (a decimal's are ints, an
+        # enum's a list of strings); a struct's are (name, type).
+        fields = (f"{ident(n)} {_plain_type(c)}" for n, c in t.children)  # type: ignore[arg-type]  # a struct's children are types
+        return "STRUCT(" + ", ".join(fields) + ")"
     if t.id == "list":
         return f"{_plain_type(t.child)}[]"
     if t.id == "map":

@@ -220,6 +220,7 @@ def _in_workers(rows: pa.Table, job_sizes: list[int], workers: int) -> pa.Chunke
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        assert proc.stdin is not None  # stdin=PIPE
         part = pa.concat_tables(rows.slice(lo, n) for lo, n in shares[w])
         with pa.ipc.new_stream(proc.stdin, part.schema) as writer:
             writer.write_table(part)
@@ -227,6 +228,7 @@ def _in_workers(rows: pa.Table, job_sizes: list[int], workers: int) -> pa.Chunke
         procs.append(proc)
     answers = []
     for proc in procs:
+        assert proc.stdout is not None and proc.stderr is not None  # stdout=PIPE, stderr=PIPE
         data = proc.stdout.read()
         err = proc.stderr.read()
         if proc.wait() != 0:

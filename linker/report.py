@@ -4,6 +4,8 @@ and the quality gates. Built from the state tables; serialised as JSON (`--json`
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Hashable, Iterable
+from typing import TypeVar
 
 import duckdb
 
@@ -196,20 +198,23 @@ def conflict_chains(
     return out
 
 
-def shortest_chain(edges: list[tuple], start: int, goals: set[int]) -> list[tuple]:
+Node = TypeVar("Node", bound=Hashable)  # a record: its rid, or its (source, id)
+
+
+def shortest_chain(edges: Iterable[tuple], start: Node, goals: set[Node]) -> list[tuple]:
     """Edges (a, b, rule, evidence) on a shortest path from start to any goal, oriented."""
-    adj: dict[int, list[tuple]] = defaultdict(list)
+    adj: dict[Node, list[tuple]] = defaultdict(list)
     for a, b, rule, ev in edges:
         adj[a].append((b, rule, ev))
         adj[b].append((a, rule, ev))
-    prev: dict[int, tuple] = {start: None}
+    prev: dict[Node, tuple | None] = {start: None}
     queue = deque([start])
     while queue:
         v = queue.popleft()
         if v in goals:
             path = []
-            while prev[v] is not None:
-                u, rule, ev = prev[v]
+            while (step := prev[v]) is not None:
+                u, rule, ev = step
                 path.append((u, v, rule, ev))
                 v = u
             return list(reversed(path))
@@ -275,12 +280,13 @@ def account_link_counts(con: duckdb.DuckDBPyConnection, s) -> tuple[int, int]:
     """A contacts source's account link: how many contacts name an account, and how many of
     those name a record of the account source (an id in another format — Salesforce's 15 vs 18
     characters — names none)."""
-    return con.execute(
+    return rows(
+        con,
         "SELECT count(*), count(a.rid) FROM records c LEFT JOIN records a "
         "ON a.source = ? AND a.id = c.account_ref "
         "WHERE c.source = ? AND c.account_ref IS NOT NULL",
         [s.account.source, s.name],
-    ).fetchone()
+    )[0]
 
 
 SAMPLE_VALUES = 3  # normalized values `linker check` shows per mapped field
@@ -305,11 +311,12 @@ def what_will_link(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[dict
                 if have[f].endswith("[]")
                 else f"CAST({col} AS VARCHAR)"
             )
-            filled, sample = con.execute(
+            filled, sample = rows(
+                con,
                 f"SELECT count({col}), list(DISTINCT {text}) FILTER (WHERE {col} IS NOT NULL) "
                 "FROM records WHERE source = ?",
                 [s.name],
-            ).fetchone()
+            )[0]
             fields[f] = {
                 "filled": round(filled / n, 4) if n else None,
                 "sample": sorted(sample or [])[:SAMPLE_VALUES],
@@ -320,12 +327,13 @@ def what_will_link(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[dict
                 )
         refs = {}
         for target, col in s.refs.items():
-            values, found = con.execute(
+            values, found = rows(
+                con,
                 "SELECT count(*), count(t.rid) FROM raw_refs x JOIN records r ON r.rid = x.rid "
                 "LEFT JOIN records t ON t.source = x.target AND t.id = x.value "
                 "WHERE r.source = ? AND x.target = ?",
                 [s.name, target],
-            ).fetchone()
+            )[0]
             refs[target] = {"column": col, "values": values, "found": found}
             if values and not found:
                 warnings.append(

@@ -611,6 +611,7 @@ def resolve_contacts(con: duckdb.DuckDBPyConnection, config: Config, rules: list
 def _users_in_account(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule) -> None:
     """An in_account rule: a contact still without a user, whose key equals exactly one key of
     the users of the account it resolved to, gets that user."""
+    assert config.contacts_sor is not None  # resolve_contacts calls this only with one
     user_keys, kcols, notnull = key_columns(rule.equal, "r")
     contact_keys, _, _ = key_columns(rule.equal, "l")
     on = " AND ".join(f"k.{k} = u.{k}" for k in kcols)

@@ -383,6 +383,7 @@ class ReviewSession:
         if rival is None:
             return it
         r = self._con.execute("SELECT * FROM q WHERE item = ?", [rival]).fetchone()
+        assert r is not None  # rivals are items of q (__init__)
         return dataclasses.replace(it, rival=_item(dict(zip(self._columns, r, strict=True))))
 
     def _remaining(self, it: Item) -> Item:
@@ -397,7 +398,8 @@ class ReviewSession:
             return it
         # Every path, in short: the edge-disjoint paths left besides this one (each needs a
         # cut of its own), named by the records they go through.
-        others, used = [], {_pair(a, b) for a, b, _, _ in chain}
+        others: list[tuple[Key, ...]] = []
+        used = {_pair(a, b) for a, b, _, _ in chain}
         while len(others) < MAX_OTHER_PATHS:
             more = self._joining_chain(it.number, used)
             if not more:
@@ -411,8 +413,8 @@ class ReviewSession:
         at = propose_cut(agree)
         edges = tuple(
             Edge(
-                records.get(a) or Record(*a, {}, {}),
-                records.get(b) or Record(*b, {}, {}),
+                records.get(a) or _bare_record(a),
+                records.get(b) or _bare_record(b),
                 rule or "",
                 ev or "",
                 i == at,
@@ -736,8 +738,8 @@ def _item(r: dict[str, Any]) -> Item:
         }
         chain = tuple(
             Edge(
-                recs.get(tuple(s["from"])) or Record(*s["from"], {}, {}),
-                recs.get(tuple(s["to"])) or Record(*s["to"], {}, {}),
+                recs.get(tuple(s["from"])) or _bare_record(s["from"]),
+                recs.get(tuple(s["to"])) or _bare_record(s["to"]),
                 s.get("rule") or "",
                 s.get("evidence") or "",
                 bool(s.get("proposed_cut")),
@@ -774,6 +776,12 @@ def _flat_obj(obj: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = _show(v)
     return out
+
+
+def _bare_record(key: Iterable[str]) -> Record:
+    """A record known only by its (source, id): no fields, no source row."""
+    source, id_ = key
+    return Record(source, id_, {}, {})
 
 
 def _pair(a: Key, b: Key) -> tuple[Key, Key]:

@@ -321,9 +321,11 @@ def _conflicts(con) -> None:
                 ],
             }
             seen = set(on_chain)
-            on_chain += [
-                x for a, b, _, _ in by_comp[comp] for x in (a, b) if not (x in seen or seen.add(x))
-            ]
+            for a, b, _, _ in by_comp[comp]:
+                for x in (a, b):
+                    if x not in seen:
+                        seen.add(x)
+                        on_chain.append(x)
         chain_rids += [(comp, rid, pos) for pos, rid in enumerate(on_chain)]
         out.append(
             (

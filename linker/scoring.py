@@ -356,6 +356,15 @@ def _members(con, config: Config) -> None:
         for s in config.sources_of("contacts")
         if s.account is not None and s.name != config.contacts_sor
     }
+    csor = config.contacts_sor
+    if csor is None or not links:
+        # No users, or no other contacts naming an account (a comparison configured by hand):
+        # no record has members.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _members AS "
+            "SELECT rid, [account_id] AS accounts FROM account_result WHERE false"
+        )
+        return
     cases = " ".join(f"WHEN {literal(c)} THEN {literal(a)}" for c, a in sorted(links.items()))
     con.execute(
         f"""
@@ -364,7 +373,7 @@ def _members(con, config: Config) -> None:
             SELECT u.email, min(ua.account_id) AS account_id FROM records u
             JOIN records acc ON acc.source = {literal(config.users_account_source)} AND acc.id = u.account_ref
             JOIN account_result ua ON ua.rid = acc.rid
-            WHERE u.source = {literal(config.contacts_sor)} AND u.email IS NOT NULL
+            WHERE u.source = {literal(csor)} AND u.email IS NOT NULL
             GROUP BY u.email HAVING count(*) = 1 AND count(ua.account_id) = 1
         )
         SELECT a.rid, list(DISTINCT users.account_id ORDER BY users.account_id) AS accounts

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -117,6 +118,21 @@ def test_a_changed_config_warns_that_the_model_is_stale(trained, tmp_path):
     assert r.exit_code == 0, r.output
     warnings = json.loads(r.stdout)["warnings"]
     assert any("since model.json was trained" in w and "linker train" in w for w in warnings)
+
+
+def test_a_members_comparison_in_a_project_without_users_compares_nothing(trained, tmp_path):
+    """`members` configured by hand with no contacts SOR: no record has members (it crashed
+    quoting the missing contacts SOR into SQL)."""
+    p = copy_project(trained, tmp_path / "p")
+    toml = p / "linker.toml"
+    text = re.sub(r"(?m)^contacts_sor = .*$", "", toml.read_text())
+    toml.write_text(text + '\n[[scoring.comparisons]]\nfield = "members"\nkind = "exact"\n')
+    r = invoke("train", "-p", p)
+    assert r.exit_code == 0, r.output
+    r = invoke("run", "-p", p, "--json")
+    assert r.exit_code == 0, r.output
+    model = json.loads((p / "model.json").read_text())
+    assert "members" in [c["output_column_name"] for c in model["splink"]["comparisons"]]
 
 
 def test_a_broken_model_file_is_a_clear_error(trained, tmp_path):
