@@ -1,4 +1,5 @@
-"""Connected components over an edge table, in DuckDB (label propagation + pointer jumping)."""
+"""Connected components over an edge table, in DuckDB: hooking and pointer jumping (the
+Shiloach-Vishkin scheme), so a long chain takes about log of its length in rounds."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ def components(
     con: duckdb.DuckDBPyConnection, edges: str = "live_edges", out: str = "component"
 ) -> int:
     """Table `out(rid, comp)` for the records of `edges(a, b, ...)`; comp is the smallest rid of
-    the component. Returns the number of rounds (about log of the longest chain)."""
+    the component. Returns the number of rounds (about log of the longest chain).
+
+    Each record's label is a record of its component. A round: every record takes the smallest
+    label among its neighbours', and so does the record its label names (hooking a whole tree of
+    labels at once, not one record per round); then labels are followed to their root until they
+    stop changing (pointer jumping: the depth halves with each step). Labels only decrease and
+    stay inside the component, so the rounds end, each label at its component's smallest rid."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _nb AS SELECT a AS v, b AS u FROM {edges} "
         f"UNION ALL SELECT b, a FROM {edges}"
@@ -23,14 +30,30 @@ def components(
     while True:
         rounds += 1
         con.execute(
-            f"CREATE OR REPLACE TABLE _next AS SELECT c.rid, least(c.comp, min(nc.comp)) AS comp "
-            f"FROM {out} c JOIN _nb n ON n.v = c.rid JOIN {out} nc ON nc.rid = n.u GROUP BY c.rid, c.comp"
+            f"""
+            CREATE OR REPLACE TABLE _next AS
+            WITH seen AS (
+                SELECT c.rid, c.comp, min(nc.comp) AS m FROM {out} c
+                JOIN _nb n ON n.v = c.rid JOIN {out} nc ON nc.rid = n.u GROUP BY c.rid, c.comp
+            ), hook AS (
+                SELECT comp AS rid, min(m) AS m FROM seen WHERE m < comp GROUP BY comp
+            )
+            SELECT s.rid, least(s.comp, s.m, coalesce(h.m, s.comp)) AS comp
+            FROM seen s LEFT JOIN hook h USING (rid)
+            """
         )
-        # Pointer jumping: a label is itself a member; take its label too.
-        con.execute(
-            "CREATE OR REPLACE TABLE _next AS SELECT n.rid, least(n.comp, p.comp) AS comp "
-            "FROM _next n JOIN _next p ON p.rid = n.comp"
-        )
+        while True:  # pointer jumping until every label is a root's
+            con.execute(
+                "CREATE OR REPLACE TABLE _jump AS SELECT n.rid, p.comp "
+                "FROM _next n JOIN _next p ON p.rid = n.comp"
+            )
+            jumped = scalar(
+                con, "SELECT count(*) FROM _jump j JOIN _next n USING (rid) WHERE j.comp <> n.comp"
+            )
+            con.execute("DROP TABLE _next")
+            con.execute("ALTER TABLE _jump RENAME TO _next")
+            if not jumped:
+                break
         changed = scalar(
             con, f"SELECT count(*) FROM _next n JOIN {out} c USING (rid) WHERE n.comp <> c.comp"
         )

@@ -1,0 +1,140 @@
+"""The graph algorithms on their own: connected components (SQL label propagation with pointer
+jumping), the strongest chain to an account (SQL label-correcting search) and the shortest
+chain a conflict report prints — each against a plain reference on small and awkward graphs."""
+
+from __future__ import annotations
+
+import random
+
+import duckdb
+import pytest
+
+from linker.graph import components
+from linker.report import shortest_chain
+from linker.resolve import _LEVEL_SQL, _strongest_chains
+
+
+def _components(edges: list[tuple[int, int]]) -> tuple[dict[int, int], int]:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE live_edges (a BIGINT, b BIGINT)")
+    if edges:
+        con.executemany("INSERT INTO live_edges VALUES (?, ?)", edges)
+    rounds = components(con)
+    return dict(con.execute("SELECT rid, comp FROM component").fetchall()), rounds
+
+
+def _reference(edges: list[tuple[int, int]]) -> dict[int, int]:
+    """Union-find: each node's smallest node of its component."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: find(x) for x in parent}
+
+
+def test_a_long_chain_is_one_component_in_few_rounds():
+    # nodes in a shuffled order along the path: labels must travel both ways
+    order = list(range(1, 2049))
+    random.Random(3).shuffle(order)
+    edges = list(zip(order, order[1:], strict=False))
+    comp, rounds = _components(edges)
+    assert set(comp.values()) == {1} and len(comp) == 2048
+    assert rounds <= 2 * 11 + 2  # pointer jumping: about log2 of the chain, not its length
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_components_match_union_find_on_random_graphs(seed):
+    rng = random.Random(seed)
+    nodes = rng.sample(range(10_000), 600)
+    edges = [(rng.choice(nodes), rng.choice(nodes)) for _ in range(450)]
+    edges += [(n, n) for n in nodes[:5]]  # a self-loop is a component of one
+    comp, _ = _components(edges)
+    assert comp == _reference(edges)
+
+
+def test_no_edges_no_components():
+    comp, rounds = _components([])
+    assert comp == {} and rounds == 1
+
+
+def test_shortest_chain_is_oriented_and_shortest():
+    edges = [
+        (1, 2, "ref", "r12"),
+        (2, 3, "vat", "v23"),
+        (3, 4, "domain", "d34"),
+        (1, 4, "x", "x14"),
+    ]
+    assert shortest_chain(edges, 1, {4}) == [(1, 4, "x", "x14")]
+    # two paths of two edges: the one through the smaller neighbour, oriented from the start
+    assert shortest_chain(edges, 3, {1}) == [(3, 2, "vat", "v23"), (2, 1, "ref", "r12")]
+    assert shortest_chain(edges, 2, {2}) == []  # already there: no edge to walk
+    assert shortest_chain(edges, 1, {99}) == []  # unreachable
+
+
+def test_shortest_chain_breaks_ties_by_the_smaller_neighbour():
+    edges = [(1, 3, "a", ""), (1, 2, "b", ""), (2, 4, "c", ""), (3, 4, "d", "")]
+    assert [e[:2] for e in shortest_chain(edges, 1, {4})] == [(1, 2), (2, 4)]
+
+
+def _tree(edges: list[tuple], sor: list[int]) -> dict[int, tuple]:
+    """Run _strongest_chains over (a, b, method, rule, rank) edges with `sor` the one SOR
+    record of their component; rid -> (parent, depth, path_rule)."""
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE _kept_edges (a BIGINT, b BIGINT, method VARCHAR, rule VARCHAR, "
+        "rank INTEGER, probability DOUBLE, evidence VARCHAR)"
+    )
+    con.executemany(
+        "INSERT INTO _kept_edges VALUES (?, ?, ?, ?, ?, ?, '')",
+        [(a, b, m, r, k, 0.99 if m == "probabilistic" else None) for a, b, m, r, k in edges],
+    )
+    con.execute(
+        f"CREATE TEMP TABLE _nbe AS SELECT a AS v, b AS u, method, rule, rank, probability, "
+        f"evidence, {_LEVEL_SQL} AS level FROM _kept_edges UNION ALL SELECT b, a, method, rule, "
+        f"rank, probability, evidence, {_LEVEL_SQL} FROM _kept_edges"
+    )
+    con.execute("CREATE TABLE comp_stat AS SELECT UNNEST(?) AS sor_rid, 1 AS n_sor", [sor])
+    _strongest_chains(con)
+    return {
+        rid: (parent, depth, rule)
+        for rid, parent, depth, rule in con.execute(
+            "SELECT rid, parent, depth, path_rule FROM tree"
+        ).fetchall()
+    }
+
+
+def test_the_strongest_chain_prefers_certain_edges_then_strong_rules_then_short():
+    # SOR 1. Record 4 is one scored edge from the SOR, or three rule edges away (ref, ref,
+    # domain): rules first, however long. Record 5: through 2 by a `vat` (rank 1) edge or
+    # through 3 by a `domain` (rank 3) edge at the same depth: the stronger weakest rule wins.
+    edges = [
+        (1, 4, "probabilistic", None, 10_000),
+        (1, 2, "rule", "ref", 0),
+        (2, 3, "rule", "ref", 0),
+        (3, 4, "rule", "domain", 3),
+        (2, 5, "rule", "vat", 1),
+        (3, 5, "rule", "domain", 3),
+        (1, 6, "rule", "domain", 3),
+        (6, 7, "rule", "ref", 0),
+    ]
+    tree = _tree(edges, [1])
+    assert tree[1] == (None, 0, None)
+    assert tree[4] == (3, 3, "domain")  # three rule edges beat one scored edge
+    assert tree[5] == (2, 2, "vat")  # the weakest rule on the chain: vat, not domain
+    assert tree[7] == (6, 2, "domain")  # the only way: its weakest rule is what it rests on
+
+
+def test_the_strongest_chain_reaches_every_record_of_a_long_component():
+    n = 400
+    edges = [(i, i + 1, "rule", "ref", 0) for i in range(1, n)]
+    tree = _tree(edges, [n // 2])
+    assert len(tree) == n
+    assert tree[1][1] == n // 2 - 1 and tree[n][1] == n - n // 2
