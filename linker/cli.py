@@ -13,20 +13,22 @@ import functools
 import json
 import os
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape as _escape_markup
-from rich.table import Table
 
 from linker.display import visible
 from linker.errors import ConfigError, ExitCode, LinkerError, environment_problem
-from linker.project import Progress, Project
+from linker.results import Progress
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    from linker.project import Project
 
 app = typer.Typer(
     name="linker",
@@ -43,18 +45,41 @@ EXPLAIN_LISTED = 50  # a SOR account's linked records printed by `linker explain
 
 def escape(text: str) -> str:
     """Data shown literally: rich markup escaped, control characters (ESC...) made visible."""
-    return _escape_markup(visible(text))
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(visible(text))
 
 
 def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
     console = Console(stderr=stderr, highlight=False, soft_wrap=True)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = 140  # CI logs: wide enough for the summary tables
     return console
 
 
-out = _console()
-err = _console(stderr=True)
+class _LazyConsole:
+    """A rich Console made on first use: `linker --help` and a bad option never load rich."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            self._console = _console(self._stderr)
+        return getattr(self._console, name)
+
+
+def Table(*args: Any, **kwargs: Any) -> RichTable:  # noqa: N802 - stands in for rich's class
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
+
+
+out = _LazyConsole(stderr=False)
+err = _LazyConsole(stderr=True)
 
 ProjectOpt = Annotated[
     Path | None,
@@ -93,6 +118,8 @@ class StderrProgress(Progress):
 
 
 def _project(path: Path | None, quiet: bool = False) -> Project:
+    from linker.project import Project  # DuckDB and Arrow load here, not for --help
+
     return Project(path or Path("."), progress=StderrProgress(quiet))
 
 
@@ -203,6 +230,8 @@ def _crash_log(project: Path | None, text: str) -> Path:
             return path
         except OSError:
             pass  # a read-only project: the temporary file below
+    import tempfile
+
     fd, name = tempfile.mkstemp(prefix="linker-crash-", suffix=".log")
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)

@@ -218,6 +218,31 @@ def test_linker_never_imports_textual_or_tui():
         ), py
 
 
+def test_help_loads_nothing_heavy():
+    """`linker --help` (and a mistyped option) answer before DuckDB, Arrow, Splink or rich load
+    (benchmarks/cli_startup.py measures the time); the public names still resolve on use."""
+    code = (
+        "import sys; sys.argv = ['linker', '--help']; import linker.cli\n"
+        "try:\n    linker.cli.main()\nexcept SystemExit as e:\n    assert e.code in (0, None)\n"
+        "heavy = ('duckdb', 'pyarrow', 'splink', 'numpy', 'pandas', 'rich', 'textual')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+        "import linker\nprint(linker.Project.__module__, linker.ReviewSession.__module__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[-2] == "[]"
+    assert out[-1] == "linker.project linker.review"
+
+
+def test_an_unknown_public_name_is_an_attribute_error():
+    import linker
+
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        linker.Nope  # noqa: B018
+    assert sorted(linker.__all__) == linker.__all__ and "Project" in dir(linker)
+
+
 def test_second_writer_waits_then_stops_with_exit_2(tiny):
     from linker import Project
 
@@ -355,3 +380,28 @@ def test_the_init_template_shows_every_section_and_its_comments_are_valid_config
     cfg = parse_config(tomllib.loads(opened), tmp_path / "linker.toml")
     assert cfg.sources["support"].system == "zendesk.organization"
     assert cfg.quality.max_conflicts == 50 and cfg.scoring.accept == 0.99
+
+
+@pytest.mark.parametrize("version", [None, 0, 99])
+def test_a_state_from_another_linker_version_stops_with_one_thing_to_do(tiny, version):
+    import duckdb
+
+    from linker.state import META_TABLE, STATE_VERSION
+
+    r = runner.invoke(app, ["run", "-p", str(tiny)])
+    assert r.exit_code == 0, r.output
+    state = tiny / ".linker" / "state.duckdb"
+    con = duckdb.connect(str(state))
+    assert con.execute(f"SELECT state_version FROM {META_TABLE}").fetchall() == [(STATE_VERSION,)]
+    if version is None:  # a state written before the state had a version
+        con.execute(f"DROP TABLE {META_TABLE}")
+    else:
+        con.execute(f"UPDATE {META_TABLE} SET state_version = ?", [version])
+    con.close()
+    who = "a newer linker" if version == 99 else "an older linker"
+    for cmd in (["status"], ["explain", "crm", "c1"], ["publish"], ["review", "--list"]):
+        r = runner.invoke(app, [*cmd, "-p", str(tiny)])
+        assert r.exit_code == 2, (cmd, r.output)
+        assert who in r.stderr and "run `linker run` again" in r.stderr, (cmd, r.stderr)
+    r = runner.invoke(app, ["run", "-p", str(tiny)])  # ... and running again is the cure
+    assert r.exit_code == 0 and runner.invoke(app, ["status", "-p", str(tiny)]).exit_code == 0
