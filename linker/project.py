@@ -15,18 +15,18 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from linker import __version__, normalize, publish, report, resolve, rules, scoring, state
 from linker import decisions as decisions_log
-from linker import normalize, publish, report, resolve, rules, scoring
 from linker.config import Config, load_config
 from linker.db import connect, literal, lock_down, scalar
 from linker.errors import ConfigError, ProjectBusy, did_you_mean
 from linker.graph import components
 from linker.ingest import Ingestor
+from linker.results import Progress, RunResult
 from linker.review_queue import build_review_queue
 
 STATE_DIR = ".linker"
@@ -69,31 +69,6 @@ def _phone_warnings(con, cfg: Config) -> list[str]:
         f"{bad} phone number(s) did not validate in their record's country; they are compared "
         f"by their digits (last 7 digits too){hint}"
     ]
-
-
-class Progress:
-    """Where stages report what they do. The default says nothing (library use is quiet)."""
-
-    def stage(self, name: str) -> contextlib.AbstractContextManager:
-        return contextlib.nullcontext()
-
-    def warn(self, message: str) -> None:
-        pass
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    report: dict
-    gates: list[dict]
-    timings: dict[str, float]
-    warnings: list[str] = field(default_factory=list)
-    manifest: dict | None = None
-    published_to: Path | None = None  # the publication directory, when one was written
-
-    @property
-    def gates_failed(self) -> list[dict]:
-        return [g for g in self.gates if not g["ok"]]
 
 
 class _Timer:
@@ -230,6 +205,7 @@ class Project:
                     self._run_id(stats),
                 )
                 with timer("save_state"):
+                    state.write_meta(con, f"linker {__version__}")
                     con.execute(f"ATTACH {literal(str(tmp))} AS new_state")
                     con.execute("COPY FROM DATABASE memory TO new_state")
                     con.execute("DETACH new_state")
@@ -576,6 +552,11 @@ class Project:
                 hint="run `linker run` first",
             )
         try:
+            con = duckdb.connect(str(self.state_db), read_only=True)
+            try:
+                state.check(con, self.state_db)
+            finally:
+                con.close()
             yield self.state_db
         except duckdb.IOException as e:
             if "lock" not in str(e).lower():

@@ -289,12 +289,14 @@ def write_review_state(root: Path, items: list[dict] = REVIEW_ITEMS) -> Path:
     import duckdb
 
     from linker.review_queue import QUEUE_DDL
+    from linker.state import write_meta
 
     state = root / ".linker" / "state.duckdb"
     state.parent.mkdir(parents=True, exist_ok=True)
     state.unlink(missing_ok=True)
     con = duckdb.connect(str(state))
     con.execute(QUEUE_DDL)
+    write_meta(con, "tests/conftest.py")  # versioned as a run's state is
     for n, it in enumerate(items, 1):
         left, right = it["left"], it["right"]
         evidence = it.get("chain") if it["kind"] == "conflict" else it.get("evidence")

@@ -1,0 +1,55 @@
+"""The state database's version: what `linker run` writes in `.linker/state.duckdb` beside its
+tables, and what every later command checks before reading them.
+
+A command reading a state that an older (or newer) linker wrote would find tables and columns
+that are not what it expects and fail in the middle of its work; it stops at the door instead,
+with the one thing to do: run again (the sources, decisions and publications are untouched —
+the state is only the last run's working tables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from linker.errors import ConfigError
+
+# Raise when a table or column the commands read changes meaning or shape; say why here.
+# 1: the first versioned state (2026-11-30).
+STATE_VERSION = 1
+META_TABLE = "linker_state"
+
+
+def write_meta(con: duckdb.DuckDBPyConnection, written_by: str) -> None:
+    """The version table, in the (in-memory) database about to be saved as the state."""
+    con.execute(
+        f"CREATE OR REPLACE TABLE {META_TABLE} AS SELECT ?::INTEGER AS state_version, "
+        "?::VARCHAR AS written_by, now()::VARCHAR AS written_at",
+        [STATE_VERSION, written_by],
+    )
+
+
+def check(con: duckdb.DuckDBPyConnection, path: Path, database: str | None = None) -> None:
+    """Stop with a clear message unless the state (`database`, when attached under a name) is
+    of this linker's version."""
+    catalog = f"{database}." if database else ""
+    has_meta = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND database_name = "
+        "coalesce(?, current_database())",
+        [META_TABLE, database],
+    ).fetchall()[0][0]
+    found = None
+    if has_meta:
+        found = con.execute(f"SELECT max(state_version) FROM {catalog}{META_TABLE}").fetchall()[0][
+            0
+        ]
+    if found == STATE_VERSION:
+        return
+    who = "an older linker" if found is None or found < STATE_VERSION else "a newer linker"
+    raise ConfigError(
+        f"the state was written by {who} (state version {found or 'none'}; this linker reads "
+        f"version {STATE_VERSION})",
+        file=str(path),
+        hint="run `linker run` again to rebuild it (sources, decisions and publications are "
+        "not touched)",
+    )
