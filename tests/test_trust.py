@@ -467,7 +467,7 @@ def test_the_summary_says_what_a_lower_accept_would_link(tmp_path, monkeypatch):
 
     stats = {"would_link": {"0.95": 3, "0.9": 5, "0.8": 9}}
     assert scoring.WHATIF_ACCEPT == (0.95, 0.9, 0.8)
-    from linker.cli import _print_summary  # rendering only: the numbers come from scoring
+    from linker.render import _print_summary  # rendering only: the numbers come from scoring
 
     rep = {
         "project": "t", "run_id": "x", "sources": {}, "conflicts": {"components": 0, "detail": []},
@@ -478,9 +478,9 @@ def test_the_summary_says_what_a_lower_accept_would_link(tmp_path, monkeypatch):
     class P:
         config = type("C", (), {"scoring": type("S", (), {"accept": 0.99})()})()
 
-    from linker import cli
+    from linker import render
 
-    with cli.out.capture() as cap:
+    with render.out.capture() as cap:
         _print_summary(P(), rep)
     assert (
         "3 would link at accept = 0.95" in cap.get() and "9 would link at accept = 0.8" in cap.get()
