@@ -16,7 +16,8 @@ import duckdb
 
 from linker.config import Config
 from linker.db import rows
-from linker.scoring import Model, quiet_splink, splink_linker
+from linker.scoring.inputs import quiet_splink, splink_linker
+from linker.scoring.model import Model
 from linker.splink_api import chart_libraries
 
 

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from linker import Project
 from linker.cli import app
 from linker.config import Comparison
-from linker.scoring import _create_score_tables, _decide
+from linker.scoring.scores import _create_score_tables, _decide
 
 from .conftest import REPO, write_tiny
 
@@ -393,9 +393,9 @@ def test_accuracy_and_lift_on_the_generated_project(trained):
 def test_a_failed_em_round_is_undone_and_reported(trained, tmp_path, monkeypatch):
     """Splink drops the blocked comparisons while an EM round runs; a round that fails (here a
     blocking rule that finds no pair) must not leave the model without them."""
-    from linker import scoring
+    from linker.scoring import training
 
-    monkeypatch.setattr(scoring, "MIN_LABELS", 10**9)  # force EM instead of labels
+    monkeypatch.setattr(training, "MIN_LABELS", 10**9)  # force EM instead of labels
     p = copy_project(trained, tmp_path / "p")
     toml = p / "linker.toml"
     toml.write_text(

@@ -211,7 +211,7 @@ def test_a_city_spelled_in_several_languages_is_one_city(tmp_path, monkeypatch, 
 def test_an_organizations_number_is_no_evidence_in_scoring():
     """A VAT number on the records of two accounts (an organization's, on its sites' records)
     tells them apart no better than a group's website: scoring does not compare it."""
-    from linker.scoring import _org_keys
+    from linker.scoring.inputs import _org_keys
 
     con = duckdb.connect()
     con.execute(
@@ -414,7 +414,7 @@ def test_names_told_apart_only_by_their_number_are_a_level_of_their_own():
 
 
 def test_a_word_in_seven_names_is_still_distinctive_in_a_small_project(tmp_path):
-    from linker.scoring import COMMON_TOKEN_MIN
+    from linker.scoring.inputs import COMMON_TOKEN_MIN
 
     assert COMMON_TOKEN_MIN >= 10  # 7 of 3,000 names (0.23 %) is rare, whatever the share says
     con = duckdb.connect()
@@ -423,7 +423,7 @@ def test_a_word_in_seven_names_is_still_distinctive_in_a_small_project(tmp_path)
         "CASE WHEN i < 7 THEN 'olive harvey ' || i ELSE 'company ' || i END AS name "
         "FROM range(3000) t(i)"
     )
-    from linker.scoring import _name_tokens
+    from linker.scoring.inputs import _name_tokens
 
     _name_tokens(con, "name")
     tokens = con.execute("SELECT tokens FROM _tokens_name WHERE rid = 0").fetchone()[0]
@@ -463,10 +463,10 @@ def test_default_thresholds_are_the_measured_ones():
 
 
 def test_the_summary_says_what_a_lower_accept_would_link(tmp_path, monkeypatch):
-    from linker import scoring
+    from linker.scoring import scores
 
     stats = {"would_link": {"0.95": 3, "0.9": 5, "0.8": 9}}
-    assert scoring.WHATIF_ACCEPT == (0.95, 0.9, 0.8)
+    assert scores.WHATIF_ACCEPT == (0.95, 0.9, 0.8)
     from linker.render import _print_summary  # rendering only: the numbers come from scoring
 
     rep = {
@@ -512,9 +512,9 @@ def test_a_forty_account_project_gets_its_fuzzy_pairs_queued(tmp_path):
 
 
 def test_u_is_sampled_within_the_pairs_that_exist(tmp_path):
-    from linker import scoring
+    from linker.scoring import training
 
-    assert scoring.U_MIN_PAIRS < 1e6  # no longer a million pairs for a few thousand records
+    assert training.U_MIN_PAIRS < 1e6  # no longer a million pairs for a few thousand records
 
 
 def test_publish_without_new_decisions_republishes_the_run_as_stored(tmp_path):
