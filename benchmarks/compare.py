@@ -110,7 +110,7 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
 def scores(pred: pa.Table, truth: pa.Table, sor: str, accounts: list[str]) -> dict:
     """Precision, recall, F1 of (source, source_record_id, account_id) against the truth,
     over the non-SOR account records; ids compared as linker normalizes them."""
-    from linker.ingest import id_sql
+    from linker.ingest_sql import id_sql
 
     con = duckdb.connect()
     con.register("pred_in", pred)

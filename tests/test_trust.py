@@ -22,7 +22,7 @@ from linker.comparisons import (
 )
 from linker.config import Blocking, Comparison
 from linker.errors import ConfigError
-from linker.normalize import phone_e164
+from linker.normalize_keys import phone_e164
 from linker.rules import load_rule_file
 
 from .conftest import write_project

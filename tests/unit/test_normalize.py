@@ -11,9 +11,10 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from linker import normalize
-from linker.ingest import id_sql
-from linker.normalize import phone_e164, register, registrable_domain, vat_canonical
+from linker import normalize_keys
+from linker.ingest_sql import id_sql
+from linker.normalize import register
+from linker.normalize_keys import phone_e164, registrable_domain, vat_canonical
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +154,7 @@ def test_distinct_values_map_through_python_the_same_in_process_and_in_workers(
 ):
     """The normalize stage's path for the Python-only keys: each distinct row once, nulls
     passed through, each row's own country; in worker processes when there are many."""
-    monkeypatch.setattr(normalize, "PARALLEL_MIN", 0 if workers else 10**9)
+    monkeypatch.setattr(normalize_keys, "PARALLEL_MIN", 0 if workers else 10**9)
     c = duckdb.connect()
     c.execute(
         "CREATE TABLE v AS FROM (VALUES "
@@ -162,7 +163,7 @@ def test_distinct_values_map_through_python_the_same_in_process_and_in_workers(
         "('030 1234567', 'DE'), ('030 1234567', 'GB'), ('020 7946 0958', 'GB'), ('n/a', NULL)"
         ") t(raw, cc)"
     )
-    normalize._map_distinct(
+    normalize_keys._map_distinct(
         c,
         {
             "_vat": ("_vat_canonical", "SELECT raw, cc FROM v ORDER BY ALL"),
