@@ -1,0 +1,225 @@
+"""The stages of a run that `run`, `train` and `publish` share: ingest, normalize and the rules
+(_match), scoring (_score), resolve and the report (_resolve_and_record), then the quality gates
+and the publication (_conclude); and the run id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from linker import decisions as decisions_log
+from linker import normalize, report, resolve, rules, scoring
+from linker.config import Config
+from linker.db import lock_down, scalar
+from linker.graph import components
+from linker.ingest import Ingestor
+from linker.project_state import MODEL_FILE, ProjectBase
+from linker.results import Progress, RunResult
+from linker.review_queue import build_review_queue
+
+
+def _phone_warnings(con, cfg: Config) -> list[str]:
+    """Phones that did not validate stay comparable by their digits, but say how many (and
+    whether a default country would help)."""
+    bad, no_country = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE country IS NULL) FROM records WHERE phone_invalid"
+    ).fetchone()
+    if not bad:
+        return []
+    hint = (
+        f"; {no_country} of them on records without a country: set [project] default_country"
+        if no_country and cfg.default_country is None
+        else ""
+    )
+    return [
+        f"{bad} phone number(s) did not validate in their record's country; they are compared "
+        f"by their digits (last 7 digits too){hint}"
+    ]
+
+
+class _Timer:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        with self.progress.stage(name):
+            yield
+        self.timings[name] = round(time.perf_counter() - t0, 3)
+
+
+class ProjectPipeline(ProjectBase):
+    """The run's stages, as methods of Project."""
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _fields(self) -> list[str]:
+        return normalize.canonical_fields(self._custom_fields())
+
+    def _custom_fields(self) -> list[str]:
+        from linker.config import ACCOUNT_FIELDS, CONTACT_FIELDS
+
+        canon = set(ACCOUNT_FIELDS) | set(CONTACT_FIELDS)
+        out: list[str] = []
+        for s in self.config.sources.values():
+            out += [f for f in s.fields if f not in canon and f not in out]
+        return out
+
+    def _match(self, con, acc_rules, timer: _Timer) -> tuple[dict, list[str]]:
+        """Ingest, normalize and the account rules: the deterministic part of a run."""
+        cfg = self.config
+        ing = Ingestor(con, cfg)
+        with timer("ingest"):
+            ing.load_all()
+        # From here on, SQL from the config (rules, blocking) cannot reach files or the network.
+        lock_down(con, [self.state_dir])
+        with timer("normalize"):
+            normalize.normalize(con, self._custom_fields(), cfg.default_country)
+        with timer("rules"):
+            rules.run_account_rules(con, cfg, acc_rules)
+        return report.stats_dict(ing.stats), [
+            *cfg.warnings,
+            *ing.warnings,
+            *_phone_warnings(con, cfg),
+        ]
+
+    def _score(self, con, timer: _Timer, warnings: list[str]) -> dict:
+        """A first resolve says which records are open; Splink scores them (training first
+        when there is no model.json). The first resolve's account results are kept as the
+        rules-only baseline `linker evaluate` measures the lift against."""
+        cfg = self.config
+        with timer("first_resolve"):
+            self._apply_decisions(con)
+            self._resolve_accounts(con)
+            # The contacts' rules-only resolution is computed by `linker evaluate` when asked.
+            con.execute("CREATE OR REPLACE TABLE account_result_rules AS FROM account_result")
+        trained = False
+        if self.model_file.exists():
+            model = scoring.load_model(self.model_file)
+            if scoring.is_stale(con, cfg, model):
+                warnings.append(
+                    f"{cfg.file.name} changed its comparisons, blocking or fields since "
+                    f"{MODEL_FILE} was trained; the old model is used: run `linker train` "
+                    "to retrain"
+                )
+        elif not scalar(
+            con, "SELECT count(*) FROM account_result WHERE reason IN ('no_match', 'no_account')"
+        ):
+            return {"enabled": False, "skipped": "every account record is linked"}
+        else:
+            try:
+                with timer("train"):
+                    model = scoring.train(con, cfg, self.model_file)
+            except scoring.NotEnoughData as e:
+                if "are linked" not in e.message:  # nothing to compare: nothing to score
+                    warnings.append(f"scoring skipped: {e.message}; {e.hint}")
+                    return {"enabled": False, "skipped": e.message}
+                # A small project still gets its candidates, for a reviewer to decide.
+                model = scoring.default_model(con, cfg, self.model_file)
+                warnings.append(
+                    f"{e.message}: scored with Splink's default parameters instead; nothing "
+                    "is linked by score, the best candidate of each open record waits for "
+                    "review (`linker review`, `linker explain`)"
+                )
+            else:
+                warnings.append(
+                    f"no {MODEL_FILE} yet: trained one on this run's data and saved it "
+                    f"({self.model_file}); commit it so later runs reuse it"
+                )
+                trained = True
+        with timer("scoring"):
+            out = scoring.score(con, cfg, model)
+        return {"enabled": True, "trained_now": trained, **out}
+
+    def _apply_decisions(self, con) -> list[str]:
+        log, dec_warnings = decisions_log.read_log(self.decisions_file)
+        return [*dec_warnings, *resolve.load_decisions(con, decisions_log.current(log))]
+
+    def _resolve_accounts(self, con) -> None:
+        resolve.build_live_edges(con)
+        components(con)
+        resolve.cut_glue(con, self.config)
+        resolve.cut_contradictions(con, self.config)
+        resolve.assign_accounts(con, self.config)
+
+    def _resolve_and_record(
+        self,
+        con,
+        stats: dict,
+        scored: dict,
+        contact_rules,
+        timer: _Timer,
+        warnings: list[str],
+        config_hash: str,
+        run_id: str,
+    ) -> dict:
+        """Apply the decisions log, resolve accounts and contacts, build and save the report."""
+        cfg = self.config
+        with timer("resolve"):
+            warnings = [*warnings, *self._apply_decisions(con)]
+            self._resolve_accounts(con)
+        with timer("contacts"):
+            con.execute(
+                "DELETE FROM key_report WHERE rule IN (SELECT unnest(?))",
+                [[r.name for r in contact_rules]],
+            )
+            resolve.resolve_contacts(con, cfg, contact_rules)
+        with timer("review_queue"):
+            pending = build_review_queue(con, cfg, self._custom_fields())
+        rep = report.build_report(con, cfg, stats)
+        rep.update(
+            run_id=run_id,
+            config_hash=config_hash,
+            timings=timer.timings,
+            warnings=warnings,
+            pending_review=pending,
+            scoring=scored,
+        )
+        con.execute("CREATE OR REPLACE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        run_meta = {"stats": stats, "scoring": scored, "decisions": self._decisions_digest()}
+        con.execute(
+            "INSERT INTO meta VALUES ('run', ?), ('report', ?)",
+            [json.dumps(run_meta), json.dumps(rep, sort_keys=True)],
+        )
+        return rep
+
+    def _conclude(
+        self, rep: dict, timer: _Timer, *, publish: bool, out: Path | None, force: bool = False
+    ) -> RunResult:
+        """Warnings, quality gates, and the publication when asked and allowed."""
+        for w in rep["warnings"]:
+            self.progress.warn(w)
+        gates = report.quality_gates(rep, self.config)
+        res = RunResult(rep["run_id"], rep, gates, timer.timings, rep["warnings"])
+        if publish and (not res.gates_failed or force):
+            with timer("publish"):
+                res.manifest, res.published_to = self._publish_from_state(out, res.run_id)
+        return res
+
+    def _decisions_digest(self) -> str:
+        f = self.decisions_file
+        return hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else ""
+
+    def _run_id(self, stats: dict) -> str:
+        """A hash of everything the output depends on: same inputs -> same run id.
+
+        Sources count by their rows as a set (an order-independent fingerprint), so the same
+        rows in another order give the same run id and byte-identical files.
+        """
+        h = hashlib.sha256()
+        h.update(self.config.digest.encode())
+        for name in sorted(stats):
+            h.update(f"{name}={stats[name]['fingerprint']};".encode())
+        for r in rules.available_rules(self.config).values():
+            h.update(Path(r.file).read_bytes())
+        for extra in (self.decisions_file, self.root / MODEL_FILE):
+            if extra.exists():
+                h.update(extra.read_bytes())
+        return h.hexdigest()[:16]
