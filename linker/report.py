@@ -12,7 +12,7 @@ import duckdb
 from linker.config import Config
 from linker.db import has_table, ident, rows, scalar
 from linker.ingest import IngestStats
-from linker.rules import key_report
+from linker.rule_sql import key_report
 
 MAX_CONFLICTS_DETAILED = 50
 

@@ -16,6 +16,8 @@ takes back the latest) and derives each item's state from it:
 - a conflict is `cut` when an edge of its chain has a standing `no_match`, else `pending`.
 
 Decisions logged after the last run count too: a second sitting starts where the first ended.
+
+The items are review_items.py's dataclasses; their states are worked out in review_state.py.
 """
 
 from __future__ import annotations
@@ -34,22 +36,22 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from linker import decisions as decisions_log
-from linker.config import ACCOUNT_FIELDS
-from linker.db import insert_rows, literal, rows, scalar
+from linker.db import literal, rows, scalar
 from linker.errors import ConfigError, ReviewOvertaken, did_you_mean
+
+# The dataclasses live in review_items.py; Edge, Evidence, FieldRow and Record are imported
+# here so that `linker.review.<Name>` (linker/__init__.py) finds them.
+from linker.review_items import Edge as Edge
+from linker.review_items import Evidence as Evidence
+from linker.review_items import FieldRow as FieldRow
+from linker.review_items import Item, Key, ReviewProgress, _item, _pair
+from linker.review_items import Record as Record
+from linker.review_state import _ItemStates
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from linker.project import Project
-
-Key = tuple[str, str]  # (source, id)
-
-# Canonical fields are shown side by side in ACCOUNT_FIELDS order (custom fields follow); the
-# `_raw` spellings are shown with the source row instead.
-MAX_OTHER_PATHS = 5  # a conflict's other paths named on screen
-HIDDEN_FIELDS = ("name_raw", "vat_raw")
-RAW_OF = ("name", "vat")  # fields shown with their raw spelling (HIDDEN_FIELDS) beside them
 
 # The text a filter word is looked for in (lower-cased): ids, fields, source rows, evidence.
 _HAYSTACK = (
@@ -67,144 +69,6 @@ def default_reviewer() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no login name (a container without a passwd entry)
         return "unknown"
-
-
-@dataclass(frozen=True)
-class Record:
-    """One account record as the reviewer sees it."""
-
-    source: str
-    id: str
-    fields: dict[str, Any]  # canonical fields, normalized: what linker compares
-    raw: dict[str, str | None]  # the row as the source has it (nested fields as "a.b")
-
-    @property
-    def key(self) -> Key:
-        return (self.source, self.id)
-
-
-@dataclass(frozen=True)
-class FieldRow:
-    """One canonical field of both records and whether they agree."""
-
-    field: str
-    left: str | None
-    right: str | None
-    agreement: str | None  # same | similar | differs | None (a side has no value)
-    left_raw: str | None = None  # as the source wrote it, where it differs ("Sunpine S.L.")
-    right_raw: str | None = None
-    rival: str | None = None  # a pair's runner-up candidate's value
-    rival_raw: str | None = None
-    rival_differs: bool = False  # the candidate and the runner-up differ here
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """One comparison of a scored pair: Splink's level and match weight, both values."""
-
-    comparison: str
-    level: str
-    match_weight: float | None
-    left_value: str | None
-    right_value: str | None
-
-
-@dataclass(frozen=True)
-class Edge:
-    """One edge of a conflict's chain."""
-
-    left: Record
-    right: Record
-    rule: str
-    evidence: str
-    proposed_cut: bool
-    trust: str | None = None  # identifying | suggestive, for rule edges
-
-    @property
-    def pair(self) -> tuple[Key, Key]:
-        return _pair(self.left.key, self.right.key)
-
-
-@dataclass(frozen=True)
-class Item:
-    """One queue item: a review-band pair, or a conflict (two accounts joined by a chain)."""
-
-    number: int  # position in the queue, 1 first
-    kind: str  # pair | conflict
-    left: Record  # pair: the open record; conflict: one end of the proposed cut
-    right: Record  # pair: its candidate (a linked record of the candidate account)
-    account_id: str | None  # pair: the candidate account; conflict: "19, 598"
-    probability: float | None
-    match_weight: float | None
-    why: str
-    impact: int  # records whose account waits on this item
-    evidence: tuple[Evidence, ...] = ()
-    chain: tuple[Edge, ...] = ()
-    comp_records: tuple[Record, ...] = ()  # conflict: every record of its component the queue has
-    rival: Item | None = None  # pair: the open record's other pending candidate (runner-up)
-    # conflict: the other edge-disjoint paths joining its accounts, each as the records it
-    # goes through (each needs a cut of its own)
-    other_paths: tuple[tuple[Key, ...], ...] = ()
-
-    @property
-    def proposed_cut(self) -> int | None:
-        """The chain edge linker proposes to cut; None when no edge is clearly the wrong one."""
-        return next((i for i, e in enumerate(self.chain) if e.proposed_cut), None)
-
-    def records(self, edge: int | None = None) -> tuple[Record, Record]:
-        """The two records shown: the pair, or the ends of a conflict's chosen edge (the
-        proposed cut, else the first edge)."""
-        if self.kind == "conflict" and self.chain:
-            e = self.chain[edge if edge is not None else (self.proposed_cut or 0)]
-            return e.left, e.right
-        return self.left, self.right
-
-    def field_rows(self, edge: int | None = None) -> list[FieldRow]:
-        """Every canonical field either record has, with agreement: `same` (equal, or a
-        shared list value), `similar` (a comparison found them alike), `differs`, or None."""
-        left, right = self.records(edge)
-        rival = self.rival.right if self.rival is not None else None
-        weights = {e.comparison: e.match_weight for e in self.evidence}
-        have = {**left.fields, **right.fields, **(rival.fields if rival else {})}
-        names = [f for f in ACCOUNT_FIELDS if f in have]
-        names += [f for f in have if f not in names and f not in HIDDEN_FIELDS]
-        out = []
-        for f in names:
-            a, b = left.fields.get(f), right.fields.get(f)
-            c = rival.fields.get(f) if rival else None
-            if _empty(a) and _empty(b) and _empty(c):
-                continue
-            if _empty(a) or _empty(b):
-                agreement = None
-            elif _same(a, b):
-                agreement = "same"
-            elif (weights.get(f) or 0) > 0 and self.kind == "pair":
-                agreement = "similar"
-            else:
-                agreement = "differs"
-            raw = f"{f}_raw" if f in RAW_OF else None
-            out.append(
-                FieldRow(
-                    f, _show(a), _show(b), agreement,
-                    _raw_if_other(left, raw, a), _raw_if_other(right, raw, b),
-                    _show(c), _raw_if_other(rival, raw, c) if rival else None,
-                    rival is not None and not (_empty(b) and _empty(c)) and _show(b) != _show(c),
-                )
-            )  # fmt: skip
-        return out
-
-
-@dataclass(frozen=True)
-class ReviewProgress:
-    """Where the sitting stands. `reviewed` counts items decided (also before this sitting,
-    since the last run) or settled by another decision."""
-
-    total: int  # items in the queue
-    reviewed: int
-    pending: int
-    sitting: int  # decisions made in this sitting (net of undos)
-    view: int  # items the filter shows
-    view_pending: int
 
 
 @dataclass
@@ -226,7 +90,7 @@ def _serialized(method):
     return wrapper
 
 
-class ReviewSession:
+class ReviewSession(_ItemStates):
     """The queue of one project's last run, and the decisions made on it.
 
     Use `ReviewSession.open(project)`; the lower-level constructor takes the paths. Safe to
@@ -385,76 +249,6 @@ class ReviewSession:
         r = self._con.execute("SELECT * FROM q WHERE item = ?", [rival]).fetchone()
         assert r is not None  # rivals are items of q (__init__)
         return dataclasses.replace(it, rival=_item(dict(zip(self._columns, r, strict=True))))
-
-    def _remaining(self, it: Item) -> Item:
-        """A conflict as it stands after the cuts made so far: the path still joining two of
-        its accounts, the proposed cut on it; unchanged when nothing was cut."""
-        from linker.review_queue import proposal_text, propose_cut
-
-        sor, steps = self._graphs[it.number]
-        cut = self._cut_pairs(it.number)
-        chain = self._joining_chain(it.number)
-        if not chain:
-            return it
-        # Every path, in short: the edge-disjoint paths left besides this one (each needs a
-        # cut of its own), named by the records they go through.
-        others: list[tuple[Key, ...]] = []
-        used = {_pair(a, b) for a, b, _, _ in chain}
-        while len(others) < MAX_OTHER_PATHS:
-            more = self._joining_chain(it.number, used)
-            if not more:
-                break
-            others.append(tuple(b for _, b, _, _ in more[:-1]))
-            used |= {_pair(a, b) for a, b, _, _ in more}
-        if not cut:
-            return dataclasses.replace(it, other_paths=tuple(others))
-        records = {r.key: r for r in it.comp_records}
-        agree = [steps[_pair(a, b)].get("agreement", 0.0) for a, b, _, _ in chain]
-        at = propose_cut(agree)
-        edges = tuple(
-            Edge(
-                records.get(a) or _bare_record(a),
-                records.get(b) or _bare_record(b),
-                rule or "",
-                ev or "",
-                i == at,
-                steps[_pair(a, b)].get("trust"),
-            )
-            for i, (a, b, rule, ev) in enumerate(chain)
-        )
-        why = f"{len(cut)} cut so far, accounts {it.account_id} still joined by another path: "
-        why += proposal_text(chain[at][2] if at is not None else None)
-        return dataclasses.replace(it, chain=edges, why=why, other_paths=tuple(others))
-
-    def _cut_pairs(self, number: int) -> set[tuple[Key, Key]]:
-        """The edges of a conflict's component that standing decisions cut."""
-        _, steps = self._graphs[number]
-        return {
-            p
-            for p in steps
-            if (d := self._standing.get(p)) is not None and d.decision == "no_match"
-        }
-
-    def _joining_chain(
-        self, number: int, extra: tuple[Key, Key] | set[tuple[Key, Key]] | None = None
-    ) -> list[tuple]:
-        """A shortest chain still joining two of the conflict's accounts once its cut edges
-        (and `extra`: one edge or a set) are gone; [] when they are separated."""
-        from linker.report import shortest_chain
-
-        sor, steps = self._graphs[number]
-        more = extra if isinstance(extra, set) else ({extra} if extra else set())
-        gone = self._cut_pairs(number) | more
-        edges = [
-            (tuple(e["from"]), tuple(e["to"]), e.get("rule"), e.get("evidence"))
-            for p, e in steps.items()
-            if p not in gone
-        ]
-        for i, start in enumerate(sor[:-1]):
-            chain = shortest_chain(edges, start, set(sor[i + 1 :]))
-            if chain:
-                return chain
-        return []
 
     @_serialized
     def item_at(self, pos: int) -> Item:
@@ -646,175 +440,3 @@ class ReviewSession:
             elif before is not None and before.decision == "match":
                 self._matches.get(x, set()).discard(y)
         self._refresh({d.pair})
-
-    def _refresh(self, pairs: set[tuple[Key, Key]]) -> None:
-        """Recompute the state of every item these pairs' decisions can change."""
-        keys = sorted({k for p in pairs for k in p})
-        # A pair's state depends on decisions about its open (left) record only: its own
-        # pair, or a match elsewhere. A known record may be the candidate of thousands of
-        # items; a decision changes none of them but those of its open record.
-        select = "SELECT item, left_source, left_id, right_source, right_id FROM q"
-        touched = []
-        if len(keys) <= 64:  # a keypress: a few index lookups
-            if not self._indexed:
-                self._con.execute("CREATE INDEX q_open ON q (left_source, left_id)")
-                self._indexed = True
-            for source, id_ in keys:
-                touched += rows(
-                    self._con,
-                    f"{select} WHERE left_source = ? AND left_id = ? AND kind = 'pair'",
-                    [source, id_],
-                )
-        else:  # opening on a long decisions log: one join
-            self._con.execute("CREATE OR REPLACE TEMP TABLE _keys (source VARCHAR, id VARCHAR)")
-            insert_rows(self._con, "_keys", keys)
-            touched = rows(
-                self._con,
-                f"{select} SEMI JOIN _keys k ON k.source = q.left_source AND k.id = q.left_id "
-                "WHERE kind = 'pair'",
-            )
-        changed: dict[int, str] = {}
-        for number, ls, li, rs, ri in touched:
-            changed[number] = self._pair_state((ls, li), (rs, ri))
-        for p in pairs:
-            for number in self._conflict_edges.get(p, ()):
-                changed[number] = self._conflict_state(number)
-        for number, st in changed.items():
-            if st == "pending":
-                self._state.pop(number, None)
-            else:
-                self._state[number] = st
-        self._con.execute("DELETE FROM _done WHERE item IN (SELECT unnest(?))", [list(changed)])
-        done = [n for n, st in changed.items() if st != "pending"]
-        if done:
-            self._con.execute("INSERT INTO _done SELECT unnest(?)", [done])
-
-    def _pair_state(self, open_key: Key, candidate: Key) -> str:
-        d = self._standing.get(_pair(open_key, candidate))
-        if d is not None:
-            return d.decision
-        if self._matches.get(open_key, set()) - {candidate}:
-            return "settled"
-        return "pending"
-
-    def _conflict_state(self, number: int) -> str:
-        if number in self._graphs:  # cut when no path joins two of its accounts any more
-            return "pending" if self._joining_chain(number) else "cut"
-        cut = any(
-            (d := self._standing.get(p)) is not None and d.decision == "no_match"
-            for p in self._chains.get(number, ())
-        )
-        return "cut" if cut else "pending"
-
-
-# --- building items from queue rows ------------------------------------------------------------
-
-
-def _item(r: dict[str, Any]) -> Item:
-    left_fields = json.loads(r["left_fields"] or "{}")
-    right_fields = json.loads(r["right_fields"] or "{}")
-    left = Record(r["left_source"], r["left_id"], left_fields, _flat(r["left_raw"]))
-    right = Record(r["right_source"], r["right_id"], right_fields, _flat(r["right_raw"]))
-    evidence: tuple[Evidence, ...] = ()
-    chain: tuple[Edge, ...] = ()
-    recs: dict[Key, Record] = {}
-    if r["kind"] == "pair":
-        evidence = tuple(
-            Evidence(
-                e["comparison"],
-                e["level"],
-                e["match_weight"],
-                _show(e.get("open_value")),
-                _show(e.get("known_value")),
-            )
-            for e in json.loads(r["evidence"] or "[]")
-        )
-    else:
-        recs = {
-            (x["source"], x["id"]): Record(
-                x["source"], x["id"], x.get("fields") or {}, _flat_obj(x.get("raw"))
-            )
-            for x in json.loads(r["chain_records"] or "[]")
-        }
-        chain = tuple(
-            Edge(
-                recs.get(tuple(s["from"])) or _bare_record(s["from"]),
-                recs.get(tuple(s["to"])) or _bare_record(s["to"]),
-                s.get("rule") or "",
-                s.get("evidence") or "",
-                bool(s.get("proposed_cut")),
-                s.get("trust"),
-            )
-            for s in json.loads(r["evidence"] or "[]")
-        )
-    return Item(
-        number=r["item"],
-        kind=r["kind"],
-        left=left,
-        right=right,
-        account_id=r["account_id"],
-        probability=r["probability"],
-        match_weight=r["match_weight"],
-        why=r["why"] or "",
-        impact=r["impact"] or 0,
-        evidence=evidence,
-        chain=chain,
-        comp_records=tuple(recs.values()) if r["kind"] != "pair" else (),
-    )
-
-
-def _flat(raw_json: str | None) -> dict[str, Any]:
-    return _flat_obj(json.loads(raw_json) if raw_json else None)
-
-
-def _flat_obj(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """A source row with nested objects as "a.b" keys (billing's metadata.account_id)."""
-    out: dict[str, Any] = {}
-    for k, v in (obj or {}).items():
-        if isinstance(v, dict) and v:
-            out.update(_flat_obj(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = _show(v)
-    return out
-
-
-def _bare_record(key: Iterable[str]) -> Record:
-    """A record known only by its (source, id): no fields, no source row."""
-    source, id_ = key
-    return Record(source, id_, {}, {})
-
-
-def _pair(a: Key, b: Key) -> tuple[Key, Key]:
-    x, y = sorted([a, b])
-    return x, y
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal, or (lists) sharing a value."""
-    if isinstance(a, list) and isinstance(b, list):
-        return bool(set(a) & set(b))
-    return a == b
-
-
-def _raw_if_other(rec: Record | None, raw_field: str | None, value: Any) -> str | None:
-    """The record's raw spelling of a field (name_raw, vat_raw) when it says more than the
-    normalized value ("Sunpine S.L." next to "sunpine")."""
-    if rec is None or raw_field is None:
-        return None
-    raw = rec.fields.get(raw_field)
-    return None if _empty(raw) or _show(raw) == _show(value) else _show(raw)
-
-
-def _empty(v: Any) -> bool:
-    return v is None or v == "" or v == []
-
-
-def _show(v: Any) -> str | None:
-    """A value as text: lists joined by ", ", JSON objects as JSON, None kept."""
-    if v is None:
-        return None
-    if isinstance(v, list):
-        return ", ".join(_show(x) or "" for x in v)
-    if isinstance(v, dict):
-        return json.dumps(v, ensure_ascii=False)
-    return str(v)

@@ -163,7 +163,7 @@ def decide(pairs: list[tuple], accept=0.99, review=0.80, margin=4.0) -> dict[int
     """Run the decision step on hand-made scored pairs (o, k, account, p, weight, and what
     alone agrees — None when more than the name or the location does)."""
     con = duckdb.connect()
-    from linker.rules import EDGES_DDL
+    from linker.rule_sql import EDGES_DDL
 
     con.execute(EDGES_DDL)
     _create_score_tables(con, COMPS)
