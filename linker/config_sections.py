@@ -144,7 +144,7 @@ def _kind(v: Any) -> str:
 
 # --- the tables -----------------------------------------------------------------------
 
-ID_FORMATS = ("salesforce",)  # how a source may say it writes its ids (ingest.record_id_sql)
+ID_FORMATS = ("salesforce",)  # how a source may say it writes its ids (ingest_sql.record_id_sql)
 _IDENT_KEY = re.compile(r"^[^.\s]+$")  # one key of a JSON object (no dots, no spaces)
 _SOURCE_KEYS = (
     "entity",

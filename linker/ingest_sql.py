@@ -21,7 +21,7 @@ _NUMERIC = (
 _FLOATS = ("FLOAT", "DOUBLE", "REAL")
 
 
-# Id formats a source may declare (`id_format`, config.ID_FORMATS): its ids, and every
+# Id formats a source may declare (`id_format`, config_sections.ID_FORMATS): its ids, and every
 # reference to them, are compared in the format's canonical form.
 
 # Salesforce ids: a 15-character id is case-sensitive; its 18-character form adds 3 characters
@@ -54,7 +54,7 @@ def register_id_macros(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def record_id_sql(expr: str, duck_type: str, id_format: str | None) -> str:
-    """id_sql, then the source's id format (config.ID_FORMATS; needs register_id_macros)."""
+    """id_sql, then the source's id format (config_sections.ID_FORMATS; needs register_id_macros)."""
     text = id_sql(expr, duck_type)
     return f"linker_sf_id({text})" if id_format == "salesforce" else text
 

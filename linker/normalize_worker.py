@@ -1,7 +1,7 @@
 """A worker of the normalize stage: `python -m linker.normalize_worker`.
 
 Reads one Arrow stream of (fn, a, b) rows on stdin, writes one Arrow stream with `out` per row,
-in order, on stdout (see normalize._map_distinct). Nothing else: no DuckDB, no state.
+in order, on stdout (see normalize_keys._map_distinct). Nothing else: no DuckDB, no state.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Resolve: edges + decisions -> an account_id (or a reason) per account record.
 
 Accounts. Connected components over the live edges (rule and accepted probabilistic edges,
-plus reviewers' `match` pairs, minus their `no_match` pairs), by label propagation with
+plus reviewers' `match` pairs, minus their `no_match` pairs), by hooking and
 pointer jumping in DuckDB. A component with one SOR record gives every member its id; two or
 more is a conflict, which holds back only its records in dispute (`_settle` in conflicts.py:
 the others are linked by their own evidence); none is `no_account`; a record
