@@ -80,7 +80,14 @@ def _project(path: Path | None, quiet: bool = False) -> Project:
     return Project(path or Path("."), progress=StderrProgress(quiet))
 
 
+# Every --json object starts with this: raised when a key is renamed, removed or changes
+# meaning (docs/cli.md, "JSON output"); adding a key keeps it.
+JSON_SCHEMA_VERSION = 1
+
+
 def _print_json(obj: Any) -> None:
+    if isinstance(obj, dict):
+        obj = {"schema_version": JSON_SCHEMA_VERSION, **obj}
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 

@@ -405,3 +405,46 @@ def test_a_state_from_another_linker_version_stops_with_one_thing_to_do(tiny, ve
         assert who in r.stderr and "run `linker run` again" in r.stderr, (cmd, r.stderr)
     r = runner.invoke(app, ["run", "-p", str(tiny)])  # ... and running again is the cure
     assert r.exit_code == 0 and runner.invoke(app, ["status", "-p", str(tiny)]).exit_code == 0
+
+
+def _documented_json_keys() -> dict[str, set[str]]:
+    """docs/cli.md's "JSON output" table: command -> the keys every answer carries."""
+    import re
+
+    text = (REPO / "docs" / "cli.md").read_text()
+    section = text[text.index("## JSON output") :]
+    out: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        m = re.match(r"\| (`[^|]+`(?: \([^)]*\))?) \| (`.+`) \|$", line)
+        if m:
+            for cmd in re.findall(r"`([a-z]+)`", m.group(1)):
+                label = cmd + (" contact" if "contact" in m.group(1) else "")
+                out[label] = set(re.findall(r"`([a-z_]+)`", m.group(2)))
+    return out
+
+
+def test_json_answers_carry_their_schema_version_and_the_documented_keys(tiny):
+    documented = _documented_json_keys()
+    assert set(documented) == {
+        "run", "publish", "check", "status", "explain", "explain contact", "evaluate", "forget",
+        "train",
+    }  # fmt: skip
+    truth = tiny / "truth.csv"
+    truth.write_text("source,source_record_id,account_id\ncrm,110,34\ncrm,111,35\n")
+    calls = {
+        "check": ["check"],
+        "run": ["run"],
+        "publish": ["publish", "--force"],
+        "status": ["status"],
+        "explain": ["explain", "crm", "110"],
+        "explain contact": ["explain", "crm_contacts", "c1"],
+        "evaluate": ["evaluate", "--truth", str(truth)],
+        "forget": ["forget", "--email", "nobody@example.com", "--dry-run"],
+    }  # train: too little data here; tests/test_scoring.py checks its answer
+    for label, args in calls.items():
+        r = runner.invoke(app, [*args, "-p", str(tiny), "--json"])
+        assert r.exit_code in (0, 1), (label, r.output)
+        answer = json.loads(r.stdout)
+        assert answer["schema_version"] == 1, label
+        missing = documented[label] - set(answer)
+        assert not missing, f"{label}: documented keys missing from --json: {missing}"

@@ -98,8 +98,13 @@ def test_training_is_reproducible(trained, tmp_path):
 
 
 def test_train_writes_a_self_contained_model_report(trained, tmp_path):
+    from .test_cli import _documented_json_keys
+
     p = copy_project(trained, tmp_path / "p")
-    assert invoke("train", "-p", p).exit_code == 0
+    r = invoke("train", "-p", p, "--json")
+    assert r.exit_code == 0
+    answer = json.loads(r.stdout)  # and its --json answer has the keys docs/cli.md lists
+    assert answer["schema_version"] == 1 and _documented_json_keys()["train"] <= set(answer)
     html = (p / "model.html").read_text()
     assert html.count("vegaEmbed(") == 4  # weights, m/u, probability histogram, bands
     assert "<script src=" not in html  # libraries inlined: works offline
