@@ -13,7 +13,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from linker.config_model import ACCOUNT_FIELDS, CONTACT_FIELDS, Config, PublishConfig, Source
+from linker.config_model import (
+    ACCOUNT_FIELDS,
+    CONTACT_FIELDS,
+    DUPLICATE_POLICIES,
+    Config,
+    PublishConfig,
+    Source,
+)
 
 # Blocking, Comparison, ScoringConfig: re-exported, other modules import them from here.
 from linker.config_model import Blocking as Blocking
@@ -131,8 +138,9 @@ def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:
     dup = c.table(data.get("duplicates", {}), "duplicates")
     c.keys(dup, "duplicates", ("policy",))
     policy = c.str_(dup, "duplicates", "policy", "report")
-    if policy not in ("report", "merge"):
-        raise c.fail("duplicates.policy", f"expected 'report' or 'merge', got {policy!r}")
+    if policy not in DUPLICATE_POLICIES:
+        expected = " or ".join(repr(p) for p in DUPLICATE_POLICIES)
+        raise c.fail("duplicates.policy", f"expected {expected}, got {policy!r}")
     quality = _parse_quality(c, data.get("quality", {}), sources)
     pub = c.table(data.get("publish", {}), "publish")
     c.keys(pub, "publish", ("out", "keep"))

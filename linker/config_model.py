@@ -25,6 +25,7 @@ ACCOUNT_FIELDS = (
 CONTACT_FIELDS = ("email", "first_name", "last_name", "full_name", "phone")
 ENTITIES = ("accounts", "contacts")
 FORMATS = ("csv", "parquet", "json", "jsonl")
+DUPLICATE_POLICIES = ("report", "merge")  # [duplicates] policy
 COMPARISON_KINDS = ("name", "exact", "jaro_winkler", "levenshtein", "email", "date", "postcode")
 # `email` (an account email shared between systems) is not in the default order: measured on
 # data with multi-site organizations, 3 of its 14 links were right (a shared accounts mailbox
