@@ -32,6 +32,7 @@ import hashlib
 import json
 
 from linker.config import Blocking, Comparison
+from linker.config_model import LIST_FIELDS
 
 # Account fields compared by default when two or more account sources carry them:
 # field -> (kind, term-frequency adjustments).
@@ -54,7 +55,6 @@ DEFAULT_KINDS = {
 LOCATION = "location"
 LOCATION_PARTS = ("address", "postcode", "city")
 ADDRESS_KEY = "address_key"  # number, street and city as one value (term frequencies)
-LIST_FIELDS = ("domain",)
 MEMBERS = "members"  # evidence from contacts: this record's contacts are users of that account
 # Comparisons whose agreement alone must not link two companies.
 NAME_KINDS = ("name",)

@@ -23,6 +23,8 @@ ACCOUNT_FIELDS = (
     "join_date",
 )
 CONTACT_FIELDS = ("email", "first_name", "last_name", "full_name", "phone")
+# Canonical fields that may hold several values (a list column, or "a.com; b.com").
+LIST_FIELDS = ("domain",)
 ENTITIES = ("accounts", "contacts")
 FORMATS = ("csv", "parquet", "json", "jsonl")
 DUPLICATE_POLICIES = ("report", "merge")  # [duplicates] policy

@@ -18,14 +18,12 @@ from pathlib import Path
 import duckdb
 
 from linker.config import ACCOUNT_FIELDS, CONTACT_FIELDS, Config, Source
+from linker.config_model import LIST_FIELDS
 from linker.db import columns, ident, literal, rows, scalar
 from linker.errors import InputError, did_you_mean
 from linker.ingest_files import _has_data_after, _mixed_newlines
 from linker.ingest_readers import Readers
 from linker.ingest_sql import list_sql, record_id_sql, register_id_macros, text_sql
-
-# Canonical fields that may hold several values (a list column, or "a.com; b.com").
-LIST_FIELDS = ("domain",)
 
 
 @dataclass

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from linker.config import Config
+from linker.config_model import LIST_FIELDS
 from linker.db import ident, literal, rows, scalar
 from linker.errors import ConfigError
 from linker.graph import components
-from linker.ingest import LIST_FIELDS
 
 if TYPE_CHECKING:
     from linker.rules import Rule

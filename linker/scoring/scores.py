@@ -6,7 +6,6 @@ from __future__ import annotations
 import duckdb
 
 from linker.comparisons import (
-    LIST_FIELDS,
     LOCATION_FIELDS,
     MEMBERS,
     NAME_KINDS,
@@ -14,6 +13,7 @@ from linker.comparisons import (
     level_labels,
 )
 from linker.config import Comparison, Config
+from linker.config_model import LIST_FIELDS
 from linker.db import columns, ident, literal, rows, scalar
 from linker.scoring.inputs import _drop_splink_tables, prepare, quiet_splink, splink_linker
 from linker.scoring.model import Model, model_comparisons
