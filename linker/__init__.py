@@ -19,7 +19,16 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from linker.display import visible
     from linker.errors import ConfigError, ExitCode, InputError, LinkerError
     from linker.project import Project
-    from linker.results import Progress, RunResult
+    from linker.results import (
+        CheckResult,
+        EvaluateResult,
+        ExplainResult,
+        ForgetResult,
+        Progress,
+        RunResult,
+        StatusResult,
+        TrainResult,
+    )
     from linker.review import (
         Edge,
         Evidence,
@@ -33,6 +42,12 @@ if TYPE_CHECKING:  # what type checkers and editors see
 
 # Each public name and the module that defines it.
 _WHERE = {
+    "CheckResult": "linker.results",
+    "EvaluateResult": "linker.results",
+    "ExplainResult": "linker.results",
+    "ForgetResult": "linker.results",
+    "StatusResult": "linker.results",
+    "TrainResult": "linker.results",
     "ConfigError": "linker.errors",
     "Decision": "linker.decisions",
     "Edge": "linker.review",
@@ -52,12 +67,16 @@ _WHERE = {
     "visible": "linker.display",
 }
 __all__ = [
+    "CheckResult",
     "ConfigError",
     "Decision",
     "Edge",
+    "EvaluateResult",
     "Evidence",
     "ExitCode",
+    "ExplainResult",
     "FieldRow",
+    "ForgetResult",
     "InputError",
     "Item",
     "LinkerError",
@@ -67,6 +86,8 @@ __all__ = [
     "ReviewProgress",
     "ReviewSession",
     "RunResult",
+    "StatusResult",
+    "TrainResult",
     "default_reviewer",
     "visible",
 ]

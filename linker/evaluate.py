@@ -10,6 +10,7 @@ separately, on user_id. Ids in the truth are normalized like source ids.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import duckdb
 import pyarrow as pa
@@ -21,6 +22,9 @@ from linker.errors import InputError
 from linker.ingest_sql import id_sql, record_id_sql, register_id_macros
 from linker.rules import Rule
 
+if TYPE_CHECKING:
+    from linker.results import EvaluateResult
+
 TRUTH_COLUMNS = ("source", "source_record_id", "account_id", "user_id")
 
 
@@ -30,7 +34,7 @@ def evaluate(
     truth: Path,
     state: Path | None = None,
     contact_rules: list[Rule] | None = None,
-) -> dict:
+) -> EvaluateResult:
     """Scores of the run in `con` (its state database) against `truth`. The rules-only
     baseline of contacts is computed here from the run's first resolve (`state`), when the
     state does not hold it: `linker run` does not spend time on an evaluation."""
@@ -106,7 +110,7 @@ def evaluate(
         "SELECT source, id FROM contact_result) p ANTI JOIN _truth t USING (source, id)",
     )[0][0]
     out["errors"] = _errors(con, sor)
-    return out
+    return cast("EvaluateResult", out)  # built section by section
 
 
 def _errors(con, sor: set) -> list[dict]:

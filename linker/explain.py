@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import duckdb
 
 from linker import scoring
@@ -10,6 +12,9 @@ from linker.db import has_table, rows, scalar
 from linker.errors import ConfigError
 from linker.ingest_sql import record_id_sql, register_id_macros
 from linker.report import shortest_chain
+
+if TYPE_CHECKING:
+    from linker.results import ExplainResult
 
 KEY_FIELDS = (
     "name",
@@ -32,7 +37,7 @@ KEY_FIELDS = (
 
 def explain_record(
     con: duckdb.DuckDBPyConnection, config: Config, source: str, record_id: str
-) -> dict:
+) -> ExplainResult:
     fmt = config.sources[source].id_format if source in config.sources else None
     register_id_macros(con)
     norm_id = scalar(con, f"SELECT {record_id_sql('?', 'VARCHAR', fmt)}", [record_id])
@@ -80,7 +85,7 @@ def explain_record(
             step["trust"] = _trust(con, step)
     else:
         out.update(_explain_contact(con, config, rid))
-    return out
+    return cast("ExplainResult", out)  # built from its parts; the type names what it holds
 
 
 def _keys(con, rid: int) -> dict:

@@ -32,6 +32,7 @@ from linker.db import connect, rows, scalar
 from linker.errors import ConfigError, InputError, did_you_mean
 from linker.ingest import Ingestor
 from linker.ingest_sql import record_id_sql, register_id_macros
+from linker.results import ForgetResult
 
 
 @dataclass
@@ -45,7 +46,7 @@ class ForgetReport:
     sources_unread: str | None = None  # why the sources could not be searched
     dry_run: bool = False  # nothing was written: the counts are what an erasure would remove
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> ForgetResult:
         return {
             "dry_run": self.dry_run,
             "records": [list(r) for r in self.records],

@@ -23,13 +23,23 @@ from linker.errors import ConfigError, did_you_mean
 from linker.ingest import Ingestor
 from linker.project_pipeline import ProjectPipeline, _Timer
 from linker.project_state import MODEL_REPORT, STATE_DB
-from linker.results import RunResult
+from linker.results import (
+    CheckResult,
+    EvaluateResult,
+    ExplainResult,
+    ForgetResult,
+    LastRun,
+    ReviewCounts,
+    RunResult,
+    StatusResult,
+    TrainResult,
+)
 
 
 class Project(ProjectPipeline):
     # --- commands ------------------------------------------------------------------------------
 
-    def check(self) -> dict:
+    def check(self) -> CheckResult:
         """Validate config, rules and sources (read and mapped) without matching."""
         cfg = self.config
         con = connect()
@@ -89,7 +99,7 @@ class Project(ProjectPipeline):
             Path(str(self.state_db) + ".wal").unlink(missing_ok=True)
             return self._conclude(rep, timer, publish=do_publish, out=publish_out)
 
-    def train(self) -> dict:
+    def train(self) -> TrainResult:
         """(Re)train the Splink model on the project's data; write model.json and model.html.
 
         Runs ingest, normalize, rules and a first resolve in memory (the state is left alone),
@@ -162,16 +172,17 @@ class Project(ProjectPipeline):
                 con.close()
             return self._conclude(rep, timer, publish=True, out=out, force=force)
 
-    def status(self) -> dict:
+    def status(self) -> StatusResult:
         """The last run, the decisions log and the last publication, without re-running."""
-        out: dict = {"project": self.config.name, "root": str(self.root)}
+        last_run: LastRun | None = None
+        review: ReviewCounts | None = None
         if self.state_db.exists():
             con = self._open_state(read_only=True)
             try:
                 rep = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'report'"))
             finally:
                 con.close()
-            out["last_run"] = {
+            last_run = {
                 "run_id": rep.get("run_id"),
                 "conflicts": rep["conflicts"]["components"],
                 "pending_review": rep.get("pending_review", 0),
@@ -181,10 +192,7 @@ class Project(ProjectPipeline):
                     for k, v in rep["sources"].items()
                 },
             }
-            out["review"] = self._review_progress()
-        else:
-            out["last_run"] = None
-            out["review"] = None
+            review = self._review_progress()
         log, warnings = decisions_log.read_log(self.decisions_file)
         standing = decisions_log.current(log)
         by_reviewer: dict[str, int] = {}
@@ -192,18 +200,23 @@ class Project(ProjectPipeline):
             by_reviewer[d.reviewer or "(unknown)"] = (
                 by_reviewer.get(d.reviewer or "(unknown)", 0) + 1
             )
-        out["decisions"] = {
-            "lines": len(log),
-            "standing": len(standing),
-            "match": sum(d.decision == "match" for d in standing.values()),
-            "no_match": sum(d.decision == "no_match" for d in standing.values()),
-            "by_reviewer": dict(sorted(by_reviewer.items())),
+        return {
+            "project": self.config.name,
+            "root": str(self.root),
+            "last_run": last_run,
+            "review": review,
+            "decisions": {
+                "lines": len(log),
+                "standing": len(standing),
+                "match": sum(d.decision == "match" for d in standing.values()),
+                "no_match": sum(d.decision == "no_match" for d in standing.values()),
+                "by_reviewer": dict(sorted(by_reviewer.items())),
+            },
+            "last_publication": publish.read_manifest(self.config.out_dir),
+            "warnings": warnings,
         }
-        out["last_publication"] = publish.read_manifest(self.config.out_dir)
-        out["warnings"] = warnings
-        return out
 
-    def _review_progress(self) -> dict:
+    def _review_progress(self) -> ReviewCounts:
         """The review queue now: the last run's items less those decided since."""
         from linker.review import ReviewSession
 
@@ -215,7 +228,7 @@ class Project(ProjectPipeline):
             session.close()
         return {"items": p.total, "reviewed": p.reviewed, "pending": p.pending}
 
-    def explain(self, source: str, record_id: str) -> dict:
+    def explain(self, source: str, record_id: str) -> ExplainResult:
         """Why a record has its account (or none): the chain of edges to the SOR record."""
         from linker.explain import explain_record
 
@@ -238,7 +251,7 @@ class Project(ProjectPipeline):
         source: str | None = None,
         record_id: str | None = None,
         dry_run: bool = False,
-    ) -> dict:
+    ) -> ForgetResult:
         """Erase a person (email) or a record from decisions, state and publications
         (`dry_run`: say what would be erased, write nothing)."""
         from linker.forget import forget
@@ -255,7 +268,7 @@ class Project(ProjectPipeline):
                 dry_run=dry_run,
             ).to_dict()
 
-    def evaluate(self, truth: Path) -> dict:
+    def evaluate(self, truth: Path) -> EvaluateResult:
         from linker.evaluate import evaluate
 
         _, contact_rules = rules.ordered_rules(self.config, self._fields())

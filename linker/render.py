@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rich.table import Table as RichTable
 
     from linker.project import Project
-    from linker.results import RunResult
+    from linker.results import CheckResult, RunResult, StatusResult, TrainResult
 
 
 def escape(text: str) -> str:
@@ -281,7 +281,7 @@ def _pct(n: int, total: int) -> str:
     return f"{n} ({100 * n / total:.1f}%)" if total else "0"
 
 
-def check_report(p: Project, result: dict, mapping: dict) -> None:
+def check_report(p: Project, result: CheckResult, mapping: dict) -> None:
     """`linker check`: the sources, what will link, what each source maps."""
     t = Table(title=f"{p.config.name}: sources", title_justify="left")
     for col in ("source", "entity", "rows", "records", "no id", "dup ids"):
@@ -334,7 +334,7 @@ def check_report(p: Project, result: dict, mapping: dict) -> None:
     out.print("[green]ok[/green]: config, rules and sources are valid")
 
 
-def train_report(res: dict) -> None:
+def train_report(res: TrainResult) -> None:
     """`linker train`: where the model went and what it learnt from."""
     t = res["training"]
     sc = res["scoring"]
@@ -384,7 +384,7 @@ def run_report(p: Project, res: RunResult, wanted_publish: bool) -> None:
         )
 
 
-def status_report(st: dict) -> None:
+def status_report(st: StatusResult) -> None:
     """`linker status`: the last run, the decisions, the last publication."""
     out.print(f"project {escape(st['project'])} at {escape(st['root'])}")
     lr = st["last_run"]
@@ -399,12 +399,13 @@ def status_report(st: dict) -> None:
         for name, s in lr["sources"].items():
             out.print(f"  {name:<16} {s['linked']:>8} of {s['records']:>8} linked")
         rv = st["review"]
-        out.print(
-            f"review queue: {rv['pending']} pending of {rv['items']} item(s), pairs and "
-            f"conflicts ({rv['reviewed']} decided since the last run"
-            + ("; `linker publish` applies them)" if rv["reviewed"] else ")")
-            + ("; `linker review` to work on it" if rv["pending"] else "")
-        )
+        if rv is not None:
+            out.print(
+                f"review queue: {rv['pending']} pending of {rv['items']} item(s), pairs and "
+                f"conflicts ({rv['reviewed']} decided since the last run"
+                + ("; `linker publish` applies them)" if rv["reviewed"] else ")")
+                + ("; `linker review` to work on it" if rv["pending"] else "")
+            )
     d = st["decisions"]
     out.print(
         f"decisions: {d['standing']} standing ({d['match']} match, {d['no_match']} no_match) "

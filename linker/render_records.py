@@ -4,7 +4,12 @@ accuracy against a truth file. Console and escaping: linker/render.py."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 from linker.render import Table, escape, out
+
+if TYPE_CHECKING:
+    from linker.results import EvaluateResult, ExplainResult, ForgetResult
 
 EXPLAIN_LISTED = 50  # a SOR account's linked records printed by `linker explain`
 
@@ -37,7 +42,7 @@ def _print_comparisons(comparisons: list[dict]) -> None:
         )
 
 
-def explain_report(source: str, info: dict) -> None:
+def explain_report(source: str, info: ExplainResult) -> None:
     """`linker explain`: why a record has its account (or none)."""
     head = f"{escape(source)}:{escape(info['id'])}"
     if "user_id" in info:
@@ -46,8 +51,7 @@ def explain_report(source: str, info: dict) -> None:
             f"account_id {escape(info['account_id'] or '–')} (via {info['account_via'] or '–'})"
             + (f", unresolved: {info['reason']}" if info["reason"] else "")
         )
-        if info.get("own_account"):
-            oa = info["own_account"]
+        if oa := info.get("own_account"):
             rec = escape(":".join(oa["record"]))
             out.print(
                 f"  own account link → {rec}: "
@@ -64,7 +68,7 @@ def explain_report(source: str, info: dict) -> None:
     else:
         if info["method"] == "sor":
             out.print(
-                f"{head} is a system-of-record account: account_id {escape(info['account_id'])}"
+                f"{head} is a system-of-record account: account_id {escape(info['account_id'] or '')}"
             )
             n, dups = len(info["linked"]), sum(x["duplicate"] for x in info["linked"])
             out.print(
@@ -78,8 +82,7 @@ def explain_report(source: str, info: dict) -> None:
                 out.print(f"    {escape(':'.join(x['record']))} by {escape(how)}{dup}")
             if n > EXPLAIN_LISTED:
                 out.print(f"    … and {n - EXPLAIN_LISTED} more (`--json` lists them all)")
-            if info.get("conflict"):
-                c = info["conflict"]
+            if c := info.get("conflict"):
                 out.print(
                     "  [yellow]in a conflict[/yellow] with account(s) "
                     + ", ".join(escape(a) for a in c["accounts"] if a != info["account_id"])
@@ -187,7 +190,7 @@ def explain_report(source: str, info: dict) -> None:
             )
 
 
-def forget_report(rep: dict) -> None:
+def forget_report(rep: ForgetResult) -> None:
     """`linker forget`: what was (or would be) erased, and where it could not reach."""
     dry = rep["dry_run"]
     if dry:
@@ -227,10 +230,10 @@ def forget_report(rep: dict) -> None:
             f"  [yellow]publication {escape(where)} not reached[/yellow]: {escape(why)}; "
             "erase it there by hand if it still exists"
         )
-    if rep.get("sources_unread"):
+    if unread := rep.get("sources_unread"):
         out.print(
             "[yellow]the sources could not be read[/yellow] (erased from the state and the "
-            f"publications only; search them yourself): {escape(rep['sources_unread'])}"
+            f"publications only; search them yourself): {escape(unread)}"
         )
     if rep["still_in_sources"]:
         out.print(
@@ -239,19 +242,20 @@ def forget_report(rep: dict) -> None:
         )
 
 
-def evaluate_report(res: dict, wrong: list[dict], errors: bool) -> None:
+def evaluate_report(res: EvaluateResult, wrong: list[dict], errors: bool) -> None:
     """`linker evaluate`: precision and recall per source, per rule, the lift, the errors."""
+    sections = cast("dict[str, Any]", res)  # read below section by section, by name
     for section, title in (
         ("accounts", "accounts → account_id"),
         ("contacts", "contacts → account_id"),
         ("contacts_user", "contacts → user_id"),
     ):
-        if not res[section]:
+        if not sections[section]:
             continue
         t = Table(title=title, title_justify="left")
         for col in ("source", "predicted", "true", "correct", "precision", "recall", "F1"):
             t.add_column(col, justify="left" if col == "source" else "right")
-        for name, s in res[section].items():
+        for name, s in sections[section].items():
             label = {"all": "all", "all_rules_only": "all (rules only)"}.get(name, name)
             t.add_row(
                 label,
@@ -268,12 +272,12 @@ def evaluate_report(res: dict, wrong: list[dict], errors: bool) -> None:
         ("accounts_by_rule", "accounts → account_id, by method and rule"),
         ("contacts_by_rule", "contacts → account_id, by how the account was found"),
     ):
-        if not res.get(section):
+        if not sections.get(section):
             continue
         t = Table(title=title, title_justify="left")
         for col in ("source", "method / rule", "linked", "correct", "precision"):
             t.add_column(col, justify="left" if col in ("source", "method / rule") else "right")
-        for r in res[section]:
+        for r in sections[section]:
             prec = r["precision"]
             shown = f"{prec:.4f}" if prec is not None else "–"
             t.add_row(
@@ -289,9 +293,9 @@ def evaluate_report(res: dict, wrong: list[dict], errors: bool) -> None:
         ("contacts", "contacts → account_id"),
         ("contacts_user", "contacts → user_id"),
     ):
-        if not res[section]:
+        if not sections[section]:
             continue  # contacts → user_id: the truth has no user_id column
-        a, b = res[section]["all"], res[section]["all_rules_only"]
+        a, b = sections[section]["all"], sections[section]["all_rules_only"]
         if a["recall"] is not None and b["recall"] is not None:
             out.print(
                 f"lift over rules only, {title}: recall {a['recall'] - b['recall']:+.4f}, "

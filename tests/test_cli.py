@@ -448,3 +448,25 @@ def test_json_answers_carry_their_schema_version_and_the_documented_keys(tiny):
         assert answer["schema_version"] == 1, label
         missing = documented[label] - set(answer)
         assert not missing, f"{label}: documented keys missing from --json: {missing}"
+
+
+def test_the_documented_json_keys_are_the_result_types_keys():
+    """docs/cli.md's table, the types the printing code is checked against (mypy), and the
+    output (the test above) name the same keys."""
+    from linker import results
+
+    docs = _documented_json_keys()
+    added_by_the_cli = {"schema_version", "ok", "mapping"}  # check's verdict and mapping
+    types = {
+        "check": results.CheckResult,
+        "status": results.StatusResult,
+        "explain": results.ExplainResult,
+        "explain contact": results.ExplainResult,
+        "evaluate": results.EvaluateResult,
+        "forget": results.ForgetResult,
+        "train": results.TrainResult,
+    }
+    for label, typed in types.items():
+        declared = set(typed.__annotations__)
+        assert docs[label] - added_by_the_cli <= declared, label
+        assert set(typed.__required_keys__) <= docs[label], label
