@@ -401,3 +401,47 @@ def test_a_misspelt_key_inside_a_csv_column_of_json_text_is_suggested_too(tmp_pa
     with pytest.raises(InputError) as e:
         project(tmp_path, src, {"product.csv": csv_text}).run()
     assert "did you mean 'metadata.vat_id'?" in e.value.hint
+
+
+def test_column_names_with_quotes_and_semicolons_are_names_not_sql(tmp_path):
+    """Column names come from the data, not from a checked config key: every one goes
+    through ident() (quoted), so a quote, a semicolon or a space in a header is a name, never
+    SQL — read, mapped, used as a reference, published."""
+    toml = """\
+[project]
+name = "q"
+accounts_sor = "p"
+[sources.p]
+entity = "accounts"
+path = "p.csv"
+id = 'id"; DROP TABLE records; --'
+[sources.p.fields]
+name = 'Compa"ny; Name'
+domain = "web site"
+country = "ctry"
+[sources.c]
+entity = "accounts"
+path = "c.csv"
+id = "ID"
+[sources.c.fields]
+name = 'the "name"'
+domain = "Site"
+[sources.c.refs]
+p = 'Ref"x'
+"""
+    files = {
+        "p.csv": '"id""; DROP TABLE records; --","Compa""ny; Name",web site,ctry\n'
+        "1,Acme GmbH,acme.de,DE\n2,Globex,globex.com,US\n",
+        "c.csv": 'ID,"the ""name""",Site,"Ref""x"\nc1,ACME,acme.de,1\nc2,Globex Inc,,\n',
+    }
+    p = Project(write_project(tmp_path / "q", toml, files))
+    res = p.run(do_publish=True)
+    assert res.report["sources"]["c"]["linked"] == 1 and res.manifest is not None
+    info = p.explain("c", "c1")
+    assert info["account_id"] == "1" and info["rule"] == "ref"
+    assert info["keys"]["name"] == "acme"
+    crosswalk = pq.read_table(tmp_path / "q" / "crosswalk" / "accounts.parquet").to_pylist()
+    assert {r["source_record_id"]: r["account_id"] for r in crosswalk if r["source"] == "c"} == {
+        "c1": "1",
+        "c2": None,
+    }
