@@ -9,6 +9,7 @@ config_sections.py.
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from linker.config_model import (
     ACCOUNT_FIELDS,
     CONTACT_FIELDS,
     DUPLICATE_POLICIES,
+    MEMORY_LIMIT,
     Config,
     PublishConfig,
     Source,
@@ -84,13 +86,14 @@ def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:
     c.keys(
         proj,
         "project",
-        ("name", "accounts_sor", "contacts_sor", "default_country"),
+        ("name", "accounts_sor", "contacts_sor", "default_country", "memory_limit"),
         ("name", "accounts_sor"),
     )
     name = c.str_(proj, "project", "name")
     accounts_sor = c.str_(proj, "project", "accounts_sor")
     contacts_sor = c.str_(proj, "project", "contacts_sor")
     default_country = _country_code(c, c.str_(proj, "project", "default_country"))
+    memory_limit = _memory_limit(c, c.str_(proj, "project", "memory_limit"))
 
     srcs = c.table(data["sources"], "sources")
     if not srcs:
@@ -156,6 +159,7 @@ def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:
         contacts_sor=contacts_sor,
         sources=sources,
         default_country=default_country,
+        memory_limit=memory_limit,
         rules=rules,
         scoring=scoring,
         duplicates_policy=policy,
@@ -190,6 +194,23 @@ def _no_case_clashes(c: _Checker, sources: dict[str, Source]) -> None:
                     f"differs from {other!r} ({where}) only in letter case; field names ignore case",
                     f"use {other!r}, or a name that differs in letters",
                 )
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
+def _memory_limit(c: _Checker, value: str | None) -> str:
+    """DuckDB's memory budget as it spells sizes ("2GB", "512 MiB"); the default when unset."""
+    if value is None:
+        return MEMORY_LIMIT
+    m = _SIZE.fullmatch(value.strip())
+    if m is None:
+        raise c.fail(
+            "project.memory_limit",
+            f"expected a size such as '2GB' or '512MB', got {value!r}",
+            "DuckDB spills to .linker/tmp beyond it; raise it to trade memory for time",
+        )
+    return f"{m.group(1)}{m.group(2).upper().replace('I', 'i')}"
 
 
 def _country_code(c: _Checker, value: str | None) -> str | None:

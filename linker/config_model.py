@@ -28,6 +28,10 @@ LIST_FIELDS = ("domain",)
 ENTITIES = ("accounts", "contacts")
 FORMATS = ("csv", "parquet", "json", "jsonl")
 DUPLICATE_POLICIES = ("report", "merge")  # [duplicates] policy
+# DuckDB's memory budget by default: measured on 1M account records with ~1M contacts (trap
+# data, 2 cores), DuckDB's own default (80 % of RAM) peaked at 4.8 GB; 2GB peaked at 2.3 GB
+# for 6 % more time (BENCHMARKS.md). A machine with memory to spare raises it.
+MEMORY_LIMIT = "2GB"
 COMPARISON_KINDS = ("name", "exact", "jaro_winkler", "levenshtein", "email", "date", "postcode")
 # `email` (an account email shared between systems) is not in the default order: measured on
 # data with multi-site organizations, 3 of its 14 links were right (a shared accounts mailbox
@@ -147,6 +151,7 @@ class Config:
     contacts_sor: str | None
     sources: dict[str, Source]
     default_country: str | None = None  # ISO 3166 alpha-2, for records that carry none
+    memory_limit: str = MEMORY_LIMIT  # DuckDB's memory budget; it spills beyond it
     rules: RulesConfig = RulesConfig()
     scoring: ScoringConfig = ScoringConfig()
     duplicates_policy: str = "report"

@@ -62,6 +62,8 @@ _DOC = {
     "project.contacts_sor": "Contacts source whose ids are the user_ids (it needs an `account`).",
     "project.default_country": "ISO 3166 two-letter code (any case), the country of records that "
     "carry none (their phones and VAT numbers are read in it).",
+    "project.memory_limit": "DuckDB's memory budget for a run (a size: '2GB', '512MB'); beyond "
+    "it DuckDB spills to .linker/tmp. Raise it on a machine with memory to spare.",
     "sources": "The inputs, one table each, named by letters, digits and _ (names ignore case).",
     "sources.<name>": "A source: a file (`path`) or a DuckDB query (`query`).",
     "sources.<name>.entity": "What the records are.",
@@ -188,6 +190,7 @@ TABLES: tuple[Table, ...] = (
         Key("accounts_sor", STRING, required=True, example="product"),
         Key("contacts_sor", STRING, example="users"),
         Key("default_country", STRING, example="US"),
+        Key("memory_limit", STRING, example="4GB"),
         defaults=model.Config,
     ),
     _table(

@@ -56,9 +56,16 @@ def _first_line(e: BaseException) -> str:
     return next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
 
 
-def connect(path: Path | None = None, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path | None = None,
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_dir: Path | None = None,
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that never downloads or loads an extension by itself (a `query`
-    naming https:// fails clearly instead of installing httpfs)."""
+    naming https:// fails clearly instead of installing httpfs); `memory_limit` bounds DuckDB's
+    memory ([project] memory_limit), beyond which it spills to `temp_dir`."""
     con = duckdb.connect(
         str(path) if path else ":memory:",
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
@@ -67,6 +74,10 @@ def connect(path: Path | None = None, *, threads: int | None = None) -> duckdb.D
         con.execute(f"SET threads = {int(threads)}")
     # Row order of every result we rely on is forced by ORDER BY; this lets DuckDB stream.
     con.execute("SET preserve_insertion_order = true")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {literal(memory_limit)}")
+    if temp_dir is not None:
+        con.execute(f"SET temp_directory = {literal(str(temp_dir))}")
     return con
 
 

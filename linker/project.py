@@ -42,7 +42,7 @@ class Project(ProjectPipeline):
     def check(self) -> CheckResult:
         """Validate config, rules and sources (read and mapped) without matching."""
         cfg = self.config
-        con = connect()
+        con = connect(**self._duckdb_settings())
         try:
             rules.ordered_rules(cfg, self._fields())
             ing = Ingestor(con, cfg)
@@ -71,7 +71,7 @@ class Project(ProjectPipeline):
                 p.unlink(missing_ok=True)
             # The run works in memory (a file-backed database compresses and writes every
             # intermediate table: twice the time at 1M records) and saves the state once.
-            con = connect()
+            con = connect(**self._duckdb_settings())
             try:
                 stats, warnings = self._match(con, acc_rules, timer)
                 scored: dict = {"enabled": False}
@@ -111,7 +111,7 @@ class Project(ProjectPipeline):
         acc_rules, _ = rules.ordered_rules(cfg, self._fields())
         with self.lock("train"):
             timer = _Timer(self.progress)
-            con = connect()
+            con = connect(**self._duckdb_settings())
             try:
                 _, warnings = self._match(con, acc_rules, timer)
                 self._apply_decisions(con)

@@ -67,6 +67,11 @@ class ProjectBase:
     def state_dir(self) -> Path:
         return self.root / STATE_DIR
 
+    def _duckdb_settings(self) -> dict:
+        """The working database's memory budget ([project] memory_limit) and where it spills:
+        the state directory, the one place a locked-down connection may write."""
+        return {"memory_limit": self.config.memory_limit, "temp_dir": self.state_dir / "tmp"}
+
     @property
     def state_db(self) -> Path:
         return self.state_dir / STATE_DB

@@ -638,3 +638,38 @@ def test_digest_tracks_the_file_content(tmp_path):
     b = load(tmp_path / "b", BASE + "\n# note\n")
     c = load(tmp_path / "c", BASE)
     assert a.digest == c.digest != b.digest
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        (None, "2GB"),
+        ("4GB", "4GB"),
+        ("512 mb", "512MB"),
+        ("1.5GiB", "1.5GiB"),
+        ("800mib", "800MiB"),
+    ],
+)
+def test_memory_limit_is_a_size_with_a_measured_default(tmp_path, written, kept):
+    toml = (
+        BASE if written is None else edit('name = "t"', f'name = "t"\nmemory_limit = "{written}"')
+    )
+    assert load(tmp_path / "p", toml).memory_limit == kept
+
+
+@pytest.mark.parametrize("written", ["lots", "2", "2 GB of it", "-1GB"])
+def test_memory_limit_that_is_not_a_size_names_the_key(tmp_path, written):
+    toml = edit('name = "t"', f'name = "t"\nmemory_limit = "{written}"')
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path / "p", toml)
+    assert e.value.key == "project.memory_limit" and "'2GB'" in str(e.value)
+
+
+def test_the_working_database_keeps_to_its_memory_budget_and_spills_in_the_state_dir(tmp_path):
+    from linker.db import connect
+
+    con = connect(memory_limit="1GB", temp_dir=tmp_path / "tmp")
+    limit, temp = con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+    ).fetchall()[0]
+    assert limit in ("953.6 MiB", "1.0 GB", "1000.0 MB") and temp == str(tmp_path / "tmp")
