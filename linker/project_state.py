@@ -123,11 +123,26 @@ class ProjectBase:
     # --- the state and the publications ------------------------------------------------------
 
     def _open_state(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-        with self.state_access():
-            return duckdb.connect(str(self.state_db), read_only=read_only)
+        """The state database, once checked to be of this linker's version (state.check)."""
+        with self._state_guard():
+            con = duckdb.connect(str(self.state_db), read_only=read_only)
+        try:
+            state.check(con, self.state_db)
+        except ConfigError:
+            con.close()
+            raise
+        return con
 
     @contextlib.contextmanager
     def state_access(self) -> Iterator[Path]:
+        """For a reader that opens the state itself (the review session): checked as
+        _open_state checks it, and guarded the same way while it opens."""
+        self._open_state(read_only=True).close()
+        with self._state_guard():
+            yield self.state_db
+
+    @contextlib.contextmanager
+    def _state_guard(self) -> Iterator[None]:
         """Open the state database inside this block: a missing state says "run first", a
         state another command holds says "busy" (exit 2), not an internal error."""
         if not self.state_db.exists():
@@ -137,12 +152,7 @@ class ProjectBase:
                 hint="run `linker run` first",
             )
         try:
-            con = duckdb.connect(str(self.state_db), read_only=True)
-            try:
-                state.check(con, self.state_db)
-            finally:
-                con.close()
-            yield self.state_db
+            yield
         except duckdb.IOException as e:
             if "lock" not in str(e).lower():
                 raise

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from linker.db import has_table, rows
 from linker.errors import ConfigError
 
 # Raise when a table or column the commands read changes meaning or shape; say why here.
@@ -29,20 +30,11 @@ def write_meta(con: duckdb.DuckDBPyConnection, written_by: str) -> None:
     )
 
 
-def check(con: duckdb.DuckDBPyConnection, path: Path, database: str | None = None) -> None:
-    """Stop with a clear message unless the state (`database`, when attached under a name) is
-    of this linker's version."""
-    catalog = f"{database}." if database else ""
-    has_meta = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND database_name = "
-        "coalesce(?, current_database())",
-        [META_TABLE, database],
-    ).fetchall()[0][0]
+def check(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Stop with a clear message unless the state open on `con` is of this linker's version."""
     found = None
-    if has_meta:
-        found = con.execute(f"SELECT max(state_version) FROM {catalog}{META_TABLE}").fetchall()[0][
-            0
-        ]
+    if has_table(con, META_TABLE):
+        found = rows(con, f"SELECT max(state_version) FROM {META_TABLE}")[0][0]
     if found == STATE_VERSION:
         return
     who = "an older linker" if found is None or found < STATE_VERSION else "a newer linker"
