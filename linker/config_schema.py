@@ -21,7 +21,7 @@ from typing import Any
 
 from linker import config_model as model
 from linker import presets
-from linker.config_sections import _IDENT, ID_FORMATS
+from linker.config_sections import _IDENT, ID_FORMATS, _join
 
 STRING, INTEGER, NUMBER, BOOLEAN = "string", "integer", "number", "boolean"
 STRINGS, NUMBERS = "array of strings", "array of numbers"
@@ -168,10 +168,6 @@ def _table(path: str, *keys: Key, defaults: Any = None, **kw: Any) -> Table:
     entries = kw.pop("entries", None)
     entries = replace(entries, description=_DOC[_join(path, entries.name)]) if entries else None
     return Table(path, tuple(map(fill, keys)), entries=entries, description=_DOC[path], **kw)
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
 
 
 _PATH_OR_QUERY, _UNLESS_SYSTEM = "`path` or `query`", "unless `system`"

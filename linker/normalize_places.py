@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from linker.db import arrow
+from linker.db import arrow, rows
 
 # Names people write for countries that ISO does not list (UK is "exceptionally reserved").
 COUNTRY_ALIASES = {
@@ -192,8 +192,8 @@ def _city_table(con: duckdb.DuckDBPyConnection) -> None:
         "norm_text(r.city) AS key FROM raw_records r JOIN _country_of c ON c.rid = r.rid "
         "WHERE r.city IS NOT NULL AND c.code IS NOT NULL"
     )
-    if con.execute("SELECT count(*) FROM _city_in").fetchall()[0][0]:
-        countries = [r[0] for r in con.execute("SELECT DISTINCT country FROM _city_in").fetchall()]
+    countries = [r[0] for r in rows(con, "SELECT DISTINCT country FROM _city_in")]
+    if countries:
         _city_spellings(con, countries)
         con.execute(
             """
