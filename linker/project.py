@@ -117,9 +117,9 @@ class Project(ProjectPipeline):
                 self._apply_decisions(con)
                 self._resolve_accounts(con)
                 with timer("train"):
-                    model = scoring.train(con, cfg, self.model_file)
+                    model = scoring.train(con, cfg, self.model_file, keep_prediction=True)
                 with timer("score"):
-                    scored = scoring.score(con, cfg, model)
+                    scored = scoring.score(con, cfg, model, predicted=True)
                 with timer("report"):
                     write_model_report(con, model, scored, cfg, self.root / MODEL_REPORT)
             finally:

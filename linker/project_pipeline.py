@@ -116,7 +116,7 @@ class ProjectPipeline(ProjectBase):
         else:
             try:
                 with timer("train"):
-                    model = scoring.train(con, cfg, self.model_file)
+                    model = scoring.train(con, cfg, self.model_file, keep_prediction=True)
             except scoring.NotEnoughData as e:
                 if "are linked" not in e.message:  # nothing to compare: nothing to score
                     warnings.append(f"scoring skipped: {e.message}; {e.hint}")
@@ -135,7 +135,7 @@ class ProjectPipeline(ProjectBase):
                 )
                 trained = True
         with timer("scoring"):
-            out = scoring.score(con, cfg, model)
+            out = scoring.score(con, cfg, model, predicted=trained)
         return {"enabled": True, "trained_now": trained, **out}
 
     def _apply_decisions(self, con) -> list[str]:

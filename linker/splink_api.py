@@ -85,6 +85,25 @@ def settings_dict(linker) -> dict:
     return d
 
 
+def reprice(linker, prior: float) -> tuple[str, str]:
+    """SQL for `match_weight` and `match_probability` from a prediction's per-comparison weight
+    columns (`mw_*`) and another prior: the expressions Splink's predict writes, term for term,
+    so a prediction repriced with the prior a model ends up with is bit-identical to one that
+    model predicts (private: `_combine_prior_and_mws`, `_match_weight_columns_to_sum`)."""
+    from splink.internals.dialects import SplinkDialect
+    from splink.internals.predict import _combine_prior_and_mws
+
+    settings = linker._settings_obj
+    terms = [
+        t
+        for cc in settings.core_model_settings.comparisons
+        for t in cc._match_weight_columns_to_sum
+    ]
+    return _combine_prior_and_mws(
+        prior, terms, SplinkDialect.from_string(settings._sql_dialect_str)
+    )
+
+
 def chart_libraries() -> dict[str, str]:
     """Vega, Vega-Lite and Vega-Embed sources Splink ships, for a page that needs no network."""
     from splink.internals.html_utils import load_chart_libraries

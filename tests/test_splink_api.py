@@ -11,8 +11,7 @@ from linker.comparisons import splink_settings
 from linker.config import Comparison
 
 
-@pytest.fixture
-def linker():
+def _tables() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for side, names in (("score_open", ["acme", "globex"]), ("score_known", ["acme", "initech"])):
         con.execute(
@@ -21,9 +20,36 @@ def linker():
             "[name] AS name__tokens FROM (SELECT unnest(?) AS name)",
             [names],
         )
-    settings = splink_settings([Comparison("name", "name", True)], [])
+    return con
+
+
+SETTINGS = splink_settings([Comparison("name", "name", True)], [])
+
+
+@pytest.fixture
+def linker():
     with splink_api.quiet():
-        yield splink_api.linker_for(con, settings, ("score_open", "score_known"))
+        yield splink_api.linker_for(_tables(), SETTINGS, ("score_open", "score_known"))
+
+
+def test_reprice_is_bit_identical_to_predicting_with_the_other_prior():
+    con = _tables()
+    cols = "unique_id_l, unique_id_r, match_weight, match_probability"
+    with splink_api.quiet():
+        old = splink_api.linker_for(con, SETTINGS, ("score_open", "score_known"))
+        table = old.inference.predict().physical_name
+        weight, probability = splink_api.reprice(old, 0.123456)
+        repriced = con.execute(
+            f"SELECT unique_id_l, unique_id_r, {weight}, {probability} FROM {table} ORDER BY 1, 2"
+        ).fetchall()
+        new_settings = {**SETTINGS, "probability_two_random_records_match": 0.123456}
+        new = splink_api.linker_for(con, new_settings, ("score_open", "score_known"))
+        fresh = con.execute(
+            f"SELECT {cols} FROM {new.inference.predict().physical_name} ORDER BY 1, 2"
+        ).fetchall()
+        before = con.execute(f"SELECT {cols} FROM {table} ORDER BY 1, 2").fetchall()
+    assert len(fresh) == 4 and repriced == fresh  # exactly, not approximately
+    assert before != fresh  # the prior did change the figures
 
 
 def test_parameters_snapshot_and_restore_round_trip(linker):
@@ -60,7 +86,7 @@ def test_no_other_module_touches_splinks_private_api():
     root = Path(pkg.__file__).parent
     offenders = [
         p.name
-        for p in root.glob("*.py")
+        for p in root.rglob("*.py")
         if p.name != "splink_api.py"
         and ("_settings_obj" in p.read_text() or "splink.internals" in p.read_text())
     ]

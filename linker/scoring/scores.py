@@ -17,6 +17,7 @@ from linker.config_model import LIST_FIELDS
 from linker.db import columns, ident, literal, rows, scalar
 from linker.scoring.inputs import _drop_splink_tables, prepare, quiet_splink, splink_linker
 from linker.scoring.model import Model, model_comparisons
+from linker.scoring.training import TRAIN_PREDICTION, drop_prediction
 
 WHATIF_ACCEPT = (0.95, 0.9, 0.8)  # the run summary says what these `accept` values would link
 PROBABILISTIC_RANK = 10_000  # edges rank after every rule
@@ -28,8 +29,13 @@ KEEP_PROBABILITY = 0.5
 # --- scoring and decisions -----------------------------------------------------------------
 
 
-def score(con: duckdb.DuckDBPyConnection, config: Config, model: Model) -> dict:
+def score(
+    con: duckdb.DuckDBPyConnection, config: Config, model: Model, *, predicted: bool = False
+) -> dict:
     """Score open x known pairs; add `probabilistic` and `candidate` edges; keep the evidence.
+
+    `predicted`: `model` was trained by this run with `keep_prediction`, whose inputs and
+    prediction are read instead of made again.
 
     Tables: `score_pairs` (kept pairs: the best two accounts of each open record and every
     pair >= KEEP_PROBABILITY), `score_evidence` (per pair and comparison: level, weight,
@@ -37,14 +43,26 @@ def score(con: duckdb.DuckDBPyConnection, config: Config, model: Model) -> dict:
     """
     sc = config.scoring
     comps = model_comparisons(model)
-    counts = prepare(con, config, comps)
+    if predicted:
+        t = model.meta["training"]
+        counts = {
+            "open": t["open_records"],
+            "known": t["known_records"],
+            "possible_pairs": t["possible_pairs"],
+        }
+    else:
+        counts = prepare(con, config, comps)
     stats = {**counts, "blocked_pairs": 0, "scored_pairs": 0, "linked": 0, "review": 0}
     _create_score_tables(con, comps)
     if counts["open"] and counts["known"]:
-        with quiet_splink():
-            linker = splink_linker(con, model.settings)
-            pred = linker.inference.predict()
-            _keep_pairs(con, pred.physical_name, comps)
+        if predicted:
+            _keep_pairs(con, TRAIN_PREDICTION, comps)
+            drop_prediction(con)
+        else:
+            with quiet_splink():
+                linker = splink_linker(con, model.settings)
+                pred = linker.inference.predict()
+                _keep_pairs(con, pred.physical_name, comps)
         stats["blocked_pairs"] = scalar(con, "SELECT count(*) FROM _pred_all")
         con.execute("DROP TABLE _pred_all")
         _drop_splink_tables(con)

@@ -12,7 +12,7 @@ import duckdb
 from linker import splink_api
 from linker.comparisons import plan_digest, splink_settings
 from linker.config import Comparison, Config
-from linker.db import scalar
+from linker.db import ident, scalar
 from linker.errors import ConfigError
 from linker.scoring.inputs import _drop_splink_tables, plan, prepare, quiet_splink, splink_linker
 from linker.scoring.model import MODEL_FORMAT, Model, NotEnoughData, save_model
@@ -29,8 +29,20 @@ U_MIN_PAIRS = 2e5
 # --- training ------------------------------------------------------------------------------
 
 
-def train(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
-    """Train on the open/known tables of this run and save `model.json`. Seeded."""
+# The training's prediction, kept for this run's scoring when asked (see train).
+TRAIN_PREDICTION = "score_prediction"
+
+
+def train(
+    con: duckdb.DuckDBPyConnection, config: Config, path: Path, *, keep_prediction: bool = False
+) -> Model:
+    """Train on the open/known tables of this run and save `model.json`. Seeded.
+
+    The prior's estimate predicts every candidate pair with the trained m and u; with
+    `keep_prediction` that prediction stays, repriced with the final prior, as the view
+    TRAIN_PREDICTION (with `score_open` and `score_known`): exactly what the saved model
+    predicts, so the run's scoring reads it instead of predicting again.
+    """
     from splink import block_on  # noqa: F401  (imported for its side effect of loading splink)
 
     comps, blocking = plan(con, config)
@@ -79,10 +91,12 @@ def train(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
         pred = linker.inference.predict()
         table = pred.physical_name
         lam_blocked, n_blocked = _prior_by_em(con, table, trained)
+        prior = lam_blocked * n_blocked / max(counts["possible_pairs"], 1)
+        # Rounded: the EM's average may differ in the last bits between runs (parallel sums).
+        prior = float(f"{min(max(prior, 1e-12), 0.5):.6g}")
+        if keep_prediction:
+            _keep_prediction(con, linker, table, prior)
     _drop_splink_tables(con)
-    prior = lam_blocked * n_blocked / max(counts["possible_pairs"], 1)
-    # Rounded: the EM's average may differ in the last bits between runs (parallel sums).
-    prior = float(f"{min(max(prior, 1e-12), 0.5):.6g}")
     trained["probability_two_random_records_match"] = prior
     meta = {
         "format": MODEL_FORMAT,
@@ -104,6 +118,23 @@ def train(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
     model = Model(path, trained, meta)
     save_model(model)
     return model
+
+
+def _keep_prediction(con, linker, table: str, prior: float) -> None:
+    """The prediction as the view TRAIN_PREDICTION, its match weight and probability those of
+    `prior` (Splink's own expressions over the per-comparison weights, so bit-identical)."""
+    weight, probability = splink_api.reprice(linker, prior)
+    con.execute(f"DROP TABLE IF EXISTS _{TRAIN_PREDICTION}")
+    con.execute(f"ALTER TABLE {ident(table)} RENAME TO _{TRAIN_PREDICTION}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {TRAIN_PREDICTION} AS SELECT * REPLACE "
+        f"({weight} AS match_weight, {probability} AS match_probability) FROM _{TRAIN_PREDICTION}"
+    )
+
+
+def drop_prediction(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"DROP VIEW IF EXISTS {TRAIN_PREDICTION}")
+    con.execute(f"DROP TABLE IF EXISTS _{TRAIN_PREDICTION}")
 
 
 def default_model(con: duckdb.DuckDBPyConnection, config: Config, path: Path) -> Model:
