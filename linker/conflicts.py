@@ -10,7 +10,7 @@ import duckdb
 
 from linker.config import Config
 from linker.db import insert_rows, literal, rows, scalar
-from linker.graph import components
+from linker.graph import components, split_components
 
 
 def cut_glue(con: duckdb.DuckDBPyConnection, config: Config) -> int:
@@ -65,13 +65,14 @@ def cut_glue(con: duckdb.DuckDBPyConnection, config: Config) -> int:
 
 
 def _cut(con: duckdb.DuckDBPyConnection, cuts: list[tuple]) -> None:
-    """Record cut edges in `glue_cuts`, drop them from the live edges, recompute components."""
+    """Record cut edges in `glue_cuts`, drop them from the live edges, recompute the
+    components they were in."""
     insert_rows(con, "glue_cuts", cuts)
     con.execute(
         "DELETE FROM live_edges e WHERE EXISTS (SELECT 1 FROM glue_cuts g "
         "WHERE g.a = e.a AND g.b = e.b)"
     )
-    components(con)
+    split_components(con, sorted({rid for c in cuts for rid in c[:2]}))
 
 
 # A record that contradicts the account its component reaches: the same checks as a

@@ -63,3 +63,54 @@ def components(
             break
     con.execute("DROP TABLE _nb")
     return rounds
+
+
+def extend_components(con: duckdb.DuckDBPyConnection, new_edges: str, out: str) -> None:
+    """`out(rid, comp)`, made by `components` over some edges, updated for `new_edges` (SQL
+    selecting a, b) added to them: the new edges between labels are a small graph whose
+    components merge labels (a record new to `out` is its own label first). Same table as
+    `components` over all the edges, at the cost of the new ones."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS SELECT a, b FROM ({new_edges})")
+    con.execute(
+        f"INSERT INTO {out} SELECT DISTINCT v, v FROM "
+        "(SELECT a AS v FROM _new UNION ALL SELECT b FROM _new) "
+        f"ANTI JOIN {out} o ON o.rid = v"
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _new_labels AS
+        SELECT DISTINCT la.comp AS a, lb.comp AS b FROM _new n
+        JOIN {out} la ON la.rid = n.a JOIN {out} lb ON lb.rid = n.b WHERE la.comp <> lb.comp
+        """
+    )
+    components(con, "_new_labels", "_merged")
+    con.execute(
+        f"UPDATE {out} SET comp = m.comp FROM _merged m WHERE {out}.comp = m.rid AND m.comp <> m.rid"
+    )
+    for t in ("_new", "_new_labels", "_merged"):
+        con.execute(f"DROP TABLE {t}")
+
+
+def split_components(
+    con: duckdb.DuckDBPyConnection,
+    rids: list[int],
+    edges: str = "live_edges",
+    out: str = "component",
+) -> None:
+    """`out(rid, comp)` updated after edges between `rids` were removed from `edges`: the
+    components that held one of them are computed again from their remaining edges (a record
+    left with none leaves `out`, as in `components`); the others stay as they are."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _split AS SELECT DISTINCT comp FROM {out} "
+        "WHERE rid IN (SELECT unnest(?))",
+        [rids],
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _split_edges AS SELECT e.a, e.b FROM {edges} e "
+        f"JOIN {out} c ON c.rid = e.a SEMI JOIN _split s ON s.comp = c.comp"
+    )
+    components(con, "_split_edges", "_split_out")
+    con.execute(f"DELETE FROM {out} WHERE comp IN (SELECT comp FROM _split)")
+    con.execute(f"INSERT INTO {out} SELECT rid, comp FROM _split_out")
+    for t in ("_split", "_split_edges", "_split_out"):
+        con.execute(f"DROP TABLE {t}")

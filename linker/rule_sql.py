@@ -14,7 +14,7 @@ from linker.config import Config
 from linker.config_model import LIST_FIELDS
 from linker.db import ident, literal, rows, scalar
 from linker.errors import ConfigError
-from linker.graph import components
+from linker.graph import components, extend_components
 
 if TYPE_CHECKING:
     from linker.rules import Rule
@@ -63,21 +63,29 @@ def run_account_rules(
         con.execute("INSERT INTO rule_trust VALUES (?, ?)", [r.name, r.trust])
     record_contacts(con, config)
     made: dict[str, int] = {}
+    seen = None  # the rank up to which `_pcomp` holds the edges' components
     for rank, rule in enumerate(rules):
         before = scalar(con, "SELECT count(*) FROM edges")
         if rule.kind == "ref":
             _ref_edges(con, rule, rank)
         else:
+            # The stronger rules' components, once: each rule's edges (its rank) are added.
+            if seen is None:
+                components(con, "edges", "_pcomp")
+            else:
+                extend_components(con, f"SELECT a, b FROM edges WHERE rank >= {seen}", "_pcomp")
+            seen = rank
             _anchor_records(con, config)
             _equal_edges(con, config, rule, rank)
         made[rule.name] = scalar(con, "SELECT count(*) FROM edges") - before
+    con.execute("DROP TABLE IF EXISTS _pcomp")
     return made
 
 
 def _anchor_records(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Table `_anchor(rid, anchor)`: the SOR record each record is already tied to by the
-    stronger rules' edges (null when none, or when its component holds two)."""
-    components(con, "edges", "_pcomp")
+    stronger rules' edges (null when none, or when its component holds two), from their
+    components `_pcomp`."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _anchor AS
@@ -87,7 +95,6 @@ def _anchor_records(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         WINDOW w AS (PARTITION BY comp)
         """
     )
-    con.execute("DROP TABLE _pcomp")
 
 
 def _insert_new_edges(

@@ -9,7 +9,7 @@ import random
 import duckdb
 import pytest
 
-from linker.graph import components
+from linker.graph import components, extend_components, split_components
 from linker.report import shortest_chain
 from linker.resolve import _LEVEL_SQL, _strongest_chains
 
@@ -138,3 +138,39 @@ def test_the_strongest_chain_reaches_every_record_of_a_long_component():
     tree = _tree(edges, [n // 2])
     assert len(tree) == n
     assert tree[1][1] == n // 2 - 1 and tree[n][1] == n - n // 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_components_extended_edge_batch_by_batch_equal_components_over_all_edges(seed):
+    rng = random.Random(seed)
+    batches = [
+        [(rng.randrange(1, 300), rng.randrange(1, 300)) for _ in range(rng.randrange(0, 120))]
+        for _ in range(4)
+    ]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE edges (a BIGINT, b BIGINT, rank INTEGER)")
+    for rank, batch in enumerate(batches):
+        if batch:
+            con.executemany("INSERT INTO edges VALUES (?, ?, ?)", [(a, b, rank) for a, b in batch])
+        if rank == 0:
+            components(con, "edges", "_pcomp")
+        else:
+            extend_components(con, f"SELECT a, b FROM edges WHERE rank = {rank}", "_pcomp")
+        got = dict(con.execute("SELECT rid, comp FROM _pcomp").fetchall())
+        assert got == _reference([e for b in batches[: rank + 1] for e in b])
+        assert con.execute("SELECT count(*) = count(DISTINCT rid) FROM _pcomp").fetchall()[0][0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_components_split_after_cuts_equal_components_over_the_edges_left(seed):
+    rng = random.Random(seed)
+    edges = sorted({(rng.randrange(1, 200), rng.randrange(1, 200)) for _ in range(260)})
+    cuts = rng.sample(edges, 25)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE live_edges (a BIGINT, b BIGINT)")
+    con.executemany("INSERT INTO live_edges VALUES (?, ?)", edges)
+    components(con)
+    con.executemany("DELETE FROM live_edges WHERE a = ? AND b = ?", cuts)
+    split_components(con, sorted({r for c in cuts for r in c}))
+    left = [e for e in edges if e not in cuts]
+    assert dict(con.execute("SELECT rid, comp FROM component").fetchall()) == _reference(left)
