@@ -266,8 +266,10 @@ def _settle(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     if held:
         insert_rows(con, "held", [(r,) for r in sorted(held)])
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW _kept_edges AS SELECT * FROM live_edges e "
-        "WHERE NOT EXISTS (SELECT 1 FROM held h WHERE h.rid IN (e.a, e.b))"
+        # Two anti joins: `h.rid IN (e.a, e.b)` in one subquery is a join on an OR, which
+        # DuckDB runs as a nested loop (2.4 s at 660k edges and 3k held, not 0.1 s).
+        "CREATE OR REPLACE TEMP VIEW _kept_edges AS SELECT e.* FROM live_edges e "
+        "ANTI JOIN held ha ON ha.rid = e.a ANTI JOIN held hb ON hb.rid = e.b"
     )
     # Components of the conflicts' kept edges (min rids: never one of another component's ids).
     con.execute(
