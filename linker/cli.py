@@ -59,15 +59,35 @@ class StderrProgress(Progress):
 
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
+        self._stage: str | None = None
 
     @contextlib.contextmanager
     def stage(self, name: str):
         t0 = time.perf_counter()
-        if not self.quiet and err.is_terminal:
-            err.print(f"[dim]… {name}[/dim]", end="\r")
-        yield
+        self._stage = name
+        self._live(f"… {name}")
+        try:
+            yield
+        finally:
+            self._stage = None
         if not self.quiet:
             err.print(f"[dim]✓ {name:<10} {time.perf_counter() - t0:7.2f} s[/dim]")
+
+    def note(self, text: str) -> None:
+        """On a terminal the stage's one live line says it; in a log, a plain line."""
+        if self._stage is None or self.quiet:
+            return
+        if err.is_terminal:
+            self._live(f"… {self._stage}: {text}")
+        else:
+            err.print(f"  {self._stage}: {text}", markup=False, highlight=False)
+
+    def _live(self, line: str) -> None:
+        if not self.quiet and err.is_terminal:
+            width = max(err.width - 1, 10)
+            err.print(
+                f"{line[:width]:<{width}}", end="\r", style="dim", markup=False, highlight=False
+            )
 
     def warn(self, message: str) -> None:
         if not self.quiet:

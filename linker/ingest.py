@@ -12,6 +12,7 @@ ingest_readers, file checks in ingest_files, the column SQL (ids, text, lists) i
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class Ingestor(Readers):
         self._empty_why: dict[str, str] = {}  # source -> why its reader has no rows
         self._header_bytes: dict[str, int] = {}  # CSV source -> bytes up to its first row
         self._scratch: list[Path] = []  # temporary copies, removed once their source is read
+        self.note: Callable[[str], None] = lambda text: None  # progress within the stage
         register_id_macros(con)
 
     # --- reading ----------------------------------------------------------------------
@@ -64,6 +66,8 @@ class Ingestor(Readers):
         con.execute(f"SET file_search_path = {literal(str(self.config.root))}")
         for source in self.config.sources.values():
             self._load_source(source)
+            if source.name in self.stats:
+                self.note(f"{source.name}: {self.stats[source.name].rows:,} rows read")
         self._build_raw_records()
 
     def _is_sor(self, s: Source) -> bool:

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 
 import duckdb
 import pyarrow as pa
 
 from linker.config import ACCOUNT_FIELDS, CONTACT_FIELDS
-from linker.db import ident
+from linker.db import ident, scalar
 from linker.normalize_keys import _map_distinct
 from linker.normalize_places import _city_table, _country_alias_table
 
@@ -141,7 +142,10 @@ def _free_mail_domains() -> frozenset[str]:
 
 
 def normalize(
-    con: duckdb.DuckDBPyConnection, custom_fields: list[str], default_country: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    custom_fields: list[str],
+    default_country: str | None = None,
+    note: Callable[[str], None] = lambda text: None,
 ) -> None:
     """Build `records` (one row per record, canonical normalized fields) from `raw_records`.
 
@@ -167,6 +171,7 @@ def normalize(
         "FROM raw_records r LEFT JOIN _country c ON c.raw = r.country"
     )
     country = "JOIN _country_of c ON c.rid = r.rid"
+    note("normalizing domains, VAT numbers and phones (each distinct value once)")
     _map_distinct(
         con,
         {
@@ -186,6 +191,7 @@ def normalize(
             ),
         },
     )
+    note("normalizing cities and names")
     _city_table(con)
     # The company name key (a long alternation of legal forms) over distinct names only.
     con.execute(
@@ -200,6 +206,7 @@ def normalize(
         "GROUP BY i.rid"
     )
     custom = "".join(f", r.{ident(f)}" for f in custom_fields)
+    note(f"writing {scalar(con, 'SELECT count(*) FROM raw_records'):,} records")
     con.execute(
         f"""
         CREATE OR REPLACE TABLE records AS

@@ -76,14 +76,15 @@ class ProjectPipeline(ProjectBase):
         """Ingest, normalize and the account rules: the deterministic part of a run."""
         cfg = self.config
         ing = Ingestor(con, cfg)
+        ing.note = self.progress.note
         with timer("ingest"):
             ing.load_all()
         # From here on, SQL from the config (rules, blocking) cannot reach files or the network.
         lock_down(con, [self.state_dir])
         with timer("normalize"):
-            normalize.normalize(con, self._custom_fields(), cfg.default_country)
+            normalize.normalize(con, self._custom_fields(), cfg.default_country, self.progress.note)
         with timer("rules"):
-            rules.run_account_rules(con, cfg, acc_rules)
+            rules.run_account_rules(con, cfg, acc_rules, self.progress.note)
         return report.stats_dict(ing.stats), [
             *cfg.warnings,
             *ing.warnings,
@@ -116,7 +117,9 @@ class ProjectPipeline(ProjectBase):
         else:
             try:
                 with timer("train"):
-                    model = scoring.train(con, cfg, self.model_file, keep_prediction=True)
+                    model = scoring.train(
+                        con, cfg, self.model_file, keep_prediction=True, note=self.progress.note
+                    )
             except scoring.NotEnoughData as e:
                 if "are linked" not in e.message:  # nothing to compare: nothing to score
                     warnings.append(f"scoring skipped: {e.message}; {e.hint}")
@@ -135,7 +138,7 @@ class ProjectPipeline(ProjectBase):
                 )
                 trained = True
         with timer("scoring"):
-            out = scoring.score(con, cfg, model, predicted=trained)
+            out = scoring.score(con, cfg, model, predicted=trained, note=self.progress.note)
         return {"enabled": True, "trained_now": trained, **out}
 
     def _apply_decisions(self, con) -> list[str]:
@@ -143,10 +146,14 @@ class ProjectPipeline(ProjectBase):
         return [*dec_warnings, *resolve.load_decisions(con, decisions_log.current(log))]
 
     def _resolve_accounts(self, con) -> None:
+        note = self.progress.note
         resolve.build_live_edges(con)
+        note(f"components of {scalar(con, 'SELECT count(*) FROM live_edges'):,} edges")
         components(con)
+        note("conflicts")
         resolve.cut_glue(con, self.config)
         resolve.cut_contradictions(con, self.config)
+        note("accounts")
         resolve.assign_accounts(con, self.config)
 
     def _resolve_and_record(

@@ -13,6 +13,9 @@ class Progress:
     def stage(self, name: str) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
 
+    def note(self, text: str) -> None:
+        """What the current stage is at ("crm: 263,404 rows", "1,729,490 pairs scored")."""
+
     def warn(self, message: str) -> None:
         pass
 

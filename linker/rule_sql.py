@@ -6,6 +6,7 @@ suggestive pair (`CORROBORATE`, `CONTRADICT`); what contacts say of an account r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -51,7 +52,10 @@ CREATE OR REPLACE TABLE key_report (
 
 
 def run_account_rules(
-    con: duckdb.DuckDBPyConnection, config: Config, rules: list[Rule]
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    rules: list[Rule],
+    note: Callable[[str], None] = lambda text: None,
 ) -> dict[str, int]:
     """Create `edges`, `suggestions`, `rule_trust` and `key_report`; return the number of
     edges each rule made."""
@@ -66,6 +70,7 @@ def run_account_rules(
     seen = None  # the rank up to which `_pcomp` holds the edges' components
     for rank, rule in enumerate(rules):
         before = scalar(con, "SELECT count(*) FROM edges")
+        note(f"rule {rule.name} ({rank + 1} of {len(rules)}), {before:,} edges so far")
         if rule.kind == "ref":
             _ref_edges(con, rule, rank)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -470,3 +471,38 @@ def test_the_documented_json_keys_are_the_result_types_keys():
         declared = set(typed.__annotations__)
         assert docs[label] - added_by_the_cli <= declared, label
         assert set(typed.__required_keys__) <= docs[label], label
+
+
+def test_long_stages_say_where_they_are_as_plain_lines_in_a_log_and_nothing_with_quiet(tiny):
+    r = invoke("run", "-p", str(tiny))
+    assert r.exit_code == 0, r.output
+    lines = r.stderr.splitlines()
+    # each source's rows while ingest runs, each rule while the rules run, then the stage's tick
+    ingest = [ln for ln in lines if ln.startswith("  ingest: ")]
+    assert ingest and all(ln.endswith(" rows read") for ln in ingest)
+    assert lines.index(ingest[-1]) < next(i for i, ln in enumerate(lines) if "✓ ingest" in ln)
+    assert any(ln.startswith("  rules: rule ") and " of " in ln for ln in lines)
+    assert any(ln.startswith("  resolve: components of ") for ln in lines)
+    assert "\r" not in r.stderr  # a log gets lines, never a line redrawn in place
+    q = invoke("run", "-p", str(tiny), "-q")
+    assert q.exit_code == 0 and q.stderr == ""
+
+
+def test_on_a_terminal_a_stage_is_one_line_redrawn_in_place(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from linker import cli
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=buf, force_terminal=True, width=40))
+    progress = cli.StderrProgress()
+    with progress.stage("ingest"):
+        progress.note("crm: 263,404 rows read")
+        progress.note("a note much longer than the forty columns this terminal has")
+    progress.note("outside a stage: not shown")
+    out = re.sub(r"\x1b\[[0-9;]*m", "", buf.getvalue())  # colours aside
+    assert out.count("\n") == 1 and "✓ ingest" in out.rsplit("\r", 1)[-1]
+    assert "crm: 263,404 rows read" in out and "outside" not in out
+    assert all(len(part.rstrip("\n")) <= 39 for part in out.split("\r"))  # never wraps

@@ -3,6 +3,8 @@ link / review / drop decision per open record and its edges; `evidence` for expl
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 
 from linker.comparisons import (
@@ -30,7 +32,12 @@ KEEP_PROBABILITY = 0.5
 
 
 def score(
-    con: duckdb.DuckDBPyConnection, config: Config, model: Model, *, predicted: bool = False
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    model: Model,
+    *,
+    predicted: bool = False,
+    note: Callable[[str], None] = lambda text: None,
 ) -> dict:
     """Score open x known pairs; add `probabilistic` and `candidate` edges; keep the evidence.
 
@@ -59,6 +66,7 @@ def score(
             _keep_pairs(con, TRAIN_PREDICTION, comps)
             drop_prediction(con)
         else:
+            note(f"candidate pairs of {counts['open']:,} open records")
             with quiet_splink():
                 linker = splink_linker(con, model.settings)
                 pred = linker.inference.predict()
@@ -67,6 +75,7 @@ def score(
         con.execute("DROP TABLE _pred_all")
         _drop_splink_tables(con)
         stats["scored_pairs"] = scalar(con, "SELECT count(*) FROM score_pairs")
+        note(f"{stats['blocked_pairs']:,} pairs scored; deciding")
         # An untrained model ranks candidates but never decides: nothing above 1.
         accept = sc.accept if not model.meta.get("untrained") else 1.1
         _decide(con, comps, accept, sc.review, sc.margin)

@@ -5,6 +5,7 @@ stale."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -35,7 +36,12 @@ TRAIN_PREDICTION = "score_prediction"
 
 
 def train(
-    con: duckdb.DuckDBPyConnection, config: Config, path: Path, *, keep_prediction: bool = False
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    path: Path,
+    *,
+    keep_prediction: bool = False,
+    note: Callable[[str], None] = lambda text: None,
 ) -> Model:
     """Train on the open/known tables of this run and save `model.json`. Seeded.
 
@@ -67,12 +73,14 @@ def train(
         # Random pairs for u: 20 per record (at least 2e5), never more than exist, capped.
         budget = max(U_MIN_PAIRS, 20 * (counts["open"] + counts["known"]))
         max_pairs = int(max(1, min(U_MAX_PAIRS, budget, counts["possible_pairs"])))
+        note(f"u from {max_pairs:,} random pairs")
         # One pass over the whole sample for every comparison: Splink's default stops a
         # comparison early on the first 1 % of the pairs (a block of records, not a random
         # 1 %), which moved country's u from 0.11 to 0.19 between two sample sizes.
         linker.training.estimate_u_using_random_sampling(
             max_pairs=max_pairs, seed=SEED, min_count_per_level=None, num_chunks=1
         )
+        note(f"m from {n_labels:,} label pairs" if n_labels >= MIN_LABELS else "m by EM")
         if n_labels >= MIN_LABELS:
             how = "m from label pairs (records the rules linked through stored references)"
             linker.training.estimate_m_from_pairwise_labels("score_labels")
@@ -92,6 +100,7 @@ def train(
         trained = _saved_settings(linker)
     _floor_unobserved(trained, n_labels, max_pairs)
     # The prior: EM over the candidate pairs with m and u fixed, rescaled to all pairs.
+    note(f"the prior: every candidate pair of {counts['open']:,} open records")
     with quiet_splink():
         linker = splink_linker(con, trained)
         pred = linker.inference.predict()
