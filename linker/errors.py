@@ -105,6 +105,16 @@ def environment_problem(e: BaseException) -> EnvironmentProblem | None:
             hint="free space or fix the permissions, then rerun; nothing published was changed",
         )
     text = str(e)
+    if type(e).__name__ == "OutOfMemoryException" and type(e).__module__.startswith(
+        ("duckdb", "_duckdb")
+    ):
+        return EnvironmentProblem(
+            f"DuckDB ran out of its memory budget ({text.splitlines()[0][:200]})",
+            key="project.memory_limit",
+            hint="raise [project] memory_limit in linker.toml (it is the budget DuckDB spills to "
+            "disk beyond; most of a run spills, a few steps cannot), then rerun; nothing "
+            "published was changed",
+        )
     for needle, what in (
         ("No space left on device", "cannot write: the disk is full"),
         ("Read-only file system", "cannot write: the file system is read-only"),

@@ -197,6 +197,25 @@ def test_a_full_disk_or_read_only_out_is_exit_2_and_leaves_nothing_behind(
     assert not list(project.glob(".crosswalk.staging-*"))
 
 
+def test_duckdb_out_of_its_memory_budget_is_exit_2_naming_memory_limit_not_a_bug(
+    project, monkeypatch
+):
+    import duckdb
+
+    before = tree(project)
+
+    def starved(*args, **kwargs):
+        raise duckdb.OutOfMemoryException(
+            "Out of Memory Error: could not allocate block of size 256.0 KiB (1.8 GiB/1.8 GiB used)"
+        )
+
+    monkeypatch.setattr("linker.scoring.score", starved)
+    r = cli("run", "-p", str(project), "--publish")
+    stops(r, 2, "memory budget", "memory_limit")
+    assert "bug" not in r.output and not list((project / ".linker").glob("crash-*"))
+    assert tree(project) == before  # the last state and publication stand
+
+
 # --- 2. forget matches whole addresses ---------------------------------------------------------
 
 

@@ -157,6 +157,8 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
     if any(c.field == MEMBERS for c in comps):
         _members(con, config)
         joins.append("LEFT JOIN _members m ON m.rid = r.rid")
+    # Not ordered: each side is, below (sorting these wide rows of token, domain and address
+    # key lists once more ran out of the 2GB memory budget at 2M account records).
     con.execute(
         f"""
         CREATE OR REPLACE TABLE score_input AS
@@ -171,7 +173,6 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
                    AND ar.comp NOT IN (SELECT a.comp FROM raw_refs x JOIN account_result a USING (rid)
                                        ANTI JOIN records t ON t.source = x.target AND t.id = x.value
                                        WHERE x.target = {sor})))
-        ORDER BY unique_id
         """
     )
     _check_blocking_sql(con, config)
