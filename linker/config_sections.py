@@ -69,6 +69,26 @@ class _Checker:
             raise self.fail(_join(key, name), "must not be empty")
         return v
 
+    def choice(
+        self,
+        tbl: dict[str, Any],
+        key: str,
+        name: str,
+        choices: tuple[str, ...],
+        *,
+        expected: str | None = None,
+    ) -> Any:
+        """A string that must be one of `choices` (None when absent), else an error saying
+        what was `expected` (by default: one of them) and the nearest choice."""
+        v = self.str_(tbl, key, name)
+        if v is not None and v not in choices:
+            raise self.fail(
+                _join(key, name),
+                f"expected {expected or 'one of ' + ', '.join(choices)}, got {v!r}",
+                did_you_mean(v, choices),
+            )
+        return v
+
     def number(self, tbl, key, name, default, *, integer=False, lo=None, hi=None):
         if name not in tbl:
             return default
@@ -171,13 +191,7 @@ def _parse_source(c: _Checker, sname: str, raw: Any, root: Path) -> Source:
     # `_optional` is the preset merge's own mark (presets.apply), never a user's key.
     internal = ("_optional",) if "system" in tbl else ()
     c.keys(tbl, key, (*_SOURCE_KEYS, *internal), required=("entity", "id"))
-    entity = c.str_(tbl, key, "entity")
-    if entity not in ENTITIES:
-        raise c.fail(
-            f"{key}.entity",
-            f"expected 'accounts' or 'contacts', got {entity!r}",
-            did_you_mean(entity, ENTITIES),
-        )
+    entity = c.choice(tbl, key, "entity", ENTITIES, expected="'accounts' or 'contacts'")
     path = c.str_(tbl, key, "path")
     query = c.str_(tbl, key, "query")
     if (path is None) == (query is None):
@@ -207,13 +221,7 @@ def _parse_source(c: _Checker, sname: str, raw: Any, root: Path) -> Source:
         )
     if records is not None and not all(_IDENT_KEY.match(p) for p in records.split(".")):
         raise c.fail(f"{key}.records", f"expected a key (or a.b path) of the JSON, got {records!r}")
-    id_format = c.str_(tbl, key, "id_format")
-    if id_format is not None and id_format not in ID_FORMATS:
-        raise c.fail(
-            f"{key}.id_format",
-            f"expected one of {', '.join(ID_FORMATS)}, got {id_format!r}",
-            did_you_mean(id_format, ID_FORMATS),
-        )
+    id_format = c.choice(tbl, key, "id_format", ID_FORMATS)
     delimiter = c.str_(tbl, key, "delimiter")
     if delimiter is not None and len(delimiter) != 1 and delimiter != "\\t":
         raise c.fail(f"{key}.delimiter", f"expected one character, got {delimiter!r}")
@@ -291,13 +299,7 @@ def _parse_scoring(c: _Checker, raw: Any, sources: dict[str, Source]) -> Scoring
     for i, item in enumerate(_array_of_tables(c, tbl, "scoring.comparisons", "comparisons")):
         key = f"scoring.comparisons[{i}]"
         c.keys(item, key, ("field", "kind", "tf", "thresholds"), ("field", "kind"))
-        kind = c.str_(item, key, "kind")
-        if kind not in COMPARISON_KINDS:
-            raise c.fail(
-                f"{key}.kind",
-                f"expected one of {', '.join(COMPARISON_KINDS)}, got {kind!r}",
-                did_you_mean(kind, COMPARISON_KINDS),
-            )
+        kind = c.choice(item, key, "kind", COMPARISON_KINDS)
         thresholds = item.get("thresholds", [])
         if not isinstance(thresholds, list) or not all(
             isinstance(t, int | float) and not isinstance(t, bool) for t in thresholds
