@@ -66,6 +66,7 @@ def run_account_rules(
     for r in rules:
         con.execute("INSERT INTO rule_trust VALUES (?, ?)", [r.name, r.trust])
     record_contacts(con, config)
+    record_domains(con, config)
     made: dict[str, int] = {}
     seen = None  # the rank up to which `_pcomp` holds the edges' components
     for rank, rule in enumerate(rules):
@@ -174,13 +175,23 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
         + (
             "0 AS n_city FROM _keys LEFT JOIN _anchor a USING (rid) GROUP BY ALL"
             if rule.suggestive
-            else "count(DISTINCT rc.city) AS n_city "
-            "FROM _keys LEFT JOIN _anchor a USING (rid) LEFT JOIN records rc USING (rid) GROUP BY ALL"
+            else "CASE WHEN bool_or(coalesce(od.shared, false)) THEN 2 ELSE count(DISTINCT rc.city) END AS n_city "
+            "FROM _keys LEFT JOIN _anchor a USING (rid) LEFT JOIN records rc USING (rid) "
+            "LEFT JOIN record_domains od USING (rid) GROUP BY ALL"
         )
     )
     # A key held by no SOR record, whose records stronger rules already tie to two different
     # accounts (two customers both called "Julien Fontaine" in France), cannot tell accounts
     # apart: like a key two SOR records share, it makes no edge.
+    for k, field in zip(kcols, rule.equal, strict=True):
+        if field == "domain":
+            # A domain the users of several SOR accounts write from (an organization's sites,
+            # a group's companies) is held by each of them, though no SOR record's website
+            # says so.
+            con.execute(
+                f"UPDATE _keystat SET n_sor = s.n FROM sor_domains s "
+                f"WHERE s.domain = _keystat.{k} AND s.n > _keystat.n_sor"
+            )
     blocked = f"n_sor >= 2 OR n > {int(limit)} OR (n_sor = 0 AND n_anchor >= 2)"
     key_text = " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
     con.execute(
@@ -242,12 +253,14 @@ CORROBORATE = (  # (the field it is about, what it says, SQL)
         "OR list_has_all(string_split(l.name, ' '), string_split(r.name, ' ')) "
         "OR list_has_all(string_split(r.name, ' '), string_split(l.name, ' '))",
     ),
-    ("domain", "domain", "list_has_any(l.domain, r.domain)"),
+    # A domain several accounts hold (an organization's, whose sites are accounts of their
+    # own) says nothing about which of them a record is: `record_domains` leaves it out.
+    ("domain", "domain", "list_has_any(ld.domains, rd.domains)"),
     (  # the company domains of one record's contacts are the other's (or both records')
         "domain",
         "contacts' email domain",
-        "list_has_any(lm.domains, r.domain) OR list_has_any(rm.domains, l.domain) "
-        "OR list_has_any(lm.domains, rm.domains)",
+        "list_has_any(ld.contact_domains, rd.domains) OR list_has_any(rd.contact_domains, ld.domains) "
+        "OR list_has_any(ld.contact_domains, rd.contact_domains)",
     ),
     ("email", "email", "l.email = r.email"),
     ("phone", "phone", "l.phone = r.phone OR l.phone_tail = r.phone_tail"),
@@ -282,6 +295,12 @@ CONTRADICT = (  # (field, what it says, SQL)
     ("country", "countries differ", "l.country <> r.country"),
     # Another city is another site of an organization, or another company of one name.
     ("city", "cities differ", "jaro_similarity(l.city, r.city) < 0.9"),
+    ("postcode", "postcodes differ", "l.postcode <> r.postcode"),
+    (  # "Hanse Akademie Campus Mitte" and "Hanse Akademie" (the main site) sharing a VAT number
+        "name",
+        "names are two accounts'",
+        "l.name <> r.name AND ln.name IS NOT NULL AND rn.name IS NOT NULL",
+    ),
     (  # its people are another account's users: a group's other company, another site
         "members",
         "contacts are another account's users",
@@ -320,6 +339,10 @@ def _suggestive_edges(con: duckdb.DuckDBPyConnection, rule: Rule, pairs_sql: str
         JOIN records r ON r.rid = c.b
         LEFT JOIN record_contacts lm ON lm.rid = c.a
         LEFT JOIN record_contacts rm ON rm.rid = c.b
+        LEFT JOIN record_domains ld ON ld.rid = c.a
+        LEFT JOIN record_domains rd ON rd.rid = c.b
+        LEFT JOIN sor_names ln ON ln.name = l.name
+        LEFT JOIN sor_names rn ON rn.name = r.name
         LEFT JOIN _anchor la ON la.rid = c.a
         LEFT JOIN _anchor ra ON ra.rid = c.b
         CROSS JOIN (SELECT ? AS name) sor
@@ -378,6 +401,61 @@ def record_contacts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         GROUP BY c.rid
         """
     )
+
+
+def record_domains(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Tables `sor_domains(domain, n)`: the company domains SOR account records hold, by their
+    own field or their users' emails, with how many hold each; and `record_domains(rid,
+    domains, contact_domains, shared)`: per account record, its own domains and its contacts',
+    less those two or more SOR records of its country hold (an organization's website, on which
+    every site's people write: it says the record is the organization's, not which of its
+    accounts), and whether it had such a domain. A group's companies in different countries
+    sharing a website keep it: the country tells them apart."""
+    sor = literal(config.accounts_sor)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _holders AS
+        SELECT DISTINCT h.domain, h.rid, r.country FROM (
+            SELECT rid, unnest(domain) AS domain FROM records WHERE source = {sor}
+            UNION ALL
+            SELECT c.rid, unnest(c.domains) FROM record_contacts c
+            JOIN records r ON r.rid = c.rid WHERE r.source = {sor}
+        ) h JOIN records r USING (rid)
+        """
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE sor_names AS SELECT DISTINCT name FROM records "
+        f"WHERE source = {sor} AND name IS NOT NULL"
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE sor_domains AS "
+        "SELECT domain, count(DISTINCT rid) AS n FROM _holders GROUP BY domain"
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE record_domains AS
+        WITH d AS (
+            SELECT rid, unnest(domain) AS d, false AS via FROM records
+            WHERE entity = 'accounts' AND domain IS NOT NULL
+            UNION ALL
+            SELECT rid, unnest(domains), true FROM record_contacts
+        ),
+        held AS (  -- how many SOR records of the record's country hold each of its domains
+            SELECT d.rid, d.d, d.via, count(DISTINCT h.rid) AS n FROM d
+            JOIN records r USING (rid)
+            LEFT JOIN _holders h ON h.domain = d.d AND (h.country = r.country
+                                   OR h.country IS NULL OR r.country IS NULL)
+            GROUP BY ALL
+        )
+        SELECT rid,
+               nullif(list(DISTINCT d ORDER BY d) FILTER (WHERE NOT via AND n < 2), []) AS domains,
+               nullif(list(DISTINCT d ORDER BY d) FILTER (WHERE via AND n < 2), [])
+                   AS contact_domains,
+               bool_or(n >= 2) AS shared
+        FROM held GROUP BY rid
+        """
+    )
+    con.execute("DROP TABLE _holders")
 
 
 def key_report(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict]:

@@ -419,3 +419,42 @@ def test_a_failed_em_round_is_undone_and_reported(trained, tmp_path, monkeypatch
     assert "name" in names
     r = invoke("run", "-p", p)
     assert r.exit_code in (0, 1), r.output
+
+
+def test_an_organizations_record_links_by_score_only_when_its_contacts_say_which_account():
+    # Records 1 and 2 write from a domain two accounts hold (an organization's sites): 1 is
+    # told apart by its contacts being the account's users, 2 only by the organization's name
+    # and address; 3 is no organization's record.
+    from linker.comparisons import MEMBERS
+    from linker.rule_sql import EDGES_DDL
+    from linker.scoring.scores import ORG_RECORD, _keep_pairs
+
+    comps = [Comparison("name", "exact"), Comparison(MEMBERS, "exact")]
+    con = duckdb.connect()
+    con.execute(EDGES_DDL)
+    _create_score_tables(con, comps)
+    con.execute(
+        "CREATE TABLE record_domains AS SELECT * FROM (VALUES (1, true), (2, true), (3, false)) "
+        "t(rid, shared)"
+    )
+    con.execute(
+        """
+        CREATE TABLE pred AS SELECT * FROM (VALUES
+            (1, 101, 'A', 0.9999, 14.0, 2.0, 5.0),
+            (2, 102, 'A', 0.9999, 14.0, 12.0, 0.0),
+            (3, 103, 'B', 0.9999, 14.0, 12.0, 0.0)
+        ) t(unique_id_l, unique_id_r, account_id_r, match_probability, match_weight,
+            mw_name, mw_members)
+        """
+    )
+    con.execute(
+        "CREATE TABLE pred2 AS SELECT 'open' AS source_dataset_l, unique_id_l, unique_id_r, "
+        "NULL::VARCHAR AS account_id_l, account_id_r, match_probability, match_weight, "
+        "'billing' AS source_l, 'product' AS source_r, mw_name, 1 AS gamma_name, "
+        "'x' AS name_l, 'x' AS name_r, mw_members, CASE WHEN mw_members > 0 THEN 1 ELSE 0 END "
+        "AS gamma_members, [] AS members_l, [] AS members_r FROM pred"
+    )
+    _keep_pairs(con, "pred2", comps)
+    _decide(con, comps, 0.99, 0.5, 4.0)
+    got = dict(con.execute("SELECT o, coalesce(why, decision) FROM score_decision").fetchall())
+    assert got == {1: "link", 2: ORG_RECORD, 3: "link"}

@@ -263,6 +263,84 @@ def test_an_organizations_website_does_not_glue_its_sites_accounts(tmp_path):
     assert ("domain", "oliveharvey.edu") in blocked  # its records are tied to two accounts
 
 
+USERS = """
+[sources.users]
+entity = "contacts"
+path = "users.csv"
+id = "id"
+account = { source = "product", column = "account_id" }
+[sources.users.fields]
+email = "email"
+"""
+
+
+def sites_project(root: Path, product: str, crm: str, users: str) -> Project:
+    p = project(root, product, crm, extra=USERS, project_extra='contacts_sor = "users"')
+    (p.root / "users.csv").write_text("id,account_id,email\n" + users)
+    return p
+
+
+def test_a_domain_the_users_of_two_accounts_write_from_tells_neither_apart(tmp_path):
+    # Two pharmacies of one chain, separate accounts; the SOR has no website, but both sites'
+    # users write from highfox.co.uk. c1 (no reference) carries the chain's website and the
+    # bare name; c2 holds a reference to site 2 and the same website.
+    p = sites_project(
+        tmp_path / "p",
+        "1,Highfox Pharmacy,,GB,,,,Leeds\n2,Highfox Pharmacy Bristol,,GB,,,,Bristol\n",
+        "c1,Highfox Pharmacy,highfox.co.uk,GB,,,,,\n"
+        "c2,Highfox Pharmacy Bristol,highfox.co.uk,GB,,,,Bristol,2\n",
+        "u1,1,anna@highfox.co.uk\nu2,2,ben@highfox.co.uk\n",
+    )
+    res = p.run()
+    got = results(p)
+    assert got["c2"][:3] == ("2", "rule", "ref")
+    # neither the website (c1-c2) nor the users' domain (c1-product 1) is evidence of which
+    assert got["c1"][0] is None
+    blocked = {(k["rule"], k["key"]) for k in res.report["keys_without_edges"]}
+    assert ("domain", "highfox.co.uk") in blocked
+    assert ("name_country", "nothing else agrees") in table(p, "SELECT rule, why FROM suggestions")
+    shared = table(p, "SELECT n FROM sor_domains WHERE domain = 'highfox.co.uk'")
+    assert shared == [(2,)]
+
+
+def test_a_groups_domain_in_two_countries_still_corroborates_within_one(tmp_path):
+    # A group's companies in GB and ES share sunpine.com: the country tells them apart.
+    p = sites_project(
+        tmp_path / "p",
+        "1,Sunpine,,GB,,,,\n2,Sunpine,,ES,,,,\n",
+        "c1,Sunpine S.L.,sunpine.com,ES,,,,,\n",
+        "u1,1,anna@sunpine.com\nu2,2,lucia@sunpine.com\n",
+    )
+    p.run()
+    got = results(p)
+    assert got["c1"][:3] == ("2", "rule", "name_country")
+
+
+def test_a_suggestive_pair_is_contradicted_by_another_postcode_or_two_accounts_names(tmp_path):
+    # Four records share an organization's website and switchboard. c1 is named like site 1,
+    # c2 like site 2 (whose reference it holds); c3 and c4 like site 2 at two postcodes.
+    p = project(
+        tmp_path / "p",
+        "1,Hanse Akademie Campus Mitte,,DE,,,,\n2,Hanse Akademie Campus West,,DE,,,,\n",
+        "c1,Hanse Akademie Campus Mitte,hanse.de,DE,+49301234567,,,,\n"
+        "c2,Hanse Akademie Campus West,hanse.de,DE,+49301234567,,,,2\n"
+        "c3,Hanse Akademie Campus West,hanse.de,DE,+49301234567,,80257,,\n"
+        "c4,Hanse Akademie Campus West,hanse.de,DE,+49301234567,,10115,,2\n",
+    )
+    p.run()
+    got = results(p)
+    assert got["c1"][0] != "2"
+    why = dict(
+        table(
+            p,
+            "SELECT r.id, string_agg(s.why, '; ') FROM suggestions s JOIN records r "
+            "ON r.rid = s.a OR r.rid = s.b WHERE s.rule = 'domain' GROUP BY r.id",
+        )
+    )
+    assert "names are two accounts'" in why["c1"]
+    assert "postcodes differ" in why["c4"]  # against c3, same name at another postcode
+
+
 def test_a_conflict_whose_only_glue_is_suggestive_edges_is_cut_and_reported(tmp_path):
     # x and y (no refs) share a website and a name; scoring ties them to different accounts
     # would be slow to set up here, so stored references tie them instead — through records
