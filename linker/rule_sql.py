@@ -243,7 +243,15 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
 # What corroborates a suggestive pair (label, SQL over l and r), and what contradicts it.
 # A field the rule itself compares says nothing more. Country and city are too coarse to
 # corroborate a name: two companies of one name share a country, often a city.
-CORROBORATE = (  # (the field it is about, what it says, SQL)
+# A pair's domains and its contacts' less an organization's (`record_domains` has a row for
+# the records that had one).
+DOMAIN_SQL = {
+    "ld": "coalesce(ld.domains, l.domain)",
+    "rd": "coalesce(rd.domains, r.domain)",
+    "lc": "coalesce(ld.contact_domains, lm.domains)",
+    "rc": "coalesce(rd.contact_domains, rm.domains)",
+}
+CORROBORATE = (  # (the field it is about, what it says, SQL; {ld} etc.: DOMAIN_SQL)
     (
         "name",
         "name",
@@ -255,12 +263,11 @@ CORROBORATE = (  # (the field it is about, what it says, SQL)
     ),
     # A domain several accounts hold (an organization's, whose sites are accounts of their
     # own) says nothing about which of them a record is: `record_domains` leaves it out.
-    ("domain", "domain", "list_has_any(ld.domains, rd.domains)"),
+    ("domain", "domain", "list_has_any({ld}, {rd})"),
     (  # the company domains of one record's contacts are the other's (or both records')
         "domain",
         "contacts' email domain",
-        "list_has_any(ld.contact_domains, rd.domains) OR list_has_any(rd.contact_domains, ld.domains) "
-        "OR list_has_any(ld.contact_domains, rd.contact_domains)",
+        "list_has_any({lc}, {rd}) OR list_has_any({rc}, {ld}) OR list_has_any({lc}, {rc})",
     ),
     ("email", "email", "l.email = r.email"),
     ("phone", "phone", "l.phone = r.phone OR l.phone_tail = r.phone_tail"),
@@ -296,11 +303,6 @@ CONTRADICT = (  # (field, what it says, SQL)
     # Another city is another site of an organization, or another company of one name.
     ("city", "cities differ", "jaro_similarity(l.city, r.city) < 0.9"),
     ("postcode", "postcodes differ", "l.postcode <> r.postcode"),
-    (  # "Hanse Akademie Campus Mitte" and "Hanse Akademie" (the main site) sharing a VAT number
-        "name",
-        "names are two accounts'",
-        "l.name <> r.name AND ln.name IS NOT NULL AND rn.name IS NOT NULL",
-    ),
     (  # its people are another account's users: a group's other company, another site
         "members",
         "contacts are another account's users",
@@ -313,13 +315,16 @@ CONTRADICT = (  # (field, what it says, SQL)
 )
 
 
+TWO_ACCOUNTS_NAMES = "names are two accounts'"
+
+
 def _suggestive_edges(con: duckdb.DuckDBPyConnection, rule: Rule, pairs_sql: str, sor: str) -> None:
     """A suggestive rule's pairs: an edge when corroborated and not contradicted, else a row
     of `suggestions` (the scoring stage weighs the pair)."""
     # A key says nothing more about what it implies: an email, its domain.
     said = {*rule.equal, *(f for k in rule.equal for f in IMPLIES.get(k, ()))}
     agree = ", ".join(
-        f"CASE WHEN coalesce({cond}, false) THEN {literal(label)} END"
+        f"CASE WHEN coalesce({cond.format(**DOMAIN_SQL)}, false) THEN {literal(label)} END"
         for field, label, cond in CORROBORATE
         if field not in said
     )
@@ -341,14 +346,25 @@ def _suggestive_edges(con: duckdb.DuckDBPyConnection, rule: Rule, pairs_sql: str
         LEFT JOIN record_contacts rm ON rm.rid = c.b
         LEFT JOIN record_domains ld ON ld.rid = c.a
         LEFT JOIN record_domains rd ON rd.rid = c.b
-        LEFT JOIN sor_names ln ON ln.name = l.name
-        LEFT JOIN sor_names rn ON rn.name = r.name
         LEFT JOIN _anchor la ON la.rid = c.a
         LEFT JOIN _anchor ra ON ra.rid = c.b
         CROSS JOIN (SELECT ? AS name) sor
         """,
         [rule.name, sor],
     )
+    if "name" not in rule.equal:
+        # Two names, each a different account's ("Hanse Akademie Campus Mitte" and "Hanse
+        # Akademie", the main site, sharing a VAT number): checked only on the pairs that
+        # would link, which are few.
+        con.execute(
+            f"""
+            UPDATE _suggested s SET contradicts = {literal(TWO_ACCOUNTS_NAMES)}
+            FROM records l, records r
+            WHERE l.rid = s.a AND r.rid = s.b AND s.agrees IS NOT NULL AND s.contradicts IS NULL
+              AND l.name <> r.name AND l.name IN (SELECT name FROM sor_names)
+              AND r.name IN (SELECT name FROM sor_names)
+            """
+        )
     con.execute(
         "INSERT INTO edges SELECT a, b, method, rule, rank, probability, "
         "evidence || '; corroborated by ' || agrees FROM _suggested "
@@ -406,10 +422,11 @@ def record_contacts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
 def record_domains(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Tables `sor_domains(domain, n)`: the company domains SOR account records hold, by their
     own field or their users' emails, with how many hold each; and `record_domains(rid,
-    domains, contact_domains, shared)`: per account record, its own domains and its contacts',
-    less those two or more SOR records of its country hold (an organization's website, on which
-    every site's people write: it says the record is the organization's, not which of its
-    accounts), and whether it had such a domain. A group's companies in different countries
+    domains, contact_domains, shared)`: for each account record with such a domain (`shared`),
+    its own domains and its contacts' less those two or more SOR records of its country hold
+    (an organization's website, on which every site's people write: it says the record is the
+    organization's, not which of its accounts); records without one have no row, their
+    domains stand (`DOMAIN_SQL`). A group's companies in different countries
     sharing a website keep it: the country tells them apart."""
     sor = literal(config.accounts_sor)
     con.execute(
@@ -431,30 +448,44 @@ def record_domains(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         "CREATE OR REPLACE TABLE sor_domains AS "
         "SELECT domain, count(DISTINCT rid) AS n FROM _holders GROUP BY domain"
     )
+    # Only domains two holders share can be shared within a country: small tables.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _ht AS SELECT domain, count(*) AS n, "
+        "count(*) FILTER (WHERE country IS NULL) AS n_null FROM _holders "
+        "GROUP BY domain HAVING count(*) >= 2"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _hc AS SELECT domain, country, count(*) AS n "
+        "FROM _holders SEMI JOIN _ht USING (domain) WHERE country IS NOT NULL GROUP BY ALL"
+    )
     con.execute(
         """
         CREATE OR REPLACE TABLE record_domains AS
         WITH d AS (
-            SELECT rid, unnest(domain) AS d, false AS via FROM records
+            SELECT rid, country, unnest(domain) AS d, false AS via FROM records
             WHERE entity = 'accounts' AND domain IS NOT NULL
             UNION ALL
-            SELECT rid, unnest(domains), true FROM record_contacts
-        ),
-        held AS (  -- how many SOR records of the record's country hold each of its domains
-            SELECT d.rid, d.d, d.via, count(DISTINCT h.rid) AS n FROM d
+            SELECT c.rid, r.country, unnest(c.domains), true FROM record_contacts c
             JOIN records r USING (rid)
-            LEFT JOIN _holders h ON h.domain = d.d AND (h.country = r.country
-                                   OR h.country IS NULL OR r.country IS NULL)
-            GROUP BY ALL
+        ),
+        held AS (  -- whether two or more SOR records of the record's country hold the domain
+            SELECT d.rid, d.d, d.via,
+                   coalesce(CASE WHEN d.country IS NULL THEN ht.n
+                                 ELSE coalesce(hc.n, 0) + ht.n_null END >= 2, false) AS shared
+            FROM d LEFT JOIN _ht ht ON ht.domain = d.d
+            LEFT JOIN _hc hc ON hc.domain = d.d AND hc.country = d.country
         )
         SELECT rid,
-               nullif(list(DISTINCT d ORDER BY d) FILTER (WHERE NOT via AND n < 2), []) AS domains,
-               nullif(list(DISTINCT d ORDER BY d) FILTER (WHERE via AND n < 2), [])
+               coalesce(list(DISTINCT d ORDER BY d) FILTER (WHERE NOT via AND NOT shared), [])
+                   AS domains,
+               coalesce(list(DISTINCT d ORDER BY d) FILTER (WHERE via AND NOT shared), [])
                    AS contact_domains,
-               bool_or(n >= 2) AS shared
-        FROM held GROUP BY rid
+               true AS shared
+        FROM held WHERE rid IN (SELECT rid FROM held WHERE shared) GROUP BY rid
         """
     )
+    con.execute("DROP TABLE _ht")
+    con.execute("DROP TABLE _hc")
     con.execute("DROP TABLE _holders")
 
 
