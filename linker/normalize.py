@@ -31,6 +31,10 @@ EXTRA_LEGAL_FORMS = (
     "ug",
     "ug haftungsbeschrankt",
     "haftungsbeschrankt",
+    "ug haftungsbeschraenkt",  # ä written "ae", as ASCII exports of German names do
+    "haftungsbeschraenkt",
+    "ug haftungsbeschr",  # abbreviated
+    "haftungsbeschr",
     "gmbh co kg",
     "ek",
     "gmbh und co kg",

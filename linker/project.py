@@ -89,6 +89,8 @@ class Project(ProjectPipeline):
                 )
                 with timer("save_state"):
                     state.write_meta(con, f"linker {__version__}")
+                    for t in state.RUN_ONLY_TABLES:  # read within the run, by nothing later
+                        con.execute(f"DROP TABLE IF EXISTS {t}")
                     con.execute(f"ATTACH {literal(str(tmp))} AS new_state")
                     con.execute("COPY FROM DATABASE memory TO new_state")
                     con.execute("DETACH new_state")

@@ -19,6 +19,10 @@ from linker.errors import ConfigError
 # 1: the first versioned state (2026-11-30).
 STATE_VERSION = 1
 META_TABLE = "linker_state"
+# Tables a run builds and reads itself that no later command reads: not saved with the state
+# (what contacts say of each account record, the organizations' domains and the SOR's names
+# the rules check pairs against, the pairs training labels). 1M trap data: 1.5M rows.
+RUN_ONLY_TABLES = ("record_contacts", "sor_domains", "sor_names", "record_domains", "score_labels")
 
 
 def write_meta(con: duckdb.DuckDBPyConnection, written_by: str) -> None:

@@ -402,6 +402,8 @@ NAME_KEYS = [
     ("ACME GMBH", "acme"),
     ("Acme Gmbh.", "acme"),
     ("Acme UG (haftungsbeschränkt)", "acme"),
+    ("Acme UG (haftungsbeschraenkt)", "acme"),  # ä as "ae" in an ASCII export
+    ("Acme UG (haftungsbeschr.)", "acme"),
     ("Acme UG", "acme"),
     ("Acme GmbH & Co. KG", "acme"),
     ("Acme GmbH & Co KG", "acme"),
