@@ -284,7 +284,7 @@ def _rewrite_decisions(
 def _filtered(
     directory: Path, targets: set[tuple[str, str]], config: Config
 ) -> tuple[dict[str, pa.Table], int]:
-    """The publication's three tables without the targets' rows, and how many rows went.
+    """The publication's tables without the targets' rows, and how many rows went.
     A file that cannot be read is an InputError naming it (exit 3)."""
     try:
         return _filtered_tables(directory, targets, config)
@@ -332,6 +332,18 @@ def _filtered_tables(
                 pa.array([[x for x in v if x not in gone] for v in lists], pa.list_(pa.string())),
             )
     out["accounts_wide.parquet"] = wide
+    changes = directory / publish.CHANGES
+    if changes.exists():  # publications before it was written have none
+        t = pq.read_table(changes)
+        key = pc.binary_join_element_wise(t["source"], t["source_record_id"], "\x1f")
+        drop = pc.is_in(key, value_set=keys)
+        if users:
+            who = pa.array(sorted(users))
+            for col in ("user_id_before", "user_id_after"):
+                drop = pc.or_(drop, pc.fill_null(pc.is_in(t[col], value_set=who), False))
+        kept = t.filter(pc.invert(drop))
+        removed += t.num_rows - kept.num_rows
+        out[publish.CHANGES] = kept
     return out, removed
 
 
@@ -370,6 +382,8 @@ def _scrub_current(out: Path, targets: set[tuple[str, str]], config: Config) -> 
         if k not in ("schema_version", "run_id", "created_at", "config_hash", "row_counts", "files")
     }
     extra["erasures"] = old.get("erasures", 0) + 1
+    # its own changes, scrubbed, never new ones against the unscrubbed publication
+    tables.setdefault(publish.CHANGES, publish.CHANGES_SCHEMA.empty_table())
     publish.publish(
         tables,
         out,

@@ -32,14 +32,19 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from linker.db import arrow
+from linker.db import arrow, literal
 from linker.errors import ConfigError
 
 SCHEMA_VERSION = 1
 HISTORY = "_history"
-FILES = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet")
+# The crosswalk (the same inputs, the same bytes) and what changed since the previous
+# publication (which depends on that publication too).
+CROSSWALK = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet")
+CHANGES = "changes.parquet"
+FILES = (*CROSSWALK, CHANGES)
 MANIFEST = "manifest.json"
 # Everything linker writes into OUT; anything else there is someone else's.
 PUBLICATION_ENTRIES = frozenset({*FILES, MANIFEST, HISTORY})
@@ -109,6 +114,67 @@ def crosswalk_tables(
         "contacts.parquet": contacts,
         "accounts_wide.parquet": wide.cast(wide_schema),
     }
+
+
+# changes.parquet: one row per record whose published row differs from the previous
+# publication's, with both versions (docs/publish.md).
+_CHANGED = ("account_id", "user_id", "method", "rule", "match_probability", "reason")
+CHANGES_SCHEMA = pa.schema(
+    [
+        pa.field("entity", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("source_record_id", pa.string(), nullable=False),
+        pa.field("change", pa.string(), nullable=False),
+        *(
+            pa.field(f"{c}_{when}", pa.float64() if c == "match_probability" else pa.string())
+            for c in _CHANGED
+            for when in ("before", "after")
+        ),
+    ]
+)
+
+
+def changes_table(tables: dict[str, pa.Table], previous: Path | None) -> pa.Table:
+    """The records whose published row differs from the one in `previous` (a publication's
+    directory; None: there is none, every record is added). `change`: added, removed,
+    account (its account_id or user_id changed) or detail (same account; its method, rule,
+    match probability or reason changed). Sorted by entity, source and id."""
+    con = duckdb.connect()
+    try:
+        selects = []
+        for entity in ("accounts", "contacts"):
+            name = f"{entity}.parquet"
+            con.register(f"_new_{entity}", tables[name])
+            old = previous / name if previous is not None else None
+            source = (
+                f"read_parquet({literal(str(old))})"
+                if old is not None and old.exists()
+                else f"(SELECT * FROM _new_{entity} LIMIT 0)"
+            )
+            user = "user_id" if entity == "contacts" else "NULL::VARCHAR AS user_id"
+            cols = f"source, source_record_id, account_id, {user}, method, rule, match_probability, reason"
+            differs = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in _CHANGED)
+            pairs = ", ".join(f"o.{c} AS {c}_before, n.{c} AS {c}_after" for c in _CHANGED)
+            selects.append(
+                f"""
+                SELECT '{entity}' AS entity, coalesce(n.source, o.source) AS source,
+                       coalesce(n.source_record_id, o.source_record_id) AS source_record_id,
+                       CASE WHEN o.source IS NULL THEN 'added' WHEN n.source IS NULL THEN 'removed'
+                            WHEN o.account_id IS DISTINCT FROM n.account_id
+                              OR o.user_id IS DISTINCT FROM n.user_id THEN 'account'
+                            ELSE 'detail' END AS change,
+                       {pairs}
+                FROM (SELECT {cols} FROM {source}) o
+                FULL JOIN (SELECT {cols} FROM _new_{entity}) n
+                  ON o.source = n.source AND o.source_record_id = n.source_record_id
+                WHERE o.source IS NULL OR n.source IS NULL OR {differs}
+                """
+            )
+        return arrow(
+            con, " UNION ALL ".join(selects) + " ORDER BY entity, source, source_record_id"
+        ).cast(CHANGES_SCHEMA)
+    finally:
+        con.close()
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
@@ -220,11 +286,29 @@ def publish(
 ) -> dict:
     """Write the tables as a new publication at `out`, atomically; return the manifest.
 
-    Refuses (ConfigError, nothing written) an `out` that is not linker's to replace."""
+    Without a `changes.parquet` in `tables`, it is made against the publication `out` holds
+    (the manifest gains `previous_run_id` and the count of each kind of change). Refuses
+    (ConfigError, nothing written) an `out` that is not linker's to replace."""
     out = check_out(out, protected)
     parent = out.parent
     parent.mkdir(parents=True, exist_ok=True)
     recover(out)
+    if CHANGES not in tables:
+        previous = read_manifest(out)
+        try:
+            changes = changes_table(tables, out if previous is not None else None)
+        except duckdb.Error:  # a damaged previous publication: a warehouse reloads in full
+            previous, changes = None, changes_table(tables, None)
+        tables = {**tables, CHANGES: changes}
+        counts = pc.value_counts(changes["change"]).to_pylist() if changes.num_rows else []
+        extra = {
+            **(extra or {}),
+            "previous_run_id": previous.get("run_id") if previous else None,
+            "changes": {
+                kind: next((c["counts"] for c in counts if c["values"] == kind), 0)
+                for kind in ("added", "removed", "account", "detail")
+            },
+        }
     staging = parent / f".{out.name}.staging-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)

@@ -378,6 +378,15 @@ def run_report(p: Project, res: RunResult, wanted_publish: bool) -> None:
             f"published run {res.manifest['run_id']} → {escape(str(where))}/ "
             f"({', '.join(f'{k}: {v}' for k, v in res.manifest['row_counts'].items())})"
         )
+        changed = res.manifest.get("changes")
+        if changed is not None:
+            since = res.manifest.get("previous_run_id")
+            what = ", ".join(f"{v} {k}" for k, v in changed.items() if v) or "nothing"
+            out.print(
+                f"changes since run {since}: {what} (changes.parquet)"
+                if since
+                else f"first publication in {escape(str(where))}: every record is added in changes.parquet"
+            )
     elif wanted_publish and res.gates_failed:
         out.print(
             "[red]not published[/red]: a quality gate failed (use `linker publish --force` to override)"

@@ -33,10 +33,8 @@ def line(left, right, decision="match", note=""):
 
 
 def all_rows(directory):
-    return {
-        name: pq.read_table(directory / name).to_pylist()
-        for name in ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet")
-    }
+    names = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet", "changes.parquet")
+    return {name: pq.read_table(directory / name).to_pylist() for name in names}
 
 
 def mentions(rows, records) -> bool:
@@ -75,6 +73,9 @@ def test_forget_by_email_reaches_every_copy(tiny):
         rows = all_rows(d)
         assert not mentions(rows, gone)
         assert all(r["user_id"] != "1" for r in rows["contacts.parquet"])
+        assert all(
+            "1" not in (r["user_id_before"], r["user_id_after"]) for r in rows["changes.parquet"]
+        )
         assert all("cus_B" not in r["billing_ids"] for r in rows["accounts_wide.parquet"])
         manifest = json.loads((d / "manifest.json").read_text())
         for name, f in manifest["files"].items():

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from linker import Project
-from linker.publish import FILES, recover
+from linker.publish import CROSSWALK, FILES, recover
 
 ACCOUNTS = {
     "account_id": pa.string(),
@@ -103,9 +103,12 @@ def test_manifest_hashes_and_counts(tiny):
 def test_identical_inputs_give_byte_identical_files(tiny):
     p = Project(tiny)
     p.run(do_publish=True)
-    first = {f: sha(tiny / "crosswalk" / f) for f in FILES}
+    first = {f: sha(tiny / "crosswalk" / f) for f in CROSSWALK}
     p.run(do_publish=True)
-    assert {f: sha(tiny / "crosswalk" / f) for f in FILES} == first
+    assert {f: sha(tiny / "crosswalk" / f) for f in CROSSWALK} == first
+    # nothing changed since the previous publication: an empty changes.parquet
+    assert pq.read_metadata(tiny / "crosswalk" / "changes.parquet").num_rows == 0
+    empty = sha(tiny / "crosswalk" / "changes.parquet")
     # The same rows in another order: the same run id, the same bytes.
     rng = random.Random(3)
     for name in ("product.csv", "crm.csv", "crm_contacts.csv"):
@@ -116,18 +119,19 @@ def test_identical_inputs_give_byte_identical_files(tiny):
     sup = tiny / "data" / "support.jsonl"
     sup.write_text("\n".join(reversed(sup.read_text().splitlines())) + "\n")
     p.run(do_publish=True)
-    assert {f: sha(tiny / "crosswalk" / f) for f in FILES} == first
+    assert {f: sha(tiny / "crosswalk" / f) for f in CROSSWALK} == first
+    assert sha(tiny / "crosswalk" / "changes.parquet") == empty
 
 
 def test_shuffled_rows_give_identical_rows(tiny):
     p = Project(tiny)
     p.run(do_publish=True)
-    before = {f: pq.read_table(tiny / "crosswalk" / f) for f in FILES}
+    before = {f: pq.read_table(tiny / "crosswalk" / f) for f in CROSSWALK}
     crm = tiny / "data" / "crm.csv"
     head, *body = crm.read_text().splitlines()
     crm.write_text("\n".join([head, *reversed(body)]) + "\n")
     p.run(do_publish=True)
-    for f in FILES:
+    for f in CROSSWALK:
         after = pq.read_table(tiny / "crosswalk" / f)
         cols = [c for c in after.schema.names if c != "run_id"]
         assert after.select(cols).equals(before[f].select(cols)), f
@@ -192,3 +196,77 @@ def test_run_id_changes_when_a_value_changes(tiny):
     crm = tiny / "data" / "crm.csv"
     crm.write_text(crm.read_text().replace("Nobody Ltd", "Nobody Limited"))
     assert p.run().run_id != first
+
+
+# --- changes.parquet: what changed since the previous publication -------------------------------
+
+
+def _apply(previous: pa.Table, changes: pa.Table, entity: str) -> pa.Table:
+    """What a warehouse does with changes.parquet: delete the removed rows, upsert the rest."""
+    rows = {(r["source"], r["source_record_id"]): r for r in previous.to_pylist()}
+    for c in changes.to_pylist():
+        if c["entity"] != entity:
+            continue
+        key = (c["source"], c["source_record_id"])
+        if c["change"] == "removed":
+            del rows[key]
+            continue
+        row = {"source": key[0], "source_record_id": key[1]}
+        for col in ("account_id", "user_id", "method", "rule", "match_probability", "reason"):
+            if col in previous.schema.names:
+                row[col] = c[f"{col}_after"]
+        rows[key] = {**rows.get(key, {}), **row}
+    return pa.Table.from_pylist([rows[k] for k in sorted(rows)])
+
+
+def test_changes_say_what_changed_since_the_previous_publication(tiny):
+    p = Project(tiny)
+    first = p.run(do_publish=True)
+    out = tiny / "crosswalk"
+    m1 = json.loads((out / "manifest.json").read_text())
+    changes = pq.read_table(out / "changes.parquet")
+    # the first publication: every record added
+    accounts = pq.read_table(out / "accounts.parquet")
+    contacts = pq.read_table(out / "contacts.parquet")
+    assert changes.num_rows == accounts.num_rows + contacts.num_rows
+    assert set(changes["change"].to_pylist()) == {"added"}
+    assert m1["previous_run_id"] is None and m1["changes"]["added"] == changes.num_rows
+    before = {"accounts": accounts, "contacts": contacts}
+
+    # crm 111 (Globex, linked by its VAT number) now holds Initech's id; 114 goes; 118 comes
+    crm = tiny / "data" / "crm.csv"
+    text = crm.read_text().replace(
+        "111,Globex Limited,,UK,GB980780684,,,", "111,Globex Limited,,UK,GB980780684,,36,"
+    )
+    text = text.replace("114,Nobody Ltd,nobody.example,UK,,,,\n", "")
+    crm.write_text(text + "118,Umbrella,umbrella.nl,NL,,,,\n")
+    second = p.run(do_publish=True)
+    m2 = json.loads((out / "manifest.json").read_text())
+    assert m2["previous_run_id"] == first.run_id != second.run_id
+    changes = pq.read_table(out / "changes.parquet")
+    got = {(r["entity"], r["source"], r["source_record_id"]): r for r in changes.to_pylist()}
+    assert got[("accounts", "crm", "114")]["change"] == "removed"
+    assert got[("accounts", "crm", "114")]["account_id_after"] is None
+    assert got[("accounts", "crm", "118")]["change"] == "added"
+    assert got[("accounts", "crm", "118")]["account_id_after"] == "37"
+    moved = got[("accounts", "crm", "111")]  # its VAT number says 35, its reference 36
+    assert (moved["change"], moved["account_id_before"], moved["account_id_after"]) == (
+        "account",
+        "35",
+        None,
+    )
+    assert (moved["rule_before"], moved["reason_after"]) == ("vat", "conflict")
+    assert sum(m2["changes"].values()) == changes.num_rows
+    # unchanged records are not listed, and applying the changes gives the new crosswalk
+    assert ("accounts", "product", "34") not in got
+    for entity in ("accounts", "contacts"):
+        new = pq.read_table(out / f"{entity}.parquet").drop_columns(["run_id"])
+        applied = _apply(before[entity].drop_columns(["run_id"]), changes, entity)
+        assert applied.select(new.schema.names).to_pylist() == new.to_pylist(), entity
+    # read back with another reader than the one that wrote it
+    import duckdb as _duckdb
+
+    kinds = _duckdb.sql(
+        f"SELECT change, count(*) FROM read_parquet('{out / 'changes.parquet'}') GROUP BY 1"
+    ).fetchall()
+    assert dict(kinds) == {k: v for k, v in m2["changes"].items() if v}
