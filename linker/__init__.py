@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from linker.project import Project
     from linker.results import (
         CheckResult,
+        DryRunResult,
         EvaluateResult,
         ExplainResult,
         ForgetResult,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
 # Each public name and the module that defines it.
 _WHERE = {
     "CheckResult": "linker.results",
+    "DryRunResult": "linker.results",
     "EvaluateResult": "linker.results",
     "ExplainResult": "linker.results",
     "ForgetResult": "linker.results",
@@ -70,6 +72,7 @@ __all__ = [
     "CheckResult",
     "ConfigError",
     "Decision",
+    "DryRunResult",
     "Edge",
     "EvaluateResult",
     "Evidence",

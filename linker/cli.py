@@ -317,11 +317,27 @@ def run(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Publish here instead of [publish] out.")
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Read the sources and say what changed since the last run; link and write nothing.",
+        ),
+    ] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Ingest, normalize, apply the rules, resolve; print a summary per source."""
     p = _project(project, quiet)  # --json: stdout is the JSON; progress stays on stderr
+    if dry_run:
+        if publish:
+            raise ConfigError("--dry-run writes nothing: it cannot --publish", key="--dry-run")
+        dry = p.dry_run()
+        if json_:
+            _print_json(dry)
+        else:
+            render.dry_run_report(dry)
+        return
     res = p.run(do_publish=publish, publish_out=out_dir)
     _finish(p, res, json_, publish)
 

@@ -25,6 +25,7 @@ from linker.project_pipeline import ProjectPipeline, _Timer
 from linker.project_state import MODEL_REPORT, STATE_DB
 from linker.results import (
     CheckResult,
+    DryRunResult,
     EvaluateResult,
     ExplainResult,
     ForgetResult,
@@ -58,6 +59,26 @@ class Project(ProjectPipeline):
         finally:
             con.close()
 
+    def dry_run(self) -> DryRunResult:
+        """Read the sources and say what changed since the last run, per source; link
+        nothing, write nothing (`linker run --dry-run`)."""
+        timer = _Timer(self.progress)
+        con = connect(**self._duckdb_settings())
+        try:
+            ing = Ingestor(con, self.config)
+            ing.note = self.progress.note
+            with timer("ingest"):
+                ing.load_all()
+                since = self._since_last_run(con)
+        finally:
+            con.close()
+        return {
+            "since_last_run": since,
+            "sources": report.stats_dict(ing.stats),
+            "warnings": [*self.config.warnings, *ing.warnings],
+            "timings": timer.timings,
+        }
+
     def run(self, *, publish_out: Path | None = None, do_publish: bool = False) -> RunResult:
         """Ingest, normalize, rules, scoring, resolve, contacts; optionally publish (if gates pass)."""
         cfg = self.config
@@ -73,7 +94,8 @@ class Project(ProjectPipeline):
             # intermediate table: twice the time at 1M records) and saves the state once.
             con = connect(**self._duckdb_settings())
             try:
-                stats, warnings = self._match(con, acc_rules, timer)
+                since: dict = {}
+                stats, warnings = self._match(con, acc_rules, timer, since=since)
                 scored: dict = {"enabled": False}
                 if cfg.scoring.enabled:
                     scored = self._score(con, timer, warnings)
@@ -86,6 +108,7 @@ class Project(ProjectPipeline):
                     warnings,
                     cfg.digest,
                     self._run_id(stats),
+                    since,
                 )
                 with timer("save_state"):
                     state.write_meta(con, f"linker {__version__}")

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from linker import decisions as decisions_log
-from linker import normalize, report, resolve, rules, scoring
+from linker import normalize, report, resolve, row_diff, rules, scoring
 from linker.config import Config
 from linker.db import lock_down, scalar
 from linker.graph import components
 from linker.ingest import Ingestor
 from linker.project_state import MODEL_FILE, ProjectBase
-from linker.results import Progress, RunResult
+from linker.results import Progress, RunResult, SinceLastRun
 from linker.review_queue import build_review_queue
 
 
@@ -72,13 +72,18 @@ class ProjectPipeline(ProjectBase):
             out += [f for f in s.fields if f not in canon and f not in out]
         return out
 
-    def _match(self, con, acc_rules, timer: _Timer) -> tuple[dict, list[str]]:
-        """Ingest, normalize and the account rules: the deterministic part of a run."""
+    def _match(
+        self, con, acc_rules, timer: _Timer, since: dict | None = None
+    ) -> tuple[dict, list[str]]:
+        """Ingest, normalize and the account rules: the deterministic part of a run.
+        `since`: filled with what changed in the sources since the last run (row_diff)."""
         cfg = self.config
         ing = Ingestor(con, cfg)
         ing.note = self.progress.note
         with timer("ingest"):
             ing.load_all()
+            if since is not None:
+                since.update(self._since_last_run(con))
         # From here on, SQL from the config (rules, blocking) cannot reach files or the network.
         lock_down(con, [self.state_dir])
         with timer("normalize"):
@@ -90,6 +95,11 @@ class ProjectPipeline(ProjectBase):
             *ing.warnings,
             *_phone_warnings(con, cfg),
         ]
+
+    def _since_last_run(self, con) -> SinceLastRun:
+        """Hash the ingested rows (`row_hashes`) and compare them with the last run's."""
+        row_diff.hash_rows(con)
+        return row_diff.since_last_run(con, self.state_db, list(self.config.sources))
 
     def _score(self, con, timer: _Timer, warnings: list[str]) -> dict:
         """A first resolve says which records are open; Splink scores them (training first
@@ -166,6 +176,7 @@ class ProjectPipeline(ProjectBase):
         warnings: list[str],
         config_hash: str,
         run_id: str,
+        since: dict | None = None,
     ) -> dict:
         """Apply the decisions log, resolve accounts and contacts, build and save the report."""
         cfg = self.config
@@ -188,12 +199,13 @@ class ProjectPipeline(ProjectBase):
             warnings=warnings,
             pending_review=pending,
             scoring=scored,
+            since_last_run=since,
         )
         con.execute("CREATE OR REPLACE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         run_meta = {"stats": stats, "scoring": scored, "decisions": self._decisions_digest()}
         con.execute(
-            "INSERT INTO meta VALUES ('run', ?), ('report', ?)",
-            [json.dumps(run_meta), json.dumps(rep, sort_keys=True)],
+            "INSERT INTO meta VALUES ('run', ?), ('report', ?), ('row_hash', ?)",
+            [json.dumps(run_meta), json.dumps(rep, sort_keys=True), row_diff.hash_version()],
         )
         return rep
 

@@ -18,7 +18,14 @@ if TYPE_CHECKING:
     from rich.table import Table as RichTable
 
     from linker.project import Project
-    from linker.results import CheckResult, RunResult, StatusResult, TrainResult
+    from linker.results import (
+        CheckResult,
+        DryRunResult,
+        RunResult,
+        SinceLastRun,
+        StatusResult,
+        TrainResult,
+    )
 
 
 def escape(text: str) -> str:
@@ -141,6 +148,38 @@ def print_queue(items: list[dict], as_json: bool, as_csv: bool) -> None:
     out.print(f"{len(items)} item(s), {pending} pending")
 
 
+def dry_run_report(dry: DryRunResult) -> None:
+    """`linker run --dry-run`: what changed in the sources since the last run."""
+    since = dry["since_last_run"]
+    if since["compared"]:
+        t = Table(title="since the last run", title_justify="left")
+        for col in ("source", "added", "changed", "removed", "unchanged"):
+            t.add_column(col, justify="left" if col == "source" else "right")
+        for name, n in since["sources"].items():
+            t.add_row(
+                escape(name), *(str(n[k]) for k in ("added", "changed", "removed", "unchanged"))
+            )
+        out.print(t)
+    else:
+        out.print(since_last_run_text(since))
+    for w in dry["warnings"]:
+        out.print(f"[yellow]warning:[/yellow] {escape(w)}")
+    out.print("dry run: nothing linked, nothing written")
+
+
+def since_last_run_text(since: SinceLastRun) -> str:
+    """'since the last run: crm 1 added, 2 changed; billing 3 removed (…unchanged)'."""
+    if not since["compared"]:
+        return f"since the last run: not compared ({since['why']})"
+    parts = []
+    for name, n in since["sources"].items():
+        moved = ", ".join(f"{n[k]} {k}" for k in ("added", "changed", "removed") if n[k])
+        if moved:
+            parts.append(f"{escape(name)} {moved}")
+    same = sum(n["unchanged"] for n in since["sources"].values())
+    return f"since the last run: {'; '.join(parts) or 'no record changed'} ({same} unchanged)"
+
+
 def _print_summary(p: Project, rep: dict) -> None:
     acc = Table(
         title=f"{rep['project']} · run {rep.get('run_id', '')} · accounts", title_justify="left"
@@ -202,6 +241,9 @@ def _print_summary(p: Project, rep: dict) -> None:
             out.print(con)
     else:  # a narrow terminal: a few lines per source instead of a table cut to pieces
         _print_sources_narrow(rep)
+    since = rep.get("since_last_run")
+    if since:
+        out.print(since_last_run_text(since))
     c = rep["conflicts"]
     held = sum(s.get("conflicts", 0) for s in rep["sources"].values() if s["entity"] == "accounts")
     if c["components"]:

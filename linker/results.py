@@ -58,6 +58,26 @@ class TrainResult(TypedDict):
     warnings: list[str]
 
 
+class SourceChanges(TypedDict):
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+
+
+class SinceLastRun(TypedDict):
+    compared: bool  # false: no previous run, or one that kept no comparable row hashes
+    why: str | None  # why not compared
+    sources: dict[str, SourceChanges]
+
+
+class DryRunResult(TypedDict):
+    since_last_run: SinceLastRun
+    sources: dict[str, dict[str, Any]]  # rows read per source, as `run` reports them
+    warnings: list[str]
+    timings: dict[str, float]
+
+
 class LastRun(TypedDict):
     run_id: str | None
     conflicts: int

@@ -506,3 +506,61 @@ def test_on_a_terminal_a_stage_is_one_line_redrawn_in_place(monkeypatch):
     assert out.count("\n") == 1 and "✓ ingest" in out.rsplit("\r", 1)[-1]
     assert "crm: 263,404 rows read" in out and "outside" not in out
     assert all(len(part.rstrip("\n")) <= 39 for part in out.split("\r"))  # never wraps
+
+
+# --- what changed in the sources since the last run -----------------------------------------
+
+
+def _since(tiny) -> dict:
+    r = invoke("run", "-p", str(tiny), "--json", "-q")
+    assert r.exit_code in (0, 1), r.output
+    return json.loads(r.stdout)["since_last_run"]
+
+
+def test_a_run_says_what_changed_in_each_source_since_the_last_run(tiny):
+    first = _since(tiny)
+    assert first == {"compared": False, "why": "no previous run", "sources": {}}
+    crm = tiny / "data" / "crm.csv"
+    head, *body = crm.read_text().splitlines()
+    body = [ln for ln in body if not ln.startswith("114,")]  # removed
+    body = [
+        ln.replace(
+            "111,Globex Limited,,UK,GB980780684,,,", "111,Globex Limited,,UK,GB980780684,,36,"
+        )
+        for ln in body
+    ]  # a new reference: changed
+    body.reverse()  # another order changes nothing
+    crm.write_text("\n".join([head, *body, "118,Umbrella,umbrella.nl,NL,,,,"]) + "\n")
+    since = _since(tiny)
+    assert since["compared"] and since["why"] is None
+    assert since["sources"]["crm"] == {"added": 1, "changed": 1, "removed": 1, "unchanged": 6}
+    assert since["sources"]["product"] == {"added": 0, "changed": 0, "removed": 0, "unchanged": 7}
+    r = invoke("run", "-p", str(tiny))
+    assert "since the last run: no record changed" in r.stdout
+    # the text says it per source
+    crm.write_text(
+        crm.read_text().replace("118,Umbrella,umbrella.nl", "118,Umbrella BV,umbrella.nl")
+    )
+    r = invoke("run", "-p", str(tiny))
+    assert "since the last run: crm 1 changed (" in r.stdout
+
+
+def test_a_dry_run_says_what_changed_and_writes_nothing(tiny):
+    assert invoke("run", "-p", str(tiny), "-q").exit_code == 0
+    state = tiny / ".linker" / "state.duckdb"
+    before = state.read_bytes()
+    users = tiny / "data" / "product_users.parquet"
+    import pyarrow.parquet as pq
+
+    pq.write_table(pq.read_table(users).slice(1), users)  # the first user is gone
+    r = invoke("run", "-p", str(tiny), "--dry-run", "--json", "-q")
+    assert r.exit_code == 0, r.output
+    answer = json.loads(r.stdout)
+    assert set(answer) == {"schema_version", "since_last_run", "sources", "warnings", "timings"}
+    assert answer["since_last_run"]["sources"]["product_users"]["removed"] == 1
+    assert state.read_bytes() == before and not (tiny / "crosswalk").exists()
+    text = invoke("run", "-p", str(tiny), "--dry-run")
+    assert text.exit_code == 0 and "nothing linked, nothing written" in text.stdout
+    assert "product_users" in text.stdout
+    both = invoke("run", "-p", str(tiny), "--dry-run", "--publish")
+    assert both.exit_code == 2 and "--dry-run" in both.stderr
