@@ -180,9 +180,6 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
             "LEFT JOIN record_domains od USING (rid) GROUP BY ALL"
         )
     )
-    # A key held by no SOR record, whose records stronger rules already tie to two different
-    # accounts (two customers both called "Julien Fontaine" in France), cannot tell accounts
-    # apart: like a key two SOR records share, it makes no edge.
     for k, field in zip(kcols, rule.equal, strict=True):
         if field == "domain":
             # A domain the users of several SOR accounts write from (an organization's sites,
@@ -192,6 +189,9 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
                 f"UPDATE _keystat SET n_sor = s.n FROM sor_domains s "
                 f"WHERE s.domain = _keystat.{k} AND s.n > _keystat.n_sor"
             )
+    # A key held by no SOR record, whose records stronger rules already tie to two different
+    # accounts (two customers both called "Julien Fontaine" in France), cannot tell accounts
+    # apart: like a key two SOR records share, it makes no edge.
     blocked = f"n_sor >= 2 OR n > {int(limit)} OR (n_sor = 0 AND n_anchor >= 2)"
     key_text = " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
     con.execute(
