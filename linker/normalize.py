@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -150,11 +151,14 @@ def normalize(
     custom_fields: list[str],
     default_country: str | None = None,
     note: Callable[[str], None] = lambda text: None,
+    cache: Path | None = None,
 ) -> None:
     """Build `records` (one row per record, canonical normalized fields) from `raw_records`.
 
     `default_country` ([project] default_country) is the country of records that carry none:
-    their phones and VAT numbers are read in it, and it is their `country`."""
+    their phones and VAT numbers are read in it, and it is their `country`. `cache`: the last
+    run's state, whose domains, VAT numbers and phones are not parsed again
+    (normalize_keys._map_distinct)."""
     register(con)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _country AS SELECT raw, a.code FROM "
@@ -194,6 +198,7 @@ def normalize(
                 "WHERE r.phone IS NOT NULL",
             ),
         },
+        cache,
     )
     note("normalizing cities and names")
     _city_table(con)

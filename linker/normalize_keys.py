@@ -5,16 +5,20 @@ phones), and their mapping over distinct values, in this process or in worker pr
 from __future__ import annotations
 
 import functools
+import hashlib
+import itertools
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linker.db import arrow
+from linker.db import arrow, literal
+from linker.db import rows as rows_of
 
 # Words people type before a VAT number: "VAT No.", "USt-IdNr.:", "TVA", "BTW-nr" ...
 VAT_WORDS = re.compile(
@@ -29,10 +33,17 @@ PARALLEL_MIN = 50_000
 KEY_FUNCTIONS = ("_registrable_domains", "_vat_canonical", "_phone_e164")
 
 
-def _map_distinct(con: duckdb.DuckDBPyConnection, jobs: dict[str, tuple[str, str]]) -> None:
+def _map_distinct(
+    con: duckdb.DuckDBPyConnection, jobs: dict[str, tuple[str, str]], cache: Path | None = None
+) -> None:
     """For each `table: (fn, inputs_sql)`: a temp table of the input rows with `out` = fn over
     them (fn one of KEY_FUNCTIONS). All jobs together are split over worker processes, so the
     three Python-bound normalizations (domains, VAT, phones) use every core.
+
+    `cache`: the last run's state database. Its `key_cache` (every value it mapped, and the
+    answer) answers the values it holds, when made by the same key functions and libraries
+    (`key_version`); only the others are computed. Table `key_cache` is left with this run's
+    values, for the next run.
 
     The workers are plain `python -m linker.normalize_worker` processes fed Arrow over a
     pipe, not multiprocessing: that would re-run a user's `__main__` script in each worker."""
@@ -52,11 +63,7 @@ def _map_distinct(con: duckdb.DuckDBPyConnection, jobs: dict[str, tuple[str, str
         )
         for t, (fn, _) in jobs.items()
     )
-    workers = min(os.cpu_count() or 1, 8)
-    if len(rows) < PARALLEL_MIN or workers < 2:
-        out = apply_keys(rows)
-    else:
-        out = _in_workers(rows, [len(inputs[t]) for t in jobs], workers)
+    out = _cached_keys(con, rows, [len(inputs[t]) for t in jobs], cache)
     start = 0
     for t in jobs:
         n = len(inputs[t])
@@ -64,6 +71,80 @@ def _map_distinct(con: duckdb.DuckDBPyConnection, jobs: dict[str, tuple[str, str
         con.execute(f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT * FROM _mapped_arrow")
         con.unregister("_mapped_arrow")
         start += n
+
+
+def _computed_keys(rows: pa.Table, job_sizes: list[int]) -> pa.ChunkedArray:
+    workers = min(os.cpu_count() or 1, 8)
+    if len(rows) < PARALLEL_MIN or workers < 2:
+        return apply_keys(rows)
+    return _in_workers(rows, job_sizes, workers)
+
+
+@functools.cache
+def key_version() -> str:
+    """What the key functions' answers depend on: this module's code and the libraries'."""
+    import phonenumbers
+    import stdnum
+    import tldextract
+
+    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return (
+        f"{code} phonenumbers {phonenumbers.__version__} stdnum {stdnum.__version__} "
+        f"tldextract {tldextract.__version__}"
+    )
+
+
+def _cached_keys(
+    con: duckdb.DuckDBPyConnection, rows: pa.Table, job_sizes: list[int], cache: Path | None
+) -> pa.ChunkedArray:
+    """`out` for the (fn, a, b) rows, from the last run's `key_cache` where it has them."""
+    con.register("_key_rows", rows.append_column("i", pa.array(range(len(rows)), pa.int64())))
+    hits = "SELECT NULL::BIGINT AS i, NULL::VARCHAR AS out WHERE false"
+    attached = False
+    if cache is not None and cache.exists():
+        try:
+            con.execute(f"ATTACH {literal(str(cache))} AS _kc (READ_ONLY)")
+            attached = True
+        except duckdb.Error:  # held by another process, not a database: compute them all
+            pass
+    try:
+        if attached and rows_of(
+            con,
+            "SELECT 1 FROM duckdb_tables() WHERE database_name = '_kc' AND table_name = 'key_cache'",
+        ):
+            found = rows_of(con, "SELECT value FROM _kc.meta WHERE key = 'key_version'")
+            if found and found[0][0] == key_version():
+                hits = (
+                    "SELECT r.i, c.out FROM _key_rows r JOIN _kc.key_cache c "
+                    "ON c.fn = r.fn AND c.a = r.a AND c.b IS NOT DISTINCT FROM r.b"
+                )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _key_hits AS {hits}")
+    finally:
+        if attached:
+            con.execute("DETACH _kc")
+    missing = arrow(
+        con, "SELECT fn, a, b, i FROM _key_rows ANTI JOIN _key_hits USING (i) ORDER BY i"
+    )
+    # each job's share of the missing rows (the jobs are consecutive ranges of i)
+    idx = missing.column("i")
+    below = [pc.sum(pc.less(idx, end)).as_py() or 0 for end in itertools.accumulate(job_sizes)]
+    sizes = [b - a for a, b in zip([0, *below[:-1]], below, strict=True)]
+    computed = _computed_keys(missing.select(["fn", "a", "b"]), sizes)
+    con.register("_key_new", pa.table({"i": missing.column("i"), "out": computed}))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _key_all AS "
+        "SELECT * FROM _key_hits UNION ALL SELECT * FROM _key_new"
+    )
+    out = arrow(con, "SELECT out FROM _key_all ORDER BY i").column("out")
+    con.execute(
+        "CREATE OR REPLACE TABLE key_cache AS SELECT r.fn, r.a, r.b, k.out "
+        "FROM _key_rows r JOIN _key_all k USING (i)"
+    )
+    for t in ("_key_rows", "_key_new"):
+        con.unregister(t)
+    con.execute("DROP TABLE _key_hits")
+    con.execute("DROP TABLE _key_all")
+    return out
 
 
 def apply_keys(rows: pa.Table) -> pa.ChunkedArray:

@@ -18,6 +18,7 @@ from linker.config import Config
 from linker.db import lock_down, scalar
 from linker.graph import components
 from linker.ingest import Ingestor
+from linker.normalize_keys import key_version
 from linker.project_state import MODEL_FILE, ProjectBase
 from linker.results import Progress, RunResult, SinceLastRun
 from linker.review_queue import build_review_queue
@@ -87,7 +88,9 @@ class ProjectPipeline(ProjectBase):
         # From here on, SQL from the config (rules, blocking) cannot reach files or the network.
         lock_down(con, [self.state_dir])
         with timer("normalize"):
-            normalize.normalize(con, self._custom_fields(), cfg.default_country, self.progress.note)
+            normalize.normalize(
+                con, self._custom_fields(), cfg.default_country, self.progress.note, self.state_db
+            )
         with timer("rules"):
             rules.run_account_rules(con, cfg, acc_rules, self.progress.note)
         return report.stats_dict(ing.stats), [
@@ -204,8 +207,13 @@ class ProjectPipeline(ProjectBase):
         con.execute("CREATE OR REPLACE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         run_meta = {"stats": stats, "scoring": scored, "decisions": self._decisions_digest()}
         con.execute(
-            "INSERT INTO meta VALUES ('run', ?), ('report', ?), ('row_hash', ?)",
-            [json.dumps(run_meta), json.dumps(rep, sort_keys=True), row_diff.hash_version()],
+            "INSERT INTO meta VALUES ('run', ?), ('report', ?), ('row_hash', ?), ('key_version', ?)",
+            [
+                json.dumps(run_meta),
+                json.dumps(rep, sort_keys=True),
+                row_diff.hash_version(),
+                key_version(),
+            ],
         )
         return rep
 

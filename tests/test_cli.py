@@ -564,3 +564,33 @@ def test_a_dry_run_says_what_changed_and_writes_nothing(tiny):
     assert "product_users" in text.stdout
     both = invoke("run", "-p", str(tiny), "--dry-run", "--publish")
     assert both.exit_code == 2 and "--dry-run" in both.stderr
+
+
+def test_a_run_parses_only_the_domains_vat_numbers_and_phones_it_has_not_seen(tiny, monkeypatch):
+    from linker import Project, normalize_keys
+
+    computed: list[list[int]] = []
+    real = normalize_keys._computed_keys
+
+    def spy(rows, sizes):
+        computed.append(sizes)
+        return real(rows, sizes)
+
+    monkeypatch.setattr(normalize_keys, "_computed_keys", spy)
+    p = Project(tiny)
+    p.run(do_publish=True)
+    first = {
+        f: (tiny / "crosswalk" / f).read_bytes() for f in ("accounts.parquet", "contacts.parquet")
+    }
+    p.run(do_publish=True)  # nothing new: nothing parsed, the same answer
+    assert computed[0] == [10, 3, 1] and computed[1] == [0, 0, 0]
+    assert {f: (tiny / "crosswalk" / f).read_bytes() for f in first} == first
+    crm = tiny / "data" / "crm.csv"
+    crm.write_text(crm.read_text().replace("+49 30 1234567", "+49 30 7654321"))
+    p.run()
+    assert computed[2] == [0, 0, 1]  # the one new phone
+    # another version of the key functions (or of phonenumbers, stdnum, tldextract): all again
+    normalize_keys.key_version.cache_clear()
+    monkeypatch.setattr(normalize_keys, "key_version", lambda: "another")
+    p.run()
+    assert computed[3] == [10, 3, 1]
