@@ -15,7 +15,7 @@ from pathlib import Path
 from linker import decisions as decisions_log
 from linker import normalize, report, resolve, row_diff, rules, scoring
 from linker.config import Config
-from linker.db import lock_down, scalar
+from linker.db import has_table, lock_down, rows, scalar
 from linker.graph import components
 from linker.ingest import Ingestor
 from linker.normalize_keys import key_version
@@ -204,17 +204,19 @@ class ProjectPipeline(ProjectBase):
             scoring=scored,
             since_last_run=since,
         )
+        # What made the state's row_hashes and key_cache: this run's versions when it made them
+        # (a run), else the ones they were made with (a publish keeps both tables as they are).
+        made = {"row_hash": row_diff.hash_version(), "key_version": key_version()}
+        if since is None and has_table(con, "meta"):
+            made = dict(rows(con, "SELECT key, value FROM meta WHERE key IN (?, ?)", list(made)))
         con.execute("CREATE OR REPLACE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         run_meta = {"stats": stats, "scoring": scored, "decisions": self._decisions_digest()}
         con.execute(
-            "INSERT INTO meta VALUES ('run', ?), ('report', ?), ('row_hash', ?), ('key_version', ?)",
-            [
-                json.dumps(run_meta),
-                json.dumps(rep, sort_keys=True),
-                row_diff.hash_version(),
-                key_version(),
-            ],
+            "INSERT INTO meta VALUES ('run', ?), ('report', ?)",
+            [json.dumps(run_meta), json.dumps(rep, sort_keys=True)],
         )
+        for key, value in made.items():
+            con.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
         return rep
 
     def _conclude(

@@ -594,3 +594,31 @@ def test_a_run_parses_only_the_domains_vat_numbers_and_phones_it_has_not_seen(ti
     monkeypatch.setattr(normalize_keys, "key_version", lambda: "another")
     p.run()
     assert computed[3] == [10, 3, 1]
+
+
+def test_a_publish_after_new_decisions_keeps_what_the_next_run_compares_with(tiny, monkeypatch):
+    from linker import Project, normalize_keys
+
+    p = Project(tiny)
+    p.run()
+    decision = {"left": ["crm", "114"], "right": ["product", "37"], "decision": "match",
+                "reviewer": "ana", "at": "2026-11-23T10:00:00Z", "note": ""}  # fmt: skip
+    (tiny / "decisions.jsonl").write_text(json.dumps(decision) + "\n")
+    # re-resolves with the decision and rewrites the state's meta, under another DuckDB and
+    # other libraries: it keeps the versions the state's hashes and parsed values were made with
+    from linker import project_pipeline
+
+    with monkeypatch.context() as m:
+        m.setattr(project_pipeline.row_diff, "hash_version", lambda: "duckdb 0.0")
+        m.setattr(project_pipeline, "key_version", lambda: "another")
+        p.publish()
+    computed: list[list[int]] = []
+    real = normalize_keys._computed_keys
+    monkeypatch.setattr(
+        normalize_keys,
+        "_computed_keys",
+        lambda rows, sizes: computed.append(sizes) or real(rows, sizes),
+    )
+    since = _since(tiny)
+    assert since["compared"] and all(n["changed"] == 0 for n in since["sources"].values())
+    assert computed == [[0, 0, 0]]  # the values the run before parsed: answered from the state
