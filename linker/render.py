@@ -422,11 +422,11 @@ def run_report(p: Project, res: RunResult, wanted_publish: bool) -> None:
         )
         changed = res.manifest.get("changes")
         if changed is not None:
-            since = res.manifest.get("previous_run_id")
+            previous = res.manifest.get("previous_run_id")
             what = ", ".join(f"{v} {k}" for k, v in changed.items() if v) or "nothing"
             out.print(
-                f"changes since run {since}: {what} (changes.parquet)"
-                if since
+                f"changes since run {previous}: {what} (changes.parquet)"
+                if previous
                 else f"first publication in {escape(str(where))}: every record is added in changes.parquet"
             )
     elif wanted_publish and res.gates_failed:

@@ -622,3 +622,12 @@ def test_a_publish_after_new_decisions_keeps_what_the_next_run_compares_with(tin
     since = _since(tiny)
     assert since["compared"] and all(n["changed"] == 0 for n in since["sources"].values())
     assert computed == [[0, 0, 0]]  # the values the run before parsed: answered from the state
+
+
+def test_publish_says_what_changed_since_the_previous_publication(tiny):
+    first = invoke("run", "-p", str(tiny), "--publish")
+    assert first.exit_code == 0, first.output
+    assert "first publication in" in first.stdout and "every record is added" in first.stdout
+    again = invoke("publish", "-p", str(tiny))
+    assert again.exit_code == 0, again.output
+    assert re.search(r"changes since run [0-9a-f]{16}: nothing \(changes\.parquet\)", again.stdout)
