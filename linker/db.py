@@ -7,7 +7,8 @@ parameters or stay inside DuckDB tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +92,33 @@ def lock_down(con: duckdb.DuckDBPyConnection, writable: Iterable[Path] = ()) -> 
     con.execute("SET lock_configuration = true")
 
 
-def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Whether the database holds a table of this name (an older state may lack one)."""
-    return bool(rows(con, "SELECT 1 FROM duckdb_tables() WHERE table_name = ? LIMIT 1", [name]))
+def has_table(con: duckdb.DuckDBPyConnection, name: str, database: str | None = None) -> bool:
+    """Whether the database (any attached one, or `database`) holds a table of this name (an
+    older state may lack one)."""
+    where = "" if database is None else " AND database_name = ?"
+    params = [name] if database is None else [name, database]
+    return bool(
+        rows(con, f"SELECT 1 FROM duckdb_tables() WHERE table_name = ?{where} LIMIT 1", params)
+    )
+
+
+@contextlib.contextmanager
+def attached(con: duckdb.DuckDBPyConnection, path: Path | None, alias: str) -> Iterator[str | None]:
+    """`path` (a DuckDB file, typically the last run's state) attached read-only as `alias`
+    for the block, which gets None; or why it could not be (none given, missing, held by
+    another process, not a database), and nothing attached."""
+    if path is None or not path.exists():
+        yield "no such file"
+        return
+    try:
+        con.execute(f"ATTACH {literal(str(path))} AS {ident(alias)} (READ_ONLY)")
+    except duckdb.Error as e:
+        yield str(e).splitlines()[0][:160]
+        return
+    try:
+        yield None
+    finally:
+        con.execute(f"DETACH {ident(alias)}")
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple]:

@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linker.db import arrow, literal
+from linker.db import arrow, attached, has_table
 from linker.db import rows as rows_of
 
 # Words people type before a VAT number: "VAT No.", "USt-IdNr.:", "TVA", "BTW-nr" ...
@@ -100,18 +100,9 @@ def _cached_keys(
     """`out` for the (fn, a, b) rows, from the last run's `key_cache` where it has them."""
     con.register("_key_rows", rows.append_column("i", pa.array(range(len(rows)), pa.int64())))
     hits = "SELECT NULL::BIGINT AS i, NULL::VARCHAR AS out WHERE false"
-    attached = False
-    if cache is not None and cache.exists():
-        try:
-            con.execute(f"ATTACH {literal(str(cache))} AS _kc (READ_ONLY)")
-            attached = True
-        except duckdb.Error:  # held by another process, not a database: compute them all
-            pass
-    try:
-        if attached and rows_of(
-            con,
-            "SELECT 1 FROM duckdb_tables() WHERE database_name = '_kc' AND table_name = 'key_cache'",
-        ):
+    # no cache, or one that cannot be read (held by another process): compute them all
+    with attached(con, cache, "_kc") as failed:
+        if not failed and has_table(con, "key_cache", "_kc"):
             found = rows_of(con, "SELECT value FROM _kc.meta WHERE key = 'key_version'")
             if found and found[0][0] == key_version():
                 hits = (
@@ -119,9 +110,6 @@ def _cached_keys(
                     "ON c.fn = r.fn AND c.a = r.a AND c.b IS NOT DISTINCT FROM r.b"
                 )
         con.execute(f"CREATE OR REPLACE TEMP TABLE _key_hits AS {hits}")
-    finally:
-        if attached:
-            con.execute("DETACH _kc")
     missing = arrow(
         con, "SELECT fn, a, b, i FROM _key_rows ANTI JOIN _key_hits USING (i) ORDER BY i"
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from linker.db import columns, ident, literal, rows
+from linker.db import attached, columns, has_table, ident, rows
 from linker.results import SinceLastRun, SourceChanges
 
 NOT_HASHED = ("rid", "source_idx", "source", "entity", "_row")
@@ -49,15 +49,11 @@ def since_last_run(
     that wrote `state_db`; `compared` false (and why) when there is nothing to compare with."""
     if not state_db.exists():
         return {"compared": False, "why": "no previous run", "sources": {}}
-    try:
-        con.execute(f"ATTACH {literal(str(state_db))} AS _prev (READ_ONLY)")
-    except duckdb.Error as e:  # held by another process, or not a database
-        why = f"the previous state could not be read: {str(e).splitlines()[0][:160]}"
-        return {"compared": False, "why": why, "sources": {}}
-    try:
-        names = {t for (t,) in rows(con, "SELECT table_name FROM duckdb_tables() "
-                                         "WHERE database_name = '_prev'")}  # fmt: skip
-        if "row_hashes" not in names:
+    with attached(con, state_db, "_prev") as failed:
+        if failed:
+            why = f"the previous state could not be read: {failed}"
+            return {"compared": False, "why": why, "sources": {}}
+        if not has_table(con, "row_hashes", "_prev"):
             return {"compared": False, "why": "the previous run kept no row hashes", "sources": {}}
         found = rows(con, "SELECT value FROM _prev.meta WHERE key = 'row_hash'")
         then = found[0][0] if found else "another version"
@@ -87,5 +83,3 @@ def since_last_run(
             "why": None,
             "sources": {s: counts.get(s, zero) for s in sorted({*sources, *counts})},
         }
-    finally:
-        con.execute("DETACH _prev")
