@@ -175,7 +175,7 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
         + (
             "0 AS n_city FROM _keys LEFT JOIN _anchor a USING (rid) GROUP BY ALL"
             if rule.suggestive
-            else "CASE WHEN bool_or(coalesce(od.shared, false)) THEN 2 ELSE count(DISTINCT rc.city) END AS n_city "
+            else "CASE WHEN bool_or(od.rid IS NOT NULL) THEN 2 ELSE count(DISTINCT rc.city) END AS n_city "
             "FROM _keys LEFT JOIN _anchor a USING (rid) LEFT JOIN records rc USING (rid) "
             "LEFT JOIN record_domains od USING (rid) GROUP BY ALL"
         )
@@ -422,7 +422,7 @@ def record_contacts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
 def record_domains(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Tables `sor_domains(domain, n)`: the company domains SOR account records hold, by their
     own field or their users' emails, with how many hold each; and `record_domains(rid,
-    domains, contact_domains, shared)`: for each account record with such a domain (`shared`),
+    domains, contact_domains)`: for each account record with such a domain (and only those),
     its own domains and its contacts' less those two or more SOR records of its country hold
     (an organization's website, on which every site's people write: it says the record is the
     organization's, not which of its accounts); records without one have no row, their
@@ -479,8 +479,7 @@ def record_domains(con: duckdb.DuckDBPyConnection, config: Config) -> None:
                coalesce(list(DISTINCT d ORDER BY d) FILTER (WHERE NOT via AND NOT shared), [])
                    AS domains,
                coalesce(list(DISTINCT d ORDER BY d) FILTER (WHERE via AND NOT shared), [])
-                   AS contact_domains,
-               true AS shared
+                   AS contact_domains
         FROM held WHERE rid IN (SELECT rid FROM held WHERE shared) GROUP BY rid
         """
     )

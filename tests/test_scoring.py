@@ -433,10 +433,7 @@ def test_an_organizations_record_links_by_score_only_when_its_contacts_say_which
     con = duckdb.connect()
     con.execute(EDGES_DDL)
     _create_score_tables(con, comps)
-    con.execute(
-        "CREATE TABLE record_domains AS SELECT * FROM (VALUES (1, true), (2, true), (3, false)) "
-        "t(rid, shared)"
-    )
+    con.execute("CREATE TABLE record_domains AS SELECT * FROM (VALUES (1), (2)) t(rid)")
     con.execute(
         """
         CREATE TABLE pred AS SELECT * FROM (VALUES

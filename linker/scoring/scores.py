@@ -145,7 +145,7 @@ def _keep_pairs(con, table: str, comps: list[Comparison]) -> None:
     org = "false"
     join = ""
     if has_table(con, "record_domains"):
-        org = f"coalesce(od.shared, false) AND NOT ({members})"
+        org = f"od.rid IS NOT NULL AND NOT ({members})"
         join = f"LEFT JOIN record_domains od ON od.rid = {_side('unique_id', False)}"
     con.execute(
         f"""
