@@ -431,12 +431,19 @@ def publish_cmd(
         Path | None, typer.Option("--out", help="Publish here instead of [publish] out.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Publish even when a quality gate fails.")] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Resolve every component again, not only the ones new decisions touch.",
+        ),
+    ] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Apply the reviewers' decisions to the last run and write the crosswalk atomically."""
     p = _project(project, quiet)  # --json: stdout is the JSON; progress stays on stderr
-    res = p.publish(out_dir, force=force)
+    res = p.publish(out_dir, force=force, full=full)
     _finish(p, res, json_, True)
 
 

@@ -15,8 +15,19 @@ from linker.rule_sql import key_columns
 from linker.rules import Rule
 
 
-def resolve_contacts(con: duckdb.DuckDBPyConnection, config: Config, rules: list[Rule]) -> None:
-    """Table `contact_result`: user_id, account_id, account_via ... per contact record."""
+def resolve_contacts(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    rules: list[Rule],
+    *,
+    only: str | None = None,
+    out: str = "contact_result",
+) -> None:
+    """Table `out` (`contact_result`): user_id, account_id, account_via ... per contact record.
+
+    `only`: SQL selecting the rids of the contacts to resolve (the others are left out of
+    `out`; the SOR users and every account result are still read whole, and `key_report`
+    is not written: incremental.py). Same rows for those contacts as without it."""
     csor = config.contacts_sor
     link_of = {s.name: s.account.source for s in config.sources_of("contacts") if s.account}
     # The account record each contact's own link points at (per contacts source).
@@ -36,7 +47,7 @@ def resolve_contacts(con: duckdb.DuckDBPyConnection, config: Config, rules: list
         FROM records c
         LEFT JOIN records a ON a.source = (CASE {link_cases} END) AND a.id = c.account_ref
         LEFT JOIN account_result ar ON ar.rid = a.rid
-        WHERE c.entity = 'contacts'
+        WHERE c.entity = 'contacts' {"" if only is None else f"AND c.rid IN ({only})"}
         """,
         [csor],
     )
@@ -52,15 +63,15 @@ def resolve_contacts(con: duckdb.DuckDBPyConnection, config: Config, rules: list
                 [rule.name, ord_],
             )
         elif rule.kind == "email_domain":
-            _email_domain_candidates(con, config, rule, ord_)
+            _email_domain_candidates(con, config, rule, ord_, scoped=only is not None)
         elif rule.kind == "in_account":
             continue  # needs the contact's account: applied below, once it is known
         elif csor is not None:
-            _user_candidates(con, config, rule, ord_)
+            _user_candidates(con, config, rule, ord_, only)
     # The SOR users themselves: their own user_id and their own account.
     con.execute(
-        """
-        CREATE OR REPLACE TABLE contact_result AS
+        f"""
+        CREATE OR REPLACE {"TEMP " if only is not None else ""}TABLE {out} AS
         WITH best_user AS (
             SELECT rid, arg_min(user_rid, ord) AS user_rid, arg_min(rule, ord) AS user_rule
             FROM _cand WHERE user_rid IS NOT NULL GROUP BY rid
@@ -95,10 +106,12 @@ def resolve_contacts(con: duckdb.DuckDBPyConnection, config: Config, rules: list
     if csor is not None:
         for rule in rules:
             if rule.kind == "in_account":
-                _users_in_account(con, config, rule)
+                _users_in_account(con, config, rule, out)
 
 
-def _users_in_account(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule) -> None:
+def _users_in_account(
+    con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, out: str = "contact_result"
+) -> None:
     """An in_account rule: a contact still without a user, whose key equals exactly one key of
     the users of the account it resolved to, gets that user."""
     assert config.contacts_sor is not None  # resolve_contacts calls this only with one
@@ -115,7 +128,7 @@ def _users_in_account(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule
             JOIN account_result ua ON ua.rid = acc.rid
             WHERE r.source = {literal(config.contacts_sor)} AND ua.account_id IS NOT NULL
         ), k AS (
-            SELECT cr.rid, cr.account_id, {contact_keys} FROM contact_result cr JOIN records l USING (rid)
+            SELECT cr.rid, cr.account_id, {contact_keys} FROM {out} cr JOIN records l USING (rid)
             WHERE cr.user_id IS NULL AND cr.account_id IS NOT NULL AND cr.method <> 'sor' {where}
         )
         SELECT k.rid, min(u.user_id) AS user_id FROM (SELECT * FROM k WHERE {notnull}) k
@@ -124,28 +137,32 @@ def _users_in_account(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule
         """
     )
     con.execute(
-        "UPDATE contact_result c SET user_id = m.user_id, rule = ?, method = 'rule', reason = NULL "
+        f"UPDATE {out} c SET user_id = m.user_id, rule = ?, method = 'rule', reason = NULL "
         "FROM _in_account m WHERE m.rid = c.rid",
         [rule.name],
     )
     con.execute("DROP TABLE _in_account")
 
 
-def _user_candidates(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ord_: int) -> None:
+def _user_candidates(
+    con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ord_: int, only: str | None
+) -> None:
     """An equal rule on contacts: the contact's key equals exactly one SOR user's key."""
     keys, kcols, notnull = key_columns(rule.equal)
     on = " AND ".join(f"x.{k} = s.{k}" for k in kcols)
+    sor = literal(config.contacts_sor or "")
+    scoped = "" if only is None else f"AND (source = {sor} OR rid IN ({only}))"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _k AS SELECT DISTINCT * FROM (SELECT rid, source, {keys} "
-        f"FROM records WHERE entity = 'contacts') WHERE {notnull}"
+        f"FROM records WHERE entity = 'contacts' {scoped}) WHERE {notnull}"
     )
-    sor = literal(config.contacts_sor or "")
     key_text = " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
-    con.execute(
-        f"INSERT INTO key_report SELECT ?, {key_text}, count(*), count(*), 'ambiguous' FROM _k "
-        f"WHERE source = {sor} GROUP BY ALL HAVING count(DISTINCT rid) > 1",
-        [rule.name],
-    )
+    if only is None:  # the SOR users' keys: the same whatever is resolved again
+        con.execute(
+            f"INSERT INTO key_report SELECT ?, {key_text}, count(*), count(*), 'ambiguous' "
+            f"FROM _k WHERE source = {sor} GROUP BY ALL HAVING count(DISTINCT rid) > 1",
+            [rule.name],
+        )
     where = rule.and_where
     con.execute(
         f"""
@@ -165,9 +182,11 @@ def _user_candidates(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule,
 
 
 def _email_domain_candidates(
-    con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ord_: int
+    con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ord_: int, *, scoped: bool
 ) -> None:
-    """A non-free email domain that belongs to exactly one account."""
+    """A non-free email domain that belongs to exactly one account (`scoped`: only the
+    domains of the contacts in `_c` are looked up)."""
+    wanted = "WHERE d IN (SELECT unnest(domain) FROM _c)" if scoped else ""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE domain_account AS
@@ -179,7 +198,7 @@ def _email_domain_candidates(
             JOIN records acc ON acc.source = {literal(config.users_account_source)} AND acc.id = u.account_ref
             JOIN account_result ua ON ua.rid = acc.rid
             WHERE u.source = {literal(config.contacts_sor or "")} AND ua.account_id IS NOT NULL
-        ) GROUP BY d HAVING count(DISTINCT account_id) = 1
+        ) {wanted} GROUP BY d HAVING count(DISTINCT account_id) = 1
         """
     )
     con.execute(

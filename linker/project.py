@@ -160,15 +160,25 @@ class Project(ProjectPipeline):
             "warnings": warnings,
         }
 
-    def publish(self, out: Path | None = None, *, force: bool = False) -> RunResult:
-        """Re-apply the decisions to the last run's edges and write the crosswalk."""
+    def publish(
+        self, out: Path | None = None, *, force: bool = False, full: bool = False
+    ) -> RunResult:
+        """Re-apply the decisions to the last run's edges and write the crosswalk: the
+        components the decisions made since touch are resolved again (`full`: all of them)."""
         _, contact_rules = rules.ordered_rules(self.config, self._fields())
         publish.check_out(out or self.config.out_dir, self.protected_paths())
         with self.lock("publish"):
             timer = _Timer(self.progress)
-            con = self._open_state(read_only=False)
+            # The state attached to an in-memory database: the touched components are
+            # resolved there, then written into the state in one transaction (a publish
+            # killed on the way leaves the last state as it was).
+            con = connect(**self._duckdb_settings())
             try:
-                lock_down(con)  # the contact rules' `where` run below
+                with self._state_guard():
+                    con.execute(f"ATTACH {literal(str(self.state_db))} AS st")
+                con.execute("USE st")
+                state.check(con, self.state_db)
+                lock_down(con, [self.state_dir])  # the contact rules' `where` run below
                 last = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'run'"))
                 stats, scored = last["stats"], last.get("scoring", {"enabled": False})
                 last_report = json.loads(scalar(con, "SELECT value FROM meta WHERE key = 'report'"))
@@ -186,13 +196,35 @@ class Project(ProjectPipeline):
                         f"{self.config.file} changed since the last run; the crosswalk reflects "
                         "the last run's config (run `linker run` to apply the change)"
                     )
-                if last.get("decisions") == now:
+                if last.get("decisions") == now and not full:
                     # Nothing decided since the run: its results are the answer, as stored.
-                    rep = {**last_report, "warnings": stale, "timings": timer.timings}
+                    rep = {
+                        **last_report,
+                        "warnings": stale,
+                        "timings": timer.timings,
+                        "resolved": {"scope": "none", "why": "nothing decided since the last run"},
+                    }
                 else:
+                    touched = None
+                    if not stale and not full:  # the touched components (incremental.py)
+                        con.execute("USE memory")
+                        with timer("resolve"):
+                            touched = self._resolve_touched(con, "st")
+                    else:  # asked, or the state's rules under another config: all again
+                        con.execute("BEGIN")
                     rep = self._resolve_and_record(
-                        con, stats, scored, contact_rules, timer, stale, run_hash, run_id
+                        con,
+                        stats,
+                        scored,
+                        contact_rules,
+                        timer,
+                        stale,
+                        run_hash,
+                        run_id,
+                        touched=touched,
+                        why_all="asked (--full)" if full else "the config changed since the run",
                     )
+                    con.execute("COMMIT")
             finally:
                 con.close()
             return self._conclude(rep, timer, publish=True, out=out, force=force)

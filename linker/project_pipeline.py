@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from linker import decisions as decisions_log
-from linker import normalize, report, resolve, row_diff, rules, scoring
+from linker import incremental, normalize, report, resolve, row_diff, rules, scoring
 from linker.config import Config
 from linker.db import has_table, lock_down, rows, scalar
 from linker.graph import components
 from linker.ingest import Ingestor
 from linker.normalize_keys import key_version
 from linker.project_state import MODEL_FILE, ProjectBase
-from linker.results import Progress, RunResult, SinceLastRun
+from linker.results import RUN_RESOLVES_ALL, Progress, RunResult, SinceLastRun
 from linker.review_queue import build_review_queue
 
 
@@ -154,6 +154,36 @@ class ProjectPipeline(ProjectBase):
             out = scoring.score(con, cfg, model, predicted=trained, note=self.progress.note)
         return {"enabled": True, "trained_now": trained, **out}
 
+    def _resolve_touched(self, con, state: str) -> dict:
+        """The accounts of the components the decisions made since the last resolve touch,
+        resolved again in `con`'s in-memory database from the state attached as `state`
+        (incremental.py), their rows put in the state (the caller's transaction, `USE state`
+        on return). Returns what was done (the report's `resolved`) and the decisions'
+        warnings (`warnings`)."""
+        con.execute(f"CREATE OR REPLACE VIEW records AS FROM {state}.records")
+        warnings = self._apply_decisions(con)  # the new decisions, in memory
+        con.execute("DROP VIEW records")
+        ends = incremental.changed_decision_ends(con, f"{state}.decision_pairs", "decision_pairs")
+        con.execute("CREATE OR REPLACE TEMP TABLE _decisions AS FROM decision_pairs")
+        n = incremental.scope_of(con, state, ends)
+        self.progress.note(f"{len(ends):,} records decided anew, {n:,} in their components")
+        incremental.load_scope(con, state, self.config.accounts_sor)
+        self._resolve_accounts(con)
+        changed = incremental.changed_results(con, state, "memory")
+        con.execute(f"USE {state}")
+        con.execute("BEGIN")
+        con.execute("DELETE FROM decision_pairs")
+        con.execute("INSERT INTO decision_pairs FROM _decisions")
+        incremental.splice(con, "memory")
+        of = scalar(con, "SELECT count(*) FROM account_result")
+        return {
+            "decided": len(ends),
+            "records": n,
+            "changed": changed,
+            "of": of,
+            "warnings": warnings,
+        }
+
     def _apply_decisions(self, con) -> list[str]:
         log, dec_warnings = decisions_log.read_log(self.decisions_file)
         return [*dec_warnings, *resolve.load_decisions(con, decisions_log.current(log))]
@@ -180,20 +210,40 @@ class ProjectPipeline(ProjectBase):
         config_hash: str,
         run_id: str,
         since: dict | None = None,
+        touched: dict | None = None,
+        why_all: str = RUN_RESOLVES_ALL,
     ) -> dict:
-        """Apply the decisions log, resolve accounts and contacts, build and save the report."""
+        """Apply the decisions log, resolve accounts and contacts, build and save the report.
+
+        `touched`: the accounts of the components new decisions touch were resolved again
+        and put in the state already (`_resolve_touched`, whose summary this is): only the
+        contacts and review items they reach are redone. Else everything, because `why_all`."""
         cfg = self.config
-        with timer("resolve"):
-            warnings = [*warnings, *self._apply_decisions(con)]
-            self._resolve_accounts(con)
+        if touched is None:
+            with timer("resolve"):
+                warnings = [*warnings, *self._apply_decisions(con)]
+                self._resolve_accounts(con)
+            resolved: dict = {"scope": "all", "why": why_all}
+        else:
+            warnings = [*warnings, *touched.pop("warnings")]
+            resolved = {"scope": "touched", **touched}
         with timer("contacts"):
-            con.execute(
-                "DELETE FROM key_report WHERE rule IN (SELECT unnest(?))",
-                [[r.name for r in contact_rules]],
-            )
-            resolve.resolve_contacts(con, cfg, contact_rules)
+            only = None if touched is None else incremental.contact_scope(con, cfg)
+            if only is None:
+                con.execute(
+                    "DELETE FROM key_report WHERE rule IN (SELECT unnest(?))",
+                    [[r.name for r in contact_rules]],
+                )
+                resolve.resolve_contacts(con, cfg, contact_rules)
+            else:
+                resolve.resolve_contacts(con, cfg, contact_rules, only=only, out="_contacts")
+                resolved["contacts"] = scalar(con, "SELECT count(*) FROM _contacts")
+                con.execute(f"DELETE FROM contact_result WHERE rid IN ({only})")
+                con.execute("INSERT INTO contact_result FROM _contacts")
+                con.execute("DROP TABLE _contacts")
         with timer("review_queue"):
-            pending = build_review_queue(con, cfg, self._custom_fields())
+            scope = None if touched is None else "SELECT rid FROM _scope"
+            pending = build_review_queue(con, cfg, self._custom_fields(), scope)
         rep = report.build_report(con, cfg, stats)
         rep.update(
             run_id=run_id,
@@ -203,6 +253,7 @@ class ProjectPipeline(ProjectBase):
             pending_review=pending,
             scoring=scored,
             since_last_run=since,
+            resolved=resolved,
         )
         # What made the state's row_hashes and key_cache: this run's versions when it made them
         # (a run), else the ones they were made with (a publish keeps both tables as they are).

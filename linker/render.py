@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from linker.display import visible
+from linker.results import RUN_RESOLVES_ALL
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -167,6 +168,24 @@ def dry_run_report(dry: DryRunResult) -> None:
     out.print("dry run: nothing linked, nothing written")
 
 
+def resolved_text(resolved: dict | None) -> str | None:
+    """What a publish resolved again (report `resolved`); None for a run (it resolves all)."""
+    if not resolved or resolved.get("why") == RUN_RESOLVES_ALL:
+        return None
+    if resolved["scope"] == "none":
+        return f"nothing resolved again: {resolved['why']}"
+    if resolved["scope"] == "all":
+        return f"every component resolved again: {resolved['why']}"
+    contacts = resolved.get("contacts")
+    return (
+        f"resolved again: {resolved['records']:,} of {resolved['of']:,} account records (the "
+        f"components of the {resolved['decided']:,} record(s) new decisions name), "
+        f"{resolved['changed']:,} of them changed; "
+        + ("every contact" if contacts is None else f"{contacts:,} contact(s)")
+        + " resolved again"
+    )
+
+
 def since_last_run_text(since: SinceLastRun) -> str:
     """'since the last run: crm 1 added, 2 changed; billing 3 removed (…unchanged)'."""
     if not since["compared"]:
@@ -244,6 +263,9 @@ def _print_summary(p: Project, rep: dict) -> None:
     since = rep.get("since_last_run")
     if since:
         out.print(since_last_run_text(since))
+    resolved = resolved_text(rep.get("resolved"))
+    if resolved:
+        out.print(resolved)
     c = rep["conflicts"]
     held = sum(s.get("conflicts", 0) for s in rep["sources"].values() if s["entity"] == "accounts")
     if c["components"]:

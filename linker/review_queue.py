@@ -56,39 +56,60 @@ CREATE OR REPLACE TABLE review_queue (
 """
 
 
+# The queue's order, most impactful first (the module's docstring).
+_ORDER = (
+    "q.kind = 'pair', {impact} DESC, q.probability DESC NULLS LAST, "
+    "q.left_source, q.left_id, q.right_source, q.right_id"
+)
+
+
 def build_review_queue(
-    con: duckdb.DuckDBPyConnection, config: Config, custom_fields: list[str]
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    custom_fields: list[str],
+    scope: str | None = None,
 ) -> int:
-    """Rebuild `review_queue`; return its number of pair rows (the pending reviews)."""
-    con.execute(QUEUE_DDL)
+    """Rebuild `review_queue`; return its number of pair rows (the pending reviews).
+
+    `scope`: SQL selecting the account records resolved again (incremental.py): only the
+    items about one of them are built again, replace their old rows, and every item is
+    numbered again."""
+    q = "review_queue" if scope is None else "_rq"
+    ddl = QUEUE_DDL if scope is None else QUEUE_DDL.replace("TABLE review_queue", "TEMP TABLE _rq")
+    con.execute(ddl)
     have = {r[0] for r in rows(con, "DESCRIBE records")}
     shown = [f for f in (*SHOWN_FIELDS, *custom_fields) if f in have]
     fields = "to_json({" + ", ".join(f"'{f}': r.{f}" for f in shown) + "})"
+    near = (
+        ""  # the scope's records and the other ends of their candidate pairs
+        if scope is None
+        else f"AND (rid IN ({scope}) OR rid IN (SELECT unnest([a, b]) FROM edges "
+        f"WHERE method = 'candidate' AND (a IN ({scope}) OR b IN ({scope}))))"
+    )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _fields AS SELECT rid, CAST({fields} AS VARCHAR) AS fields "
-        "FROM records r WHERE entity = 'accounts'"
+        f"FROM records r WHERE entity = 'accounts' {near}"
     )
     has_scores = has_table(con, "score_evidence")
     con.execute("CREATE OR REPLACE TEMP TABLE _chain_rids (comp BIGINT, rid BIGINT, pos INTEGER)")
-    _conflicts(con)
-    _contradictions(con)
+    _conflicts(con, q, scope)
+    _contradictions(con, q, scope)
     if has_scores:
-        _pairs(con)
-    _raw_rows(con, config)
-    _impact(con, config)
+        _pairs(con, q, scope)
+    _raw_rows(con, config, q)
+    _impact(con, config, q)
     con.execute(
-        """
-        CREATE OR REPLACE TABLE review_queue AS
-        SELECT row_number() OVER (ORDER BY q.kind = 'pair', i.impact DESC, q.probability DESC NULLS LAST,
-                                  q.left_source, q.left_id, q.right_source, q.right_id)::INTEGER AS item,
+        f"""
+        CREATE OR REPLACE {"TABLE review_queue" if scope is None else "TEMP TABLE _rq_rows"} AS
+        SELECT row_number() OVER (ORDER BY {_ORDER.format(impact="i.impact")})::INTEGER AS item,
                q.* EXCLUDE (item, impact, left_raw, right_raw, chain_records),
                i.impact, rl.raw AS left_raw, rr.raw AS right_raw, c.records AS chain_records
-        FROM review_queue q
+        FROM {q} q
         JOIN _impact i USING (comp)
         LEFT JOIN _raw rl ON rl.rid = q.left_rid LEFT JOIN _raw rr ON rr.rid = q.right_rid
         LEFT JOIN (
-            SELECT x.comp, CAST(to_json(list({'source': r.source, 'id': r.id,
-                                              'fields': json(f.fields), 'raw': json(w.raw)}
+            SELECT x.comp, CAST(to_json(list({{'source': r.source, 'id': r.id,
+                                              'fields': json(f.fields), 'raw': json(w.raw)}}
                                              ORDER BY x.pos)) AS VARCHAR) AS records
             FROM _chain_rids x JOIN records r USING (rid) JOIN _fields f USING (rid)
             LEFT JOIN _raw w USING (rid) GROUP BY x.comp
@@ -98,14 +119,34 @@ def build_review_queue(
     )
     for t in ("_fields", "_chain_rids", "_raw", "_impact"):
         con.execute(f"DROP TABLE {t}")
+    if scope is not None:
+        _splice_items(con, scope)
     return rows(con, "SELECT count(*) FROM review_queue WHERE kind = 'pair'")[0][0]
 
 
-def _raw_rows(con, config: Config) -> None:
+def _splice_items(con: duckdb.DuckDBPyConnection, scope: str) -> None:
+    """The items about the scope's records (`_rq_rows`) replace the old ones; all renumbered."""
+    con.execute(f"DELETE FROM review_queue WHERE left_rid IN ({scope}) OR right_rid IN ({scope})")
+    con.execute("INSERT INTO review_queue FROM _rq_rows")
+    con.execute(
+        f"""
+        UPDATE review_queue SET item = n.item FROM (
+            SELECT row_number() OVER (ORDER BY {_ORDER.format(impact="q.impact")})::INTEGER AS item,
+                   q.left_rid, q.right_rid, q.kind, q.why
+            FROM review_queue q
+        ) n WHERE n.left_rid = review_queue.left_rid AND n.right_rid = review_queue.right_rid
+              AND n.kind = review_queue.kind AND n.why = review_queue.why
+        """
+    )
+    con.execute("DROP TABLE _rq")
+    con.execute("DROP TABLE _rq_rows")
+
+
+def _raw_rows(con, config: Config, q: str = "review_queue") -> None:
     """`_raw`: each queued record's row as its source has it (every column), as JSON."""
     con.execute("CREATE OR REPLACE TEMP TABLE _raw (rid BIGINT, raw VARCHAR)")
     queued = (
-        "SELECT left_rid FROM review_queue UNION SELECT right_rid FROM review_queue "
+        f"SELECT left_rid FROM {q} UNION SELECT right_rid FROM {q} "
         "UNION SELECT rid FROM _chain_rids"
     )
     for s in config.sources_of("accounts"):
@@ -121,7 +162,7 @@ def _raw_rows(con, config: Config) -> None:
         )
 
 
-def _impact(con, config: Config) -> None:
+def _impact(con, config: Config, q: str = "review_queue") -> None:
     """`_impact` per component: its non-SOR account records and the contacts attached to them
     (through their own account link), all of whose accounts wait on a reviewer."""
     links = {
@@ -140,17 +181,18 @@ def _impact(con, config: Config) -> None:
         CREATE OR REPLACE TEMP TABLE _impact AS
         SELECT ar.comp, count(*) + coalesce(sum(c.n), 0) AS impact
         FROM account_result ar LEFT JOIN ({contacts}) c USING (rid)
-        WHERE ar.method <> 'sor' AND ar.comp IN (SELECT comp FROM review_queue)
+        WHERE ar.method <> 'sor' AND ar.comp IN (SELECT comp FROM {q})
         GROUP BY ar.comp
         """
     )
 
 
-def _pairs(con) -> None:
+def _pairs(con, q: str = "review_queue", scope: str | None = None) -> None:
     """Undecided review-band pairs whose open record is still unresolved."""
+    near = "" if scope is None else f"AND (e.a IN ({scope}) OR e.b IN ({scope}))"
     con.execute(
-        """
-        INSERT INTO review_queue
+        f"""
+        INSERT INTO {q}
         WITH p AS (
             SELECT CASE WHEN ra.account_id IS NULL THEN e.a ELSE e.b END AS o,
                    CASE WHEN ra.account_id IS NULL THEN e.b ELSE e.a END AS k,
@@ -158,13 +200,13 @@ def _pairs(con) -> None:
             FROM edges e
             ANTI JOIN decision_pairs d ON d.a = e.a AND d.b = e.b
             JOIN account_result ra ON ra.rid = e.a JOIN account_result rb ON rb.rid = e.b
-            WHERE e.method = 'candidate' AND (ra.account_id IS NULL) <> (rb.account_id IS NULL)
+            WHERE e.method = 'candidate' AND (ra.account_id IS NULL) <> (rb.account_id IS NULL) {near}
         )
         SELECT NULL, 'pair', p.o, p.k, ro.source, ro.id, rk.source, rk.id, ak.account_id,
                p.probability, sp.match_weight, p.why, fo.fields, fk.fields,
-               (SELECT CAST(to_json(list({'comparison': comparison, 'level': level,
+               (SELECT CAST(to_json(list({{'comparison': comparison, 'level': level,
                                           'match_weight': round(match_weight, 2),
-                                          'open_value': value_open, 'known_value': value_known}
+                                          'open_value': value_open, 'known_value': value_known}}
                                          ORDER BY position)) AS VARCHAR)
                 FROM score_evidence se WHERE se.o = p.o AND se.k = p.k),
                ao.comp, NULL, NULL, NULL, NULL, NULL
@@ -177,15 +219,16 @@ def _pairs(con) -> None:
     )
 
 
-def _contradictions(con) -> None:
+def _contradictions(con, q: str = "review_queue", scope: str | None = None) -> None:
     """A record that contradicts the one account its component reaches (a stored reference
     naming a company in another country): a pair of the record and that account's record; a
     `match` settles it, a `no_match` cuts a direct edge between them."""
     if not has_table(con, "contradicted"):
         return
+    near = "" if scope is None else f"WHERE x.rid IN ({scope})"
     con.execute(
-        """
-        INSERT INTO review_queue
+        f"""
+        INSERT INTO {q}
         SELECT NULL, 'pair', x.rid, x.sor_rid, r.source, r.id, s.source, s.id, s.id,
                NULL, NULL, 'contradicts its account: ' || x.why, fr.fields, fs.fields, '[]',
                a.comp, NULL, NULL, NULL, NULL, NULL
@@ -193,6 +236,7 @@ def _contradictions(con) -> None:
         JOIN records r ON r.rid = x.rid JOIN records s ON s.rid = x.sor_rid
         JOIN account_result a ON a.rid = x.rid
         JOIN _fields fr ON fr.rid = x.rid JOIN _fields fs ON fs.rid = x.sor_rid
+        {near}
         """
     )
 
@@ -243,16 +287,21 @@ def propose_cut(support: list[float]) -> int | None:
     return None
 
 
-def _conflicts(con) -> None:
+def _conflicts(con, q: str = "review_queue", scope: str | None = None) -> None:
     """One row per conflict component: its chain between two SOR records, and the edge whose
     records agree least proposed for cutting (or none, when no edge clearly does)."""
+    conflicts = "SELECT comp FROM comp_stat WHERE n_sor >= 2" + (
+        ""
+        if scope is None
+        else f" AND comp IN (SELECT comp FROM account_result WHERE rid IN ({scope}))"
+    )
     edges = rows(
         con,
         f"""
         SELECT s.comp, e.a, e.b, coalesce(e.rule, e.method), e.evidence, {_SUPPORT_SQL}
         FROM live_edges e JOIN account_result s ON s.rid = e.a
         JOIN records ra ON ra.rid = e.a JOIN records rb ON rb.rid = e.b
-        WHERE s.comp IN (SELECT comp FROM comp_stat WHERE n_sor >= 2) ORDER BY ALL
+        WHERE s.comp IN ({conflicts}) ORDER BY ALL
         """,
     )
     trust = (
@@ -271,15 +320,14 @@ def _conflicts(con) -> None:
     for comp, rid, id_ in rows(
         con,
         "SELECT comp, rid, id FROM account_result WHERE method = 'sor' AND comp IN "
-        "(SELECT comp FROM comp_stat WHERE n_sor >= 2) ORDER BY comp, id",
+        f"({conflicts}) ORDER BY comp, id",
     ):
         sor[comp].append((rid, id_))
     label = {
         rid: (s, i)
         for rid, s, i in rows(
             con,
-            "SELECT rid, source, id FROM account_result WHERE comp IN "
-            "(SELECT comp FROM comp_stat WHERE n_sor >= 2)",
+            f"SELECT rid, source, id FROM account_result WHERE comp IN ({conflicts})",
         )
     }
     out = []
@@ -347,8 +395,8 @@ def _conflicts(con) -> None:
     if chain_rids:
         insert_rows(con, "_chain_rids", chain_rids)
     con.execute(
-        """
-        INSERT INTO review_queue
+        f"""
+        INSERT INTO {q}
         SELECT NULL, 'conflict', q.a, q.b, ra.source, ra.id, rb.source, rb.id, q.accounts,
                NULL, NULL, q.why, fa.fields, fb.fields, q.chain, q.comp, NULL, NULL, NULL, NULL,
                q.comp_edges

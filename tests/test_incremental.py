@@ -1,0 +1,184 @@
+"""`linker publish` after new decisions resolves only the components they touch
+(linker/incremental.py): held, round after round of random decisions, to the answer of
+resolving everything again (`publish --full`), byte for byte."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from linker import incremental
+from linker.project import Project
+
+from .conftest import REPO
+
+FILES = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet", "changes.parquet")
+# Tables that say when or how fast, not what: compared apart (the report) or not at all.
+NOT_COMPARED = {"meta", "linker_state"}
+
+
+@pytest.fixture(scope="module")
+def acme_run(tmp_path_factory) -> Path:
+    """The bundled example, run once with its model (the state every trial starts from)."""
+    root = tmp_path_factory.mktemp("incremental") / "acme"
+    shutil.copytree(
+        REPO / "fixtures" / "acme", root, ignore=shutil.ignore_patterns(".linker", "crosswalk")
+    )
+    Project(root).run(do_publish=True)
+    return root
+
+
+def _records(state: Path) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(state), read_only=True)
+    try:
+        q = lambda sql: con.execute(sql).fetchall()  # noqa: E731
+        return {
+            "queue": q("SELECT left_source, left_id, right_source, right_id FROM review_queue"),
+            "linked": q(
+                "SELECT source, id, account_id FROM account_result "
+                "WHERE method NOT IN ('sor') AND account_id IS NOT NULL ORDER BY rid"
+            ),
+            "open": q(
+                "SELECT source, id FROM account_result WHERE account_id IS NULL ORDER BY rid"
+            ),
+            "sor": q("SELECT source, id FROM account_result WHERE method = 'sor' ORDER BY rid"),
+            "edges": q(
+                "SELECT ra.source, ra.id, rb.source, rb.id FROM live_edges e "
+                "JOIN records ra ON ra.rid = e.a JOIN records rb ON rb.rid = e.b ORDER BY ALL"
+            ),
+            # edges beside a cut: deciding one may undo the cut (the components were one)
+            "near_cuts": q(
+                "SELECT ra.source, ra.id, rb.source, rb.id FROM live_edges e "
+                "JOIN records ra ON ra.rid = e.a JOIN records rb ON rb.rid = e.b "
+                "JOIN account_result x ON x.rid = e.a WHERE x.comp IN (SELECT comp FROM "
+                "account_result WHERE rid IN (SELECT unnest([a, b]) FROM glue_cuts)) ORDER BY ALL"
+            ),
+        }
+    finally:
+        con.close()
+
+
+def _random_decisions(rng: random.Random, state: Path, past: list[dict], n: int) -> list[dict]:
+    """n decisions of every kind a reviewer (or a hand edit) makes."""
+    recs = _records(state)
+    sor_source = recs["sor"][0][0]
+    out: list[dict] = []
+    for _ in range(n):
+        kind = rng.choice(
+            ["queue", "queue", "move", "cut_edge", "near_cut", "undo", "unknown", "open"]
+        )
+        if kind == "queue" and recs["queue"]:
+            ls, li, rs, ri = rng.choice(recs["queue"])
+            pair, value = ([ls, li], [rs, ri]), rng.choice(["match", "no_match"])
+        elif kind == "move" and recs["linked"]:  # a linked record matched to another account
+            s, i, acc = rng.choice(recs["linked"])
+            other = rng.choice([x for x in recs["sor"] if x[1] != acc])
+            pair, value = ([s, i], list(other)), "match"
+        elif kind in ("cut_edge", "near_cut") and recs["edges"]:
+            near = recs["near_cuts"] if kind == "near_cut" else []
+            ls, li, rs, ri = rng.choice(near or recs["edges"])
+            pair, value = ([ls, li], [rs, ri]), "no_match"
+        elif kind == "undo" and past:
+            d = rng.choice(past)
+            pair, value = (d["left"], d["right"]), "undo"
+        elif kind == "open" and recs["open"]:
+            s, i = rng.choice(recs["open"])
+            pair, value = ([s, i], list(rng.choice(recs["sor"]))), rng.choice(["match", "no_match"])
+        else:  # a record that does not exist: ignored with a warning
+            pair, value = (["crm", f"gone-{rng.random()}"], [sor_source, "1"]), "match"
+        out.append(
+            {
+                "left": pair[0],
+                "right": pair[1],
+                "decision": value,
+                "reviewer": "prop",
+                "at": f"2026-11-30T09:{len(past) + len(out):02d}:00Z",
+                "note": "",
+            }
+        )
+    return out
+
+
+def _table_differences(a: Path, b: Path) -> list[str]:
+    """Every state table of `b` compared with `a`'s as a multiset of rows."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
+        con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
+        tables = con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'b'"
+        ).fetchall()
+        out = []
+        for schema, table in tables:
+            if table in NOT_COMPARED:
+                continue
+            name = f"{schema}.{table}"
+            n = con.execute(
+                f"SELECT (SELECT count(*) FROM (FROM a.{name} EXCEPT ALL FROM b.{name})) + "
+                f"(SELECT count(*) FROM (FROM b.{name} EXCEPT ALL FROM a.{name}))"
+            ).fetchone()[0]
+            if n:
+                out.append(f"{name}: {n} rows differ")
+        reports = [
+            json.loads(
+                con.execute(f"SELECT value FROM {db}.meta WHERE key = 'report'").fetchone()[0]
+            )
+            for db in ("a", "b")
+        ]
+        for key in reports[1]:
+            if key not in ("timings", "resolved") and reports[0].get(key) != reports[1][key]:
+                out.append(f"report[{key!r}] differs")
+        return out
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_incremental_publish_equals_full(acme_run: Path, tmp_path: Path, seed: int):
+    rng = random.Random(seed)
+    inc, full = tmp_path / "inc", tmp_path / "full"
+    for p in (inc, full):
+        shutil.copytree(acme_run, p)
+    past: list[dict] = []
+    for round_ in range(5):
+        batch = _random_decisions(
+            rng, inc / ".linker" / "state.duckdb", past, rng.choice([1, 3, 12])
+        )
+        past += batch
+        for p in (inc, full):
+            with open(p / "decisions.jsonl", "a", encoding="utf-8") as fh:
+                fh.writelines(json.dumps(d) + "\n" for d in batch)
+        res_inc = Project(inc).publish(force=True)
+        res_full = Project(full).publish(force=True, full=True)
+        assert res_inc.report["resolved"]["scope"] == "touched"
+        assert res_full.report["resolved"]["scope"] == "all"
+        assert res_inc.run_id == res_full.run_id
+        for f in FILES:
+            a = (inc / "crosswalk" / f).read_bytes()
+            b = (full / "crosswalk" / f).read_bytes()
+            assert a == b, (seed, round_, f, batch)
+        diffs = _table_differences(
+            full / ".linker" / "state.duckdb", inc / ".linker" / "state.duckdb"
+        )
+        assert not diffs, (seed, round_, diffs, batch)
+
+
+def test_scope_takes_in_the_components_a_cut_separated():
+    """Components 1 and 10 were one until a glue cut (5-12); 20 is apart: a decision about
+    record 2 must resolve 1 and 10 again (the cut may not be made now), not 20."""
+    con = duckdb.connect()
+    con.execute("ATTACH ':memory:' AS st")
+    con.execute(
+        "CREATE TABLE st.account_result AS SELECT * FROM (VALUES (1, 1), (2, 1), (5, 1), "
+        "(10, 10), (12, 10), (13, 10), (20, 20), (21, 20), (30, 30)) t(rid, comp)"
+    )
+    con.execute("CREATE TABLE st.glue_cuts AS SELECT 5 AS a, 12 AS b")
+    assert incremental.scope_of(con, "st", [2]) == 6
+    assert sorted(r[0] for r in con.execute("FROM _scope").fetchall()) == [1, 2, 5, 10, 12, 13]
+    assert incremental.scope_of(con, "st", [21, 30]) == 3
+    assert incremental.scope_of(con, "st", []) == 0
