@@ -2,7 +2,10 @@
 
 After every kill the output directory must hold either the previous complete publication or
 the new complete one — never a mix — and its manifest's sha256 values must match its files.
-A killed run must leave state the next command can use or rebuild.
+A killed run must leave state the next command can use or rebuild; a killed publish (most of
+them decide queued pairs, so it resolves the components they touch in one transaction on the
+state) must leave the state the next publish builds on right: at the end, the project's
+publication must equal, file for file, what `publish --full` on a copy publishes.
 
     python benchmarks/kill_publish.py --trials 60 [--seed 1] [--project fixtures/acme]
 
@@ -124,19 +127,54 @@ def kill_at(cmd: list[str], delay: float, after_staging_in: Path | None = None) 
         return None
 
 
-def decision_line(i: int) -> str:
-    value = "match" if i % 2 == 0 else "undo"
+def queue_pairs(project: Path) -> list[tuple[list[str], list[str]]]:
+    """The review queue's pairs after the first run: what the trials decide."""
+    import duckdb
+
+    con = duckdb.connect(str(project / ".linker" / "state.duckdb"), read_only=True)
+    try:
+        found = con.execute(
+            "SELECT left_source, left_id, right_source, right_id FROM review_queue ORDER BY item"
+        ).fetchall()
+    finally:
+        con.close()
+    return [([a, b], [c, d]) for a, b, c, d in found]
+
+
+def decision_line(i: int, pairs: list[tuple[list[str], list[str]]]) -> str:
+    """Two of three trials decide a queued pair (so a publish resolves what it touches);
+    the third decides, then takes back, a pair naming a record that does not exist."""
+    if pairs and i % 3 != 2:
+        left, right = pairs[(i * 7) % len(pairs)]
+        value = "match" if i % 2 == 0 else "no_match"
+    else:
+        left, right = ["crm", f"trial-{i // 2}"], ["product", "1"]
+        value = "match" if i % 2 == 0 else "undo"
     return (
         json.dumps(
             {
-                "left": ["crm", f"trial-{i // 2}"],
-                "right": ["product", "1"],
+                "left": left,
+                "right": right,
                 "decision": value,
                 "reviewer": "kill-trials",
-                "at": "2026-11-23T10:00:00Z",
+                "at": f"2026-11-23T10:{i // 60:02d}:{i % 60:02d}Z",
             }
         )
         + "\n"
+    )
+
+
+def same_as_full(project: Path, work: Path) -> bool:
+    """Whether the project's publication is what resolving everything again publishes (a
+    killed publish left nothing half-done in the state for the next one to build on)."""
+    ref = work / "reference"
+    shutil.copytree(project, ref)
+    done = run(["publish", "--full", "--force"], ref)
+    if done.returncode != 0:
+        return False
+    return all(
+        (project / "crosswalk" / f).read_bytes() == (ref / "crosswalk" / f).read_bytes()
+        for f in FILES
     )
 
 
@@ -149,6 +187,7 @@ def trials(n: int, seed: int, source_project: Path) -> dict:
     first = run(["run", "--publish"], project)
     if first.returncode != 0:
         raise SystemExit(f"setup failed: {first.stderr}")
+    pairs = queue_pairs(project)
     window, stage_from, stage_to = calibrate(project)
     counts = {
         "trials": n,
@@ -165,7 +204,7 @@ def trials(n: int, seed: int, source_project: Path) -> dict:
         previous, why = check_publication(out)
         assert previous, why
         with open(project / "decisions.jsonl", "a") as fh:  # every trial publishes something new
-            fh.write(decision_line(i))
+            fh.write(decision_line(i, pairs))
         kill_run = i % 10 == 9
         cmd = [*linker_cmd(), "run" if kill_run else "publish", "-p", str(project), "-q"]
         # Most kills aim at the dangerous part: once the staging directory exists, anywhere
@@ -203,6 +242,7 @@ def trials(n: int, seed: int, source_project: Path) -> dict:
     if final.returncode not in (0, 1):
         counts["failed_after_kill"] += 1
     counts["final_publication_ok"] = bool(check_publication(out)[0])
+    counts["final_same_as_full"] = same_as_full(project, work)
     shutil.rmtree(work, ignore_errors=True)
     return counts
 
@@ -217,7 +257,12 @@ def main() -> None:
     args = ap.parse_args()
     summary = trials(args.trials, args.seed, args.project)
     print(json.dumps(summary))
-    bad = summary["torn"] or summary["failed_after_kill"] or not summary["final_publication_ok"]
+    bad = (
+        summary["torn"]
+        or summary["failed_after_kill"]
+        or not summary["final_publication_ok"]
+        or not summary["final_same_as_full"]
+    )
     sys.exit(1 if bad else 0)
 
 

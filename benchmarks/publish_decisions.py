@@ -1,0 +1,140 @@
+"""A publish after review against the full run it follows, side by side in one invocation.
+
+    python benchmarks/publish_decisions.py --project benchmarks/.data/acme-1000000-seed1-<v>
+        [--decisions 1 10 100]
+
+On a copy of the project (linker.toml and model.json copied if there, data/ linked):
+
+1. `linker run --publish`, measured: the full run (with the project's model.json it does not
+   train; without one it trains first, unmeasured, so the measured run reuses the model).
+2. For each N in --decisions: N reviewers' decisions on queued pairs (the first N items,
+   match and no_match in turn) appended to a fresh copy of that state, then `linker publish`
+   (it resolves the components the decisions touch) and, on a twin copy, `linker publish
+   --full` (everything again), both measured; their crosswalk files compared byte for byte.
+
+Wall time and peak RSS as compare.py measures them (the process tree, /proc every 20 ms).
+Prints a table, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare import LINKER, copy_project, run_measured  # noqa: E402
+
+FILES = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet", "changes.parquet")
+
+
+def queued_pairs(project: Path, n: int) -> list[dict]:
+    con = duckdb.connect(str(project / ".linker" / "state.duckdb"), read_only=True)
+    try:
+        found = con.execute(
+            "SELECT left_source, left_id, right_source, right_id FROM review_queue "
+            "ORDER BY item LIMIT ?",
+            [n],
+        ).fetchall()
+    finally:
+        con.close()
+    return [
+        {
+            "left": [a, b],
+            "right": [c, d],
+            "decision": "match" if i % 2 == 0 else "no_match",
+            "reviewer": "bench",
+            "at": "2026-11-30T10:00:00Z",
+            "note": "",
+        }
+        for i, (a, b, c, d) in enumerate(found)
+    ]
+
+
+def publish_measured(project: Path, *extra: str) -> tuple[dict, dict]:
+    m = run_measured([str(LINKER), "publish", "-p", str(project), "--json", *extra])
+    return m, json.loads(m["stdout"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--project", type=Path, required=True)
+    ap.add_argument("--decisions", type=int, nargs="+", default=[1, 10, 100])
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="linker-publish-bench-"))
+    try:
+        base = copy_project(args.project, work / "base")
+        if (args.project / "model.json").exists():
+            shutil.copy(args.project / "model.json", base / "model.json")
+        else:
+            run_measured([str(LINKER), "train", "-p", str(base), "-q"])
+        full_run = run_measured([str(LINKER), "run", "--publish", "-p", str(base), "-q"])
+        print(
+            f"full run (model reused): {full_run['seconds']:.1f} s, "
+            f"{full_run['peak_rss_mb']:,.0f} MB",
+            flush=True,
+        )
+        rows = []
+        for n in args.decisions:
+            copies = []
+            for name in ("touched", "full"):
+                dst = work / f"{name}-{n}"
+                shutil.copytree(base, dst, symlinks=True)
+                with open(dst / "decisions.jsonl", "a", encoding="utf-8") as fh:
+                    fh.writelines(json.dumps(d) + "\n" for d in queued_pairs(base, n))
+                copies.append(dst)
+            inc, inc_rep = publish_measured(copies[0])
+            full, _ = publish_measured(copies[1], "--full")
+            same = all(
+                (copies[0] / "crosswalk" / f).read_bytes()
+                == (copies[1] / "crosswalk" / f).read_bytes()
+                for f in FILES
+            )
+            resolved = inc_rep.get("resolved", {})
+            rows.append(
+                {
+                    "decisions": n,
+                    "records_resolved_again": resolved.get("records"),
+                    "account_records": resolved.get("of"),
+                    "contacts_resolved_again": resolved.get("contacts"),
+                    "publish_s": round(inc["seconds"], 2),
+                    "publish_peak_rss_mb": round(inc["peak_rss_mb"]),
+                    "share_of_full_run": round(inc["seconds"] / full_run["seconds"], 4),
+                    "publish_full_s": round(full["seconds"], 2),
+                    "publish_full_peak_rss_mb": round(full["peak_rss_mb"]),
+                    "identical": same,
+                    "stages": inc_rep.get("timings"),
+                }
+            )
+            r = rows[-1]
+            print(
+                f"{n:>5} decisions: {r['records_resolved_again']:,} of {r['account_records']:,} "
+                f"account records resolved again; publish {r['publish_s']} s "
+                f"({100 * r['share_of_full_run']:.1f} % of the run), {r['publish_peak_rss_mb']:,} MB; "
+                f"publish --full {r['publish_full_s']} s; identical: {same}",
+                flush=True,
+            )
+            for c in copies:
+                shutil.rmtree(c)
+        print(
+            json.dumps(
+                {
+                    "full_run_s": round(full_run["seconds"], 2),
+                    "full_run_peak_rss_mb": round(full_run["peak_rss_mb"]),
+                    "publishes": rows,
+                }
+            )
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
