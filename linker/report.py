@@ -156,41 +156,43 @@ def conflict_chains(
     con: duckdb.DuckDBPyConnection, limit: int = MAX_CONFLICTS_DETAILED
 ) -> list[dict]:
     """For each conflict component: its SOR records and a chain of edges joining two of them."""
-    comps = [
-        r[0]
-        for r in rows(
-            con, f"SELECT comp FROM comp_stat WHERE n_sor >= 2 ORDER BY comp LIMIT {int(limit)}"
-        )
-    ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _chains AS SELECT comp FROM comp_stat WHERE n_sor >= 2 "
+        f"ORDER BY comp LIMIT {int(limit)}"
+    )
+    members: dict[int, dict[int, tuple[str, str]]] = defaultdict(dict)
+    sor: dict[int, list[int]] = defaultdict(list)
+    for comp, rid, src, rid_id, is_sor in rows(
+        con,
+        "SELECT comp, rid, source, id, method = 'sor' FROM account_result "
+        "WHERE comp IN (SELECT comp FROM _chains) ORDER BY comp, id",
+    ):
+        members[comp][rid] = (src, rid_id)
+        if is_sor:
+            sor[comp].append(rid)
+    edges: dict[int, list[tuple]] = defaultdict(list)
+    for comp, *edge in rows(
+        con,
+        "SELECT ar.comp, e.a, e.b, coalesce(e.rule, e.method), e.evidence FROM live_edges e "
+        "JOIN account_result ar ON ar.rid = e.a WHERE ar.comp IN (SELECT comp FROM _chains)",
+    ):
+        edges[comp].append(tuple(edge))
+    comps = [r[0] for r in rows(con, "SELECT comp FROM _chains ORDER BY comp")]
+    con.execute("DROP TABLE _chains")
     out = []
     for comp in comps:
-        members = {
-            rid: (src, rid_id)
-            for rid, src, rid_id in rows(
-                con, "SELECT rid, source, id FROM account_result WHERE comp = ?", [comp]
-            )
-        }
-        sor = [
-            rid
-            for rid, _ in rows(
-                con,
-                "SELECT rid, id FROM account_result WHERE comp = ? AND method = 'sor' ORDER BY id",
-                [comp],
-            )
-        ]
-        edges = rows(
-            con,
-            "SELECT a, b, coalesce(rule, method), evidence FROM live_edges e "
-            "WHERE a IN (SELECT rid FROM account_result WHERE comp = ?)",
-            [comp],
-        )
-        chain = shortest_chain(edges, sor[0], set(sor[1:]))
+        chain = shortest_chain(edges[comp], sor[comp][0], set(sor[comp][1:]))
         out.append(
             {
-                "sor_ids": [members[r][1] for r in sor],
-                "records": len(members),
+                "sor_ids": [members[comp][r][1] for r in sor[comp]],
+                "records": len(members[comp]),
                 "chain": [
-                    {"from": list(members[a]), "to": list(members[b]), "rule": rule, "evidence": ev}
+                    {
+                        "from": list(members[comp][a]),
+                        "to": list(members[comp][b]),
+                        "rule": rule,
+                        "evidence": ev,
+                    }
                     for a, b, rule, ev in chain
                 ],
             }
