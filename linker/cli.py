@@ -324,6 +324,13 @@ def run(
             help="Read the sources and say what changed since the last run; link and write nothing.",
         ),
     ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Recompute even when nothing changed since the last run (its results stand).",
+        ),
+    ] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -338,7 +345,7 @@ def run(
         else:
             render.dry_run_report(dry)
         return
-    res = p.run(do_publish=publish, publish_out=out_dir)
+    res = p.run(do_publish=publish, publish_out=out_dir, full=full)
     _finish(p, res, json_, publish)
 
 

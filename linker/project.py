@@ -21,7 +21,7 @@ from linker import decisions as decisions_log
 from linker.db import connect, literal, lock_down, scalar
 from linker.errors import ConfigError, did_you_mean
 from linker.ingest import Ingestor
-from linker.project_pipeline import ProjectPipeline, _Timer
+from linker.project_pipeline import NO_MODEL, ProjectPipeline, _Timer
 from linker.project_state import MODEL_REPORT, STATE_DB
 from linker.results import (
     CheckResult,
@@ -79,8 +79,14 @@ class Project(ProjectPipeline):
             "timings": timer.timings,
         }
 
-    def run(self, *, publish_out: Path | None = None, do_publish: bool = False) -> RunResult:
-        """Ingest, normalize, rules, scoring, resolve, contacts; optionally publish (if gates pass)."""
+    def run(
+        self, *, publish_out: Path | None = None, do_publish: bool = False, full: bool = False
+    ) -> RunResult:
+        """Ingest, normalize, rules, scoring, resolve, contacts; optionally publish (if gates pass).
+
+        When nothing the answer depends on changed since the last run (its run id: config,
+        the sources' rows, rules, decisions, model; and linker's code and libraries), its
+        results stand: the run reads the sources and stops (`full`: it recomputes anyway)."""
         cfg = self.config
         acc_rules, contact_rules = rules.ordered_rules(cfg, self._fields())
         if do_publish:  # refuse a wrong OUT now, not after the whole run
@@ -95,7 +101,28 @@ class Project(ProjectPipeline):
             con = connect(**self._duckdb_settings())
             try:
                 since: dict = {}
-                stats, warnings = self._match(con, acc_rules, timer, since=since)
+                ing = self._ingest(con, timer, since)
+                run_id = self._run_id(report.stats_dict(ing.stats))
+                last = None if full else self._last_run_if_same(run_id)
+                if last is not None:
+                    rep = {
+                        **last,
+                        # what the last run did once: training (model.json is now an input)
+                        "warnings": [w for w in last["warnings"] if not w.startswith(NO_MODEL)],
+                        "scoring": {**last["scoring"], "trained_now": False}
+                        if last["scoring"].get("enabled")
+                        else last["scoring"],
+                        "timings": timer.timings,
+                        "since_last_run": since,
+                        "resolved": {
+                            "scope": "none",
+                            "why": f"nothing changed since run {run_id}: its results stand "
+                            "(`linker run --full` recomputes them)",
+                        },
+                    }
+                    con.close()
+                    return self._conclude(rep, timer, publish=do_publish, out=publish_out)
+                stats, warnings = self._link(con, ing, acc_rules, timer)
                 scored: dict = {"enabled": False}
                 if cfg.scoring.enabled:
                     scored = self._score(con, timer, warnings)
@@ -107,7 +134,7 @@ class Project(ProjectPipeline):
                     timer,
                     warnings,
                     cfg.digest,
-                    self._run_id(stats),
+                    self._run_id(stats),  # again: a run that trained made model.json
                     since,
                 )
                 with timer("save_state"):
@@ -202,7 +229,10 @@ class Project(ProjectPipeline):
                         **last_report,
                         "warnings": stale,
                         "timings": timer.timings,
-                        "resolved": {"scope": "none", "why": "nothing decided since the last run"},
+                        "resolved": {
+                            "scope": "none",
+                            "why": "nothing decided since the last run: its results stand",
+                        },
                     }
                 else:
                     touched = None

@@ -12,10 +12,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
+
 from linker import decisions as decisions_log
-from linker import incremental, normalize, report, resolve, row_diff, rules, scoring
+from linker import incremental, normalize, report, resolve, row_diff, rules, scoring, state
 from linker.config import Config
 from linker.db import has_table, lock_down, rows, scalar
+from linker.errors import ConfigError, ProjectBusy
 from linker.graph import components
 from linker.ingest import Ingestor
 from linker.normalize_keys import key_version
@@ -41,6 +44,9 @@ def _phone_warnings(con, cfg: Config) -> list[str]:
         f"{bad} phone number(s) did not validate in their record's country; they are compared "
         f"by their digits (last 7 digits too){hint}"
     ]
+
+
+NO_MODEL = f"no {MODEL_FILE} yet"  # the warning of a run that trained its model
 
 
 class _Timer:
@@ -78,13 +84,21 @@ class ProjectPipeline(ProjectBase):
     ) -> tuple[dict, list[str]]:
         """Ingest, normalize and the account rules: the deterministic part of a run.
         `since`: filled with what changed in the sources since the last run (row_diff)."""
-        cfg = self.config
-        ing = Ingestor(con, cfg)
+        return self._link(con, self._ingest(con, timer, since), acc_rules, timer)
+
+    def _ingest(self, con, timer: _Timer, since: dict | None = None) -> Ingestor:
+        """Read every source (`since`: filled as in _match)."""
+        ing = Ingestor(con, self.config)
         ing.note = self.progress.note
         with timer("ingest"):
             ing.load_all()
             if since is not None:
                 since.update(self._since_last_run(con))
+        return ing
+
+    def _link(self, con, ing: Ingestor, acc_rules, timer: _Timer) -> tuple[dict, list[str]]:
+        """Normalize and the account rules, after _ingest."""
+        cfg = self.config
         # From here on, SQL from the config (rules, blocking) cannot reach files or the network.
         lock_down(con, [self.state_dir])
         with timer("normalize"):
@@ -98,6 +112,27 @@ class ProjectPipeline(ProjectBase):
             *ing.warnings,
             *_phone_warnings(con, cfg),
         ]
+
+    def _last_run_if_same(self, run_id: str) -> dict | None:
+        """The last run's report when its answer is this run's: the same run id (config,
+        sources' rows, rules, decisions, model) made by the same linker code and libraries
+        (state.engine_digest). None otherwise, or when the state cannot say."""
+        if not self.state_db.exists():
+            return None
+        try:
+            con = self._open_state(read_only=True)
+        except (ConfigError, ProjectBusy, duckdb.Error):
+            return None
+        try:
+            made = dict(rows(con, "SELECT key, value FROM meta WHERE key IN ('report', 'engine')"))
+        except duckdb.Error:
+            return None
+        finally:
+            con.close()
+        rep = json.loads(made.get("report") or "{}")
+        if rep.get("run_id") != run_id or made.get("engine") != state.engine_digest():
+            return None
+        return rep
 
     def _since_last_run(self, con) -> SinceLastRun:
         """Hash the ingested rows (`row_hashes`) and compare them with the last run's."""
@@ -146,7 +181,7 @@ class ProjectPipeline(ProjectBase):
                 )
             else:
                 warnings.append(
-                    f"no {MODEL_FILE} yet: trained one on this run's data and saved it "
+                    f"{NO_MODEL}: trained one on this run's data and saved it "
                     f"({self.model_file}); commit it so later runs reuse it"
                 )
                 trained = True
@@ -257,9 +292,13 @@ class ProjectPipeline(ProjectBase):
         )
         # What made the state's row_hashes and key_cache: this run's versions when it made them
         # (a run), else the ones they were made with (a publish keeps both tables as they are).
-        made = {"row_hash": row_diff.hash_version(), "key_version": key_version()}
+        made = {
+            "row_hash": row_diff.hash_version(),
+            "key_version": key_version(),
+            "engine": state.engine_digest(),
+        }
         if since is None and has_table(con, "meta"):
-            made = dict(rows(con, "SELECT key, value FROM meta WHERE key IN (?, ?)", list(made)))
+            made = dict(rows(con, "SELECT key, value FROM meta WHERE key IN (?, ?, ?)", list(made)))
         con.execute("CREATE OR REPLACE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         run_meta = {"stats": stats, "scoring": scored, "decisions": self._decisions_digest()}
         con.execute(
@@ -293,6 +332,7 @@ class ProjectPipeline(ProjectBase):
         Sources count by their rows as a set (an order-independent fingerprint), so the same
         rows in another order give the same run id and byte-identical files.
         """
+        decisions_log.read_log(self.decisions_file)  # an unreadable log stops here, named
         h = hashlib.sha256()
         h.update(self.config.digest.encode())
         for name in sorted(stats):

@@ -173,7 +173,7 @@ def resolved_text(resolved: dict | None) -> str | None:
     if not resolved or resolved.get("why") == RUN_RESOLVES_ALL:
         return None
     if resolved["scope"] == "none":
-        return f"nothing resolved again: {resolved['why']}"
+        return str(resolved["why"])
     if resolved["scope"] == "all":
         return f"every component resolved again: {resolved['why']}"
     contacts = resolved.get("contacts")

@@ -8,6 +8,10 @@ the state is only the last run's working tables)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import re
+from importlib import metadata
 from pathlib import Path
 
 import duckdb
@@ -49,3 +53,26 @@ def check(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         hint="run `linker run` again to rebuild it (sources, decisions and publications are "
         "not touched)",
     )
+
+
+@functools.cache
+def engine_digest() -> str:
+    """What a run's answer depends on besides its inputs (which the run id hashes): linker's
+    own code and the versions of the libraries it runs on. A run reuses the last one's results
+    only when this is the same (an upgrade, or a code change in a checkout, recomputes)."""
+    h = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    try:
+        wanted = [r for r in metadata.requires("linker") or [] if "extra ==" not in r]
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        wanted = []
+    for req in sorted(wanted):
+        name = re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0]
+        try:
+            h.update(f"{name}={metadata.version(name)};".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{name}=?;".encode())
+    return h.hexdigest()[:16]

@@ -182,3 +182,34 @@ def test_scope_takes_in_the_components_a_cut_separated():
     assert sorted(r[0] for r in con.execute("FROM _scope").fetchall()) == [1, 2, 5, 10, 12, 13]
     assert incremental.scope_of(con, "st", [21, 30]) == 3
     assert incremental.scope_of(con, "st", []) == 0
+
+
+def test_a_run_with_nothing_changed_keeps_the_last_runs_results(tiny, monkeypatch):
+    from typer.testing import CliRunner
+
+    from linker import state
+    from linker.cli import app
+
+    p = Project(tiny)
+    first = p.run(do_publish=True)
+    db = tiny / ".linker" / "state.duckdb"
+    before = db.read_bytes()
+    again = p.run(do_publish=True)
+    assert again.run_id == first.run_id
+    assert again.report["resolved"]["scope"] == "none"
+    assert set(again.timings) <= {"ingest", "publish"}  # read, compared, nothing recomputed
+    assert again.report["since_last_run"]["compared"]
+    assert {k: v for k, v in again.report.items() if k not in ("timings", "since_last_run",
+            "resolved")} == {k: v for k, v in first.report.items() if k not in (
+            "timings", "since_last_run", "resolved")}  # fmt: skip
+    assert db.read_bytes() == before
+    text = CliRunner().invoke(app, ["run", "-p", str(tiny)])
+    assert text.exit_code == 0 and "nothing changed since run" in text.stdout
+    # --full, another linker (code or libraries), a new decision: computed again
+    assert "rules" in p.run(full=True).timings
+    monkeypatch.setattr(state, "engine_digest", lambda: "another linker")
+    assert "rules" in p.run().timings
+    assert p.run().report["resolved"]["scope"] == "none"
+    decision = {"left": ["crm", "114"], "right": ["product", "37"], "decision": "match"}
+    (tiny / "decisions.jsonl").write_text(json.dumps(decision) + "\n")
+    assert "rules" in p.run().timings

@@ -210,7 +210,7 @@ def test_duckdb_out_of_its_memory_budget_is_exit_2_naming_memory_limit_not_a_bug
         )
 
     monkeypatch.setattr("linker.scoring.score", starved)
-    r = cli("run", "-p", str(project), "--publish")
+    r = cli("run", "-p", str(project), "--publish", "--full")  # the last run's inputs
     stops(r, 2, "memory budget", "memory_limit")
     assert "bug" not in r.output and not list((project / ".linker").glob("crash-*"))
     assert tree(project) == before  # the last state and publication stand
