@@ -292,13 +292,17 @@ class ProjectPipeline(ProjectBase):
         )
         # What made the state's row_hashes and key_cache: this run's versions when it made them
         # (a run), else the ones they were made with (a publish keeps both tables as they are).
-        made = {
-            "row_hash": row_diff.hash_version(),
-            "key_version": key_version(),
-            "engine": state.engine_digest(),
-        }
+        kept = ("row_hash", "key_version", "engine")
         if since is None and has_table(con, "meta"):
-            made = dict(rows(con, "SELECT key, value FROM meta WHERE key IN (?, ?, ?)", list(made)))
+            made = dict(rows(con, "SELECT key, value FROM meta WHERE key IN (?, ?, ?)", kept))
+        else:
+            made = dict(
+                zip(
+                    kept,
+                    (row_diff.hash_version(), key_version(), state.engine_digest()),
+                    strict=True,
+                )
+            )
         con.execute("CREATE OR REPLACE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         run_meta = {"stats": stats, "scoring": scored, "decisions": self._decisions_digest()}
         con.execute(
