@@ -148,10 +148,9 @@ def contact_scope(con: duckdb.DuckDBPyConnection, config: Config) -> str | None:
         f"""
         CREATE OR REPLACE TEMP TABLE _contact_scope AS
         {linked}
-        SELECT c.rid FROM records c WHERE c.entity = 'contacts' AND len(list_intersect(c.domain, (
-            SELECT coalesce(list(DISTINCT d), []) FROM (
-                SELECT unnest(domain) AS d FROM records WHERE rid IN (SELECT rid FROM _changed))
-        ))) > 0
+        SELECT DISTINCT rid FROM (
+            SELECT rid, unnest(domain) AS d FROM records WHERE entity = 'contacts'
+        ) WHERE d IN (SELECT unnest(domain) FROM records WHERE rid IN (SELECT rid FROM _changed))
         """
     )
     return "SELECT rid FROM _contact_scope"
