@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Hashable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -20,6 +20,7 @@ MAX_CONFLICTS_DETAILED = 50
 def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str, dict]) -> dict:
     """Counts per source from account_result / contact_result, plus the run's findings."""
     sources: dict[str, dict] = {}
+    c = _source_counts(con)
     for s in config.sources.values():
         st = stats.get(s.name, {})
         entry: dict = {
@@ -30,50 +31,18 @@ def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str
             "duplicate_ids": len(st.get("duplicate_ids", [])),
             "empty": st.get("empty", False),  # no records at all: a warning says why
         }
-        table = "account_result" if s.entity == "accounts" else "contact_result"
-        entry["linked"] = scalar(
-            con,
-            f"SELECT count(*) FROM {table} WHERE source = ? AND account_id IS NOT NULL",
-            [s.name],
-        )
-        entry["by_method"] = _counts(
-            con,
-            f"SELECT coalesce(rule, method) , count(*) FROM {table} "
-            "WHERE source = ? AND account_id IS NOT NULL GROUP BY ALL",
-            s.name,
-        )
-        entry["unresolved"] = _counts(
-            con,
-            f"SELECT reason, count(*) FROM {table} WHERE source = ? "
-            "AND account_id IS NULL AND reason IS NOT NULL GROUP BY ALL",
-            s.name,
-        )
+        entry["linked"] = c["linked"].get(s.name, 0)
+        entry["by_method"] = _sorted(c["by_method"][s.name])
+        entry["unresolved"] = _sorted(c["unresolved"][s.name])
         # Phones that did not validate as E.164 in the record's (or the default) country: they
         # keep their digits for comparisons, but a user should know (set default_country?).
-        entry["invalid_phones"] = scalar(
-            con, "SELECT count(*) FROM records WHERE source = ? AND phone_invalid", [s.name]
-        )
+        entry["invalid_phones"] = c["invalid_phones"].get(s.name, 0)
         if s.entity == "accounts":
             entry["conflicts"] = entry["unresolved"].get("conflict", 0)
-            entry["duplicates"] = scalar(
-                con, "SELECT count(*) FROM duplicates WHERE source = ?", [s.name]
-            )
-            entry["invalid_vats"] = scalar(
-                con, "SELECT count(*) FROM records WHERE source = ? AND vat_invalid", [s.name]
-            )
-            entry["dangling_refs"] = _counts(
-                con,
-                "SELECT x.target, count(*) FROM raw_refs x JOIN records s ON s.rid = x.rid "
-                "LEFT JOIN records t ON t.source = x.target AND t.id = x.value "
-                "WHERE s.source = ? AND t.rid IS NULL GROUP BY ALL",
-                s.name,
-            )
-            entry["refs_total"] = _counts(
-                con,
-                "SELECT x.target, count(*) FROM raw_refs x JOIN records s ON s.rid = x.rid "
-                "WHERE s.source = ? GROUP BY ALL",
-                s.name,
-            )
+            entry["duplicates"] = c["duplicates"].get(s.name, 0)
+            entry["invalid_vats"] = c["invalid_vats"].get(s.name, 0)
+            entry["dangling_refs"] = _sorted(c["dangling_refs"][s.name])
+            entry["refs_total"] = _sorted(c["refs_total"][s.name])
         else:
             if s.account is not None:
                 # The contacts' link to their account record: how many name no record there
@@ -84,22 +53,9 @@ def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str
                     "total": total,
                     "dangling": total - found,
                 }
-            entry["with_user"] = scalar(
-                con,
-                "SELECT count(*) FROM contact_result WHERE source = ? AND user_id IS NOT NULL",
-                [s.name],
-            )
-            entry["account_via"] = _counts(
-                con,
-                "SELECT account_via, count(*) FROM contact_result "
-                "WHERE source = ? AND account_via IS NOT NULL GROUP BY ALL",
-                s.name,
-            )
-            entry["disagreements"] = scalar(
-                con,
-                "SELECT count(*) FROM contact_result WHERE source = ? AND disagreement",
-                [s.name],
-            )
+            entry["with_user"] = c["with_user"].get(s.name, 0)
+            entry["account_via"] = _sorted(c["account_via"][s.name])
+            entry["disagreements"] = c["disagreements"].get(s.name, 0)
         entry["linked_share"] = (
             round(entry["linked"] / entry["records"], 4) if entry["records"] else None
         )
@@ -144,6 +100,68 @@ def duplicate_groups(con: duckdb.DuckDBPyConnection) -> list[dict]:
             f"GROUP BY ALL ORDER BY count(*) DESC, source, account_id LIMIT {MAX_DUPLICATE_GROUPS}",
         )
     ]
+
+
+def _sorted(counts: dict) -> dict[str, int]:
+    return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))}
+
+
+def _source_counts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The report's counts per source, each from one query over all sources (one query per
+    source and count took 0.5 s at 1M records): `linked`, `by_method` (rule or method),
+    `unresolved` (reason), `with_user`, `account_via`, `disagreements`, `invalid_phones`,
+    `invalid_vats`, `duplicates`, `dangling_refs` and `refs_total` (per target)."""
+    c: dict[str, Any] = {
+        k: defaultdict(int)
+        for k in (
+            "linked",
+            "with_user",
+            "disagreements",
+            "invalid_phones",
+            "invalid_vats",
+            "duplicates",
+        )
+    }
+    for k in ("by_method", "unresolved", "account_via", "dangling_refs", "refs_total"):
+        c[k] = defaultdict(lambda: defaultdict(int))
+    for table in ("account_result", "contact_result"):
+        for src, how, reason, linked, n in rows(
+            con,
+            f"SELECT source, coalesce(rule, method), reason, account_id IS NOT NULL, count(*) "
+            f"FROM {table} GROUP BY ALL",
+        ):
+            if linked:
+                c["linked"][src] += n
+                c["by_method"][src][how] += n
+            elif reason is not None:
+                c["unresolved"][src][reason] += n
+    for src, via, with_user, disagreement, n in rows(
+        con,
+        "SELECT source, account_via, user_id IS NOT NULL, disagreement, count(*) "
+        "FROM contact_result GROUP BY ALL",
+    ):
+        c["with_user"][src] += n if with_user else 0
+        c["disagreements"][src] += n if disagreement else 0
+        if via is not None:
+            c["account_via"][src][via] += n
+    for src, phones, vats in rows(
+        con,
+        "SELECT source, count(*) FILTER (WHERE phone_invalid), count(*) FILTER (WHERE vat_invalid) "
+        "FROM records GROUP BY source",
+    ):
+        c["invalid_phones"][src], c["invalid_vats"][src] = phones, vats
+    if has_table(con, "duplicates"):
+        c["duplicates"].update(rows(con, "SELECT source, count(*) FROM duplicates GROUP BY ALL"))
+    for src, target, n, dangling in rows(
+        con,
+        "SELECT s.source, x.target, count(*), count(*) FILTER (WHERE NOT EXISTS ("
+        "SELECT 1 FROM records t WHERE t.source = x.target AND t.id = x.value)) "
+        "FROM raw_refs x JOIN records s ON s.rid = x.rid GROUP BY ALL",
+    ):
+        c["refs_total"][src][target] += n
+        if dangling:
+            c["dangling_refs"][src][target] += dangling
+    return c
 
 
 def _counts(con, sql: str, *params) -> dict[str, int]:
