@@ -213,3 +213,34 @@ def test_a_run_with_nothing_changed_keeps_the_last_runs_results(tiny, monkeypatc
     decision = {"left": ["crm", "114"], "right": ["product", "37"], "decision": "match"}
     (tiny / "decisions.jsonl").write_text(json.dumps(decision) + "\n")
     assert "rules" in p.run().timings
+
+
+def _contacts(root: Path) -> dict[str, str | None]:
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(root / "crosswalk" / "contacts.parquet").to_pylist()
+    return {f"{r['source']}:{r['source_record_id']}": r["account_id"] for r in t}
+
+
+def test_a_decision_reaches_the_contacts_of_a_domain_it_gives_an_account(tiny, tmp_path):
+    """CRM 114 (nobody-ltd.co.uk) has no account, nor has contact c6 (no account link, an
+    email on that domain). A reviewer matches 114 to product 35: the domain is now one account's,
+    and c6 gets it by email_domain — reached only through the domain (resolved again, as a
+    full re-resolve does)."""
+    crm = tiny / "data" / "crm.csv"
+    crm.write_text(crm.read_text().replace("nobody.example", "nobody-ltd.co.uk"))
+    contacts = tiny / "data" / "crm_contacts.csv"
+    contacts.write_text(contacts.read_text() + "c6,,y@nobody-ltd.co.uk,Y,Z\n")
+    Project(tiny).run(do_publish=True)
+    assert _contacts(tiny)["crm_contacts:c6"] is None
+    twin = tmp_path / "twin"
+    shutil.copytree(tiny, twin)
+    decision = {"left": ["crm", "114"], "right": ["product", "35"], "decision": "match"}
+    for p in (tiny, twin):
+        (p / "decisions.jsonl").write_text(json.dumps(decision) + "\n")
+    inc = Project(tiny).publish()
+    Project(twin).publish(full=True)
+    assert inc.report["resolved"]["scope"] == "touched"
+    assert _contacts(tiny)["crm_contacts:c6"] == "35"
+    for f in FILES:
+        assert (tiny / "crosswalk" / f).read_bytes() == (twin / "crosswalk" / f).read_bytes(), f
