@@ -102,8 +102,11 @@ class Project(ProjectPipeline):
             try:
                 since: dict = {}
                 ing = self._ingest(con, timer, since)
+                inputs = self._run_inputs(report.stats_dict(ing.stats))
                 run_id = self._run_id(report.stats_dict(ing.stats))
-                last = None if full else self._last_run_if_same(run_id)
+                last, why = (
+                    (None, "asked (--full)") if full else self._last_run_if_same(run_id, inputs)
+                )
                 if last is not None:
                     rep = {
                         **last,
@@ -136,6 +139,8 @@ class Project(ProjectPipeline):
                     cfg.digest,
                     self._run_id(stats),  # again: a run that trained made model.json
                     since,
+                    why_all=why,
+                    inputs=self._run_inputs(stats),
                 )
                 with timer("save_state"):
                     state.write_meta(con, f"linker {__version__}")

@@ -113,26 +113,62 @@ class ProjectPipeline(ProjectBase):
             *_phone_warnings(con, cfg),
         ]
 
-    def _last_run_if_same(self, run_id: str) -> dict | None:
+    def _last_run_if_same(self, run_id: str, inputs: dict) -> tuple[dict | None, str]:
         """The last run's report when its answer is this run's: the same run id (config,
         sources' rows, rules, decisions, model) made by the same linker code and libraries
-        (state.engine_digest). None otherwise, or when the state cannot say."""
+        (state.engine_digest). Else None, and what changed (`_run_inputs` against the ones
+        the last run kept), or why the state cannot say."""
         if not self.state_db.exists():
-            return None
+            return None, "no previous run"
         try:
             con = self._open_state(read_only=True)
         except (ConfigError, ProjectBusy, duckdb.Error):
-            return None
+            return None, "the last run's state could not be read"
         try:
-            made = dict(rows(con, "SELECT key, value FROM meta WHERE key IN ('report', 'engine')"))
+            made = dict(
+                rows(con, "SELECT key, value FROM meta WHERE key IN ('report', 'engine', 'inputs')")
+            )
         except duckdb.Error:
-            return None
+            return None, "the last run's state could not be read"
         finally:
             con.close()
         rep = json.loads(made.get("report") or "{}")
-        if rep.get("run_id") != run_id or made.get("engine") != state.engine_digest():
-            return None
-        return rep
+        if made.get("engine") != state.engine_digest():
+            return None, "linker's code or libraries changed since the last run"
+        if rep.get("run_id") == run_id:
+            return rep, ""
+        before = json.loads(made.get("inputs") or "{}")
+        then, now = before.get("sources", {}), inputs["sources"]
+        moved = sorted(n for n in {*then, *now} if then.get(n) != now.get(n))
+        changed = [f"the sources changed ({', '.join(moved)})"] if moved else []
+        named = {
+            "config": f"{self.config.file.name} changed",
+            "rules": "the rules changed",
+            "decisions": "decisions were made or taken back",
+            "model": f"{MODEL_FILE} changed",
+        }
+        changed += [text for key, text in named.items() if before.get(key) != inputs[key]]
+        return None, "; ".join(changed) or "the last results are a publish's after review"
+
+    def _run_inputs(self, stats: dict) -> dict:
+        """What the run id hashes, part by part (kept with the state: the next run says which
+        changed): the config's digest, each source's fingerprint, digests of the rule files,
+        the decisions log and model.json."""
+        decisions_log.read_log(self.decisions_file)  # an unreadable log stops here, named
+
+        def digest(paths: list[Path]) -> str:
+            h = hashlib.sha256()
+            for path in paths:
+                h.update(path.read_bytes() if path.exists() else b"")
+            return h.hexdigest()[:16]
+
+        return {
+            "config": self.config.digest,
+            "sources": {name: stats[name]["fingerprint"] for name in sorted(stats)},
+            "rules": digest([Path(r.file) for r in rules.available_rules(self.config).values()]),
+            "decisions": digest([self.decisions_file]),
+            "model": digest([self.root / MODEL_FILE]),
+        }
 
     def _since_last_run(self, con) -> SinceLastRun:
         """Hash the ingested rows (`row_hashes`) and compare them with the last run's."""
@@ -189,23 +225,25 @@ class ProjectPipeline(ProjectBase):
             out = scoring.score(con, cfg, model, predicted=trained, note=self.progress.note)
         return {"enabled": True, "trained_now": trained, **out}
 
-    def _resolve_touched(self, con, state: str) -> dict:
+    def _resolve_touched(self, con, attached: str) -> dict:
         """The accounts of the components the decisions made since the last resolve touch,
-        resolved again in `con`'s in-memory database from the state attached as `state`
-        (incremental.py), their rows put in the state (the caller's transaction, `USE state`
+        resolved again in `con`'s in-memory database from the state attached as `attached`
+        (incremental.py), their rows put in the state (the caller's transaction, `USE attached`
         on return). Returns what was done (the report's `resolved`) and the decisions'
         warnings (`warnings`)."""
-        con.execute(f"CREATE OR REPLACE VIEW records AS FROM {state}.records")
+        con.execute(f"CREATE OR REPLACE VIEW records AS FROM {attached}.records")
         warnings = self._apply_decisions(con)  # the new decisions, in memory
         con.execute("DROP VIEW records")
-        ends = incremental.changed_decision_ends(con, f"{state}.decision_pairs", "decision_pairs")
+        ends = incremental.changed_decision_ends(
+            con, f"{attached}.decision_pairs", "decision_pairs"
+        )
         con.execute("CREATE OR REPLACE TEMP TABLE _decisions AS FROM decision_pairs")
-        n = incremental.scope_of(con, state, ends)
+        n = incremental.scope_of(con, attached, ends)
         self.progress.note(f"{len(ends):,} records decided anew, {n:,} in their components")
-        incremental.load_scope(con, state, self.config.accounts_sor)
+        incremental.load_scope(con, attached, self.config.accounts_sor)
         self._resolve_accounts(con)
-        changed = incremental.changed_results(con, state, "memory")
-        con.execute(f"USE {state}")
+        changed = incremental.changed_results(con, attached, "memory")
+        con.execute(f"USE {attached}")
         con.execute("BEGIN")
         con.execute("DELETE FROM decision_pairs")
         con.execute("INSERT INTO decision_pairs FROM _decisions")
@@ -247,18 +285,24 @@ class ProjectPipeline(ProjectBase):
         since: dict | None = None,
         touched: dict | None = None,
         why_all: str = RUN_RESOLVES_ALL,
+        inputs: dict | None = None,
     ) -> dict:
         """Apply the decisions log, resolve accounts and contacts, build and save the report.
 
         `touched`: the accounts of the components new decisions touch were resolved again
         and put in the state already (`_resolve_touched`, whose summary this is): only the
-        contacts and review items they reach are redone. Else everything, because `why_all`."""
+        contacts and review items they reach are redone. Else everything, because `why_all`.
+        `inputs`: a run's (`_run_inputs`), kept with the state."""
         cfg = self.config
         if touched is None:
             with timer("resolve"):
                 warnings = [*warnings, *self._apply_decisions(con)]
                 self._resolve_accounts(con)
-            resolved: dict = {"scope": "all", "why": why_all}
+            resolved: dict = {
+                "scope": "all",
+                "why": why_all,
+                "by": "publish" if since is None else "run",
+            }
         else:
             warnings = [*warnings, *touched.pop("warnings")]
             resolved = {"scope": "touched", **touched}
@@ -292,17 +336,16 @@ class ProjectPipeline(ProjectBase):
         )
         # What made the state's row_hashes and key_cache: this run's versions when it made them
         # (a run), else the ones they were made with (a publish keeps both tables as they are).
-        kept = ("row_hash", "key_version", "engine")
+        kept = ("row_hash", "key_version", "engine", "inputs")
         if since is None and has_table(con, "meta"):
-            made = dict(rows(con, "SELECT key, value FROM meta WHERE key IN (?, ?, ?)", kept))
+            made = dict(rows(con, "SELECT key, value FROM meta WHERE key IN (?, ?, ?, ?)", kept))
         else:
-            made = dict(
-                zip(
-                    kept,
-                    (row_diff.hash_version(), key_version(), state.engine_digest()),
-                    strict=True,
-                )
-            )
+            made = {
+                "row_hash": row_diff.hash_version(),
+                "key_version": key_version(),
+                "engine": state.engine_digest(),
+                "inputs": json.dumps(inputs, sort_keys=True),
+            }
         con.execute("CREATE OR REPLACE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         run_meta = {"stats": stats, "scoring": scored, "decisions": self._decisions_digest()}
         con.execute(
@@ -336,7 +379,6 @@ class ProjectPipeline(ProjectBase):
         Sources count by their rows as a set (an order-independent fingerprint), so the same
         rows in another order give the same run id and byte-identical files.
         """
-        decisions_log.read_log(self.decisions_file)  # an unreadable log stops here, named
         h = hashlib.sha256()
         h.update(self.config.digest.encode())
         for name in sorted(stats):

@@ -169,12 +169,14 @@ def dry_run_report(dry: DryRunResult) -> None:
 
 
 def resolved_text(resolved: dict | None) -> str | None:
-    """What a publish resolved again (report `resolved`); None for a run (it resolves all)."""
+    """What a run or publish computed again, and why (report `resolved`)."""
     if not resolved or resolved.get("why") == RUN_RESOLVES_ALL:
         return None
     if resolved["scope"] == "none":
         return str(resolved["why"])
     if resolved["scope"] == "all":
+        if resolved.get("by") == "run":
+            return f"computed in full: {resolved['why']}"
         return f"every component resolved again: {resolved['why']}"
     contacts = resolved.get("contacts")
     return (

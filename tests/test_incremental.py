@@ -192,6 +192,7 @@ def test_a_run_with_nothing_changed_keeps_the_last_runs_results(tiny, monkeypatc
 
     p = Project(tiny)
     first = p.run(do_publish=True)
+    assert first.report["resolved"] == {"scope": "all", "why": "no previous run", "by": "run"}
     db = tiny / ".linker" / "state.duckdb"
     before = db.read_bytes()
     again = p.run(do_publish=True)
@@ -205,14 +206,27 @@ def test_a_run_with_nothing_changed_keeps_the_last_runs_results(tiny, monkeypatc
     assert db.read_bytes() == before
     text = CliRunner().invoke(app, ["run", "-p", str(tiny)])
     assert text.exit_code == 0 and "nothing changed since run" in text.stdout
-    # --full, another linker (code or libraries), a new decision: computed again
-    assert "rules" in p.run(full=True).timings
+
+    # --full, another linker (code or libraries), a new decision, a source: computed again,
+    # and the summary says why
+    def why() -> str:
+        res = Project(tiny).run()  # a new command reads linker.toml again
+        assert "rules" in res.timings or res.report["resolved"]["scope"] == "none"
+        return res.report["resolved"]["why"]
+
+    assert p.run(full=True).report["resolved"]["why"] == "asked (--full)"
     monkeypatch.setattr(state, "engine_digest", lambda: "another linker")
-    assert "rules" in p.run().timings
-    assert p.run().report["resolved"]["scope"] == "none"
+    assert why() == "linker's code or libraries changed since the last run"
+    assert why().startswith("nothing changed since run")
     decision = {"left": ["crm", "114"], "right": ["product", "37"], "decision": "match"}
     (tiny / "decisions.jsonl").write_text(json.dumps(decision) + "\n")
-    assert "rules" in p.run().timings
+    assert why() == "decisions were made or taken back"
+    crm = tiny / "data" / "crm.csv"
+    crm.write_text(crm.read_text().replace("Nobody Ltd", "Nobody Limited"))
+    (tiny / "linker.toml").write_text((tiny / "linker.toml").read_text() + "\n# a comment\n")
+    assert why() == "the sources changed (crm); linker.toml changed"
+    text = CliRunner().invoke(app, ["run", "-p", str(tiny), "--full"])
+    assert "computed in full: asked (--full)" in text.stdout
 
 
 def _contacts(root: Path) -> dict[str, str | None]:
