@@ -124,7 +124,7 @@ class Project(ProjectPipeline):
                         },
                     }
                     con.close()
-                    return self._conclude(rep, timer, publish=do_publish, out=publish_out)
+                    return self._conclude_unchanged(rep, timer, do_publish, publish_out)
                 stats, warnings = self._link(con, ing, acc_rules, timer)
                 scored: dict = {"enabled": False}
                 if cfg.scoring.enabled:
@@ -155,6 +155,23 @@ class Project(ProjectPipeline):
             os.replace(tmp, self.state_db)
             Path(str(self.state_db) + ".wal").unlink(missing_ok=True)
             return self._conclude(rep, timer, publish=do_publish, out=publish_out)
+
+    def _conclude_unchanged(
+        self, rep: dict, timer: _Timer, do_publish: bool, out: Path | None
+    ) -> RunResult:
+        """A run that kept the last run's results: published as any run's, unless the
+        publication there is this run's already, whole: nothing written then (a scheduler
+        calling `linker run --publish` every few minutes does not rotate `_history` with
+        copies of one publication)."""
+        target = (Path(out) if out is not None else self.config.out_dir).expanduser().resolve()
+        current = publish.current_publication(target, rep["run_id"]) if do_publish else None
+        if current is None:
+            return self._conclude(rep, timer, publish=do_publish, out=out)
+        rep["resolved"]["publication"] = "current"
+        res = self._conclude(rep, timer, publish=False, out=out)
+        if not res.gates_failed:
+            res.manifest, res.published_to = current, target
+        return res
 
     def train(self) -> TrainResult:
         """(Re)train the Splink model on the project's data; write model.json and model.html.

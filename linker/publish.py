@@ -397,6 +397,19 @@ def recover(out: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def current_publication(out: Path, run_id: str) -> dict | None:
+    """The manifest of the publication `out` holds when it is run `run_id`'s and whole (every
+    file it lists, with the sha256 it lists); else None."""
+    manifest = read_manifest(out)
+    if not manifest or manifest.get("run_id") != run_id or not manifest.get("files"):
+        return None
+    for name, meta in manifest["files"].items():
+        path = out / name
+        if not path.is_file() or sha256(path) != meta.get("sha256"):
+            return None
+    return manifest
+
+
 def read_manifest(out: Path) -> dict | None:
     try:
         return json.loads((out / "manifest.json").read_text("utf-8"))

@@ -438,7 +438,12 @@ def run_report(p: Project, res: RunResult, wanted_publish: bool) -> None:
         mark = "[green]pass[/green]" if g["ok"] else "[red]FAIL[/red]"
         counts = f" ({g['counts']})" if g.get("counts") else ""
         out.print(f"quality gate {g['gate']}: {g['value']}{counts} (limit {g['limit']}) {mark}")
-    if res.manifest:
+    if res.manifest and (res.report.get("resolved") or {}).get("publication") == "current":
+        where = res.published_to or p.config.out_dir
+        out.print(
+            f"run {res.manifest['run_id']} is already the publication in {escape(str(where))}/: nothing written"
+        )
+    elif res.manifest:
         where = res.published_to or p.config.out_dir
         out.print(
             f"published run {res.manifest['run_id']} → {escape(str(where))}/ "

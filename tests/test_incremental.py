@@ -195,8 +195,12 @@ def test_a_run_with_nothing_changed_keeps_the_last_runs_results(tiny, monkeypatc
     assert first.report["resolved"] == {"scope": "all", "why": "no previous run", "by": "run"}
     db = tiny / ".linker" / "state.duckdb"
     before = db.read_bytes()
+    published = sorted((tiny / "crosswalk").rglob("*"))
     again = p.run(do_publish=True)
     assert again.run_id == first.run_id
+    # the publication there is this run's, whole: nothing written, none rotated into _history
+    assert again.manifest == first.manifest and again.report["resolved"]["publication"] == "current"
+    assert sorted((tiny / "crosswalk").rglob("*")) == published
     assert again.report["resolved"]["scope"] == "none"
     assert set(again.timings) <= {"ingest", "publish"}  # read, compared, nothing recomputed
     assert again.report["since_last_run"]["compared"]
@@ -204,8 +208,12 @@ def test_a_run_with_nothing_changed_keeps_the_last_runs_results(tiny, monkeypatc
             "resolved")} == {k: v for k, v in first.report.items() if k not in (
             "timings", "since_last_run", "resolved")}  # fmt: skip
     assert db.read_bytes() == before
-    text = CliRunner().invoke(app, ["run", "-p", str(tiny)])
+    text = CliRunner().invoke(app, ["run", "-p", str(tiny), "--publish"])
     assert text.exit_code == 0 and "nothing changed since run" in text.stdout
+    assert "is already the publication in" in text.stdout
+    (tiny / "crosswalk" / "accounts.parquet").write_bytes(b"damaged")  # not whole: published
+    assert p.run(do_publish=True).report["resolved"].get("publication") is None
+    assert len(list((tiny / "crosswalk" / "_history").iterdir())) == 1
 
     # --full, another linker (code or libraries), a new decision, a source: computed again,
     # and the summary says why

@@ -104,7 +104,7 @@ def test_identical_inputs_give_byte_identical_files(tiny):
     p = Project(tiny)
     p.run(do_publish=True)
     first = {f: sha(tiny / "crosswalk" / f) for f in CROSSWALK}
-    p.run(do_publish=True)
+    p.run(do_publish=True, full=True)  # computed again (not the last run's results kept)
     assert {f: sha(tiny / "crosswalk" / f) for f in CROSSWALK} == first
     # nothing changed since the previous publication: an empty changes.parquet
     assert pq.read_metadata(tiny / "crosswalk" / "changes.parquet").num_rows == 0
@@ -118,7 +118,7 @@ def test_identical_inputs_give_byte_identical_files(tiny):
         path.write_text("\n".join([head, *body]) + "\n")
     sup = tiny / "data" / "support.jsonl"
     sup.write_text("\n".join(reversed(sup.read_text().splitlines())) + "\n")
-    p.run(do_publish=True)
+    p.run(do_publish=True, full=True)
     assert {f: sha(tiny / "crosswalk" / f) for f in CROSSWALK} == first
     assert sha(tiny / "crosswalk" / "changes.parquet") == empty
 
@@ -130,7 +130,7 @@ def test_shuffled_rows_give_identical_rows(tiny):
     crm = tiny / "data" / "crm.csv"
     head, *body = crm.read_text().splitlines()
     crm.write_text("\n".join([head, *reversed(body)]) + "\n")
-    p.run(do_publish=True)
+    p.run(do_publish=True, full=True)
     for f in CROSSWALK:
         after = pq.read_table(tiny / "crosswalk" / f)
         cols = [c for c in after.schema.names if c != "run_id"]
