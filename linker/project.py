@@ -65,13 +65,10 @@ class Project(ProjectPipeline):
         timer = _Timer(self.progress)
         con = connect(**self._duckdb_settings())
         try:
-            ing = Ingestor(con, self.config)
-            ing.note = self.progress.note
-            with timer("ingest"):
-                ing.load_all()
-                since = self._since_last_run(con)
+            ing, since = self._ingest(con, timer, compare=True)
         finally:
             con.close()
+        assert since is not None  # compared
         return {
             "since_last_run": since,
             "sources": report.stats_dict(ing.stats),
@@ -100,8 +97,7 @@ class Project(ProjectPipeline):
             # intermediate table: twice the time at 1M records) and saves the state once.
             con = connect(**self._duckdb_settings())
             try:
-                since: dict = {}
-                ing = self._ingest(con, timer, since)
+                ing, since = self._ingest(con, timer, compare=True)
                 inputs = self._run_inputs(report.stats_dict(ing.stats))
                 run_id = self._run_id(report.stats_dict(ing.stats))
                 last, why = (

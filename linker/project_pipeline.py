@@ -79,22 +79,21 @@ class ProjectPipeline(ProjectBase):
             out += [f for f in s.fields if f not in canon and f not in out]
         return out
 
-    def _match(
-        self, con, acc_rules, timer: _Timer, since: dict | None = None
-    ) -> tuple[dict, list[str]]:
-        """Ingest, normalize and the account rules: the deterministic part of a run.
-        `since`: filled with what changed in the sources since the last run (row_diff)."""
-        return self._link(con, self._ingest(con, timer, since), acc_rules, timer)
+    def _match(self, con, acc_rules, timer: _Timer) -> tuple[dict, list[str]]:
+        """Ingest, normalize and the account rules: the deterministic part of a run."""
+        return self._link(con, self._ingest(con, timer)[0], acc_rules, timer)
 
-    def _ingest(self, con, timer: _Timer, since: dict | None = None) -> Ingestor:
-        """Read every source (`since`: filled as in _match)."""
+    def _ingest(
+        self, con, timer: _Timer, *, compare: bool = False
+    ) -> tuple[Ingestor, SinceLastRun | None]:
+        """Read every source; with `compare`, also what changed in them since the last run
+        (row_diff)."""
         ing = Ingestor(con, self.config)
         ing.note = self.progress.note
         with timer("ingest"):
             ing.load_all()
-            if since is not None:
-                since.update(self._since_last_run(con))
-        return ing
+            since = self._since_last_run(con) if compare else None
+        return ing, since
 
     def _link(self, con, ing: Ingestor, acc_rules, timer: _Timer) -> tuple[dict, list[str]]:
         """Normalize and the account rules, after _ingest."""
@@ -282,7 +281,7 @@ class ProjectPipeline(ProjectBase):
         warnings: list[str],
         config_hash: str,
         run_id: str,
-        since: dict | None = None,
+        since: SinceLastRun | None = None,
         touched: dict | None = None,
         why_all: str = RUN_RESOLVES_ALL,
         inputs: dict | None = None,
