@@ -159,7 +159,7 @@ class Project(ProjectPipeline):
         publication there is this run's already, whole: nothing written then (a scheduler
         calling `linker run --publish` every few minutes does not rotate `_history` with
         copies of one publication)."""
-        target = (Path(out) if out is not None else self.config.out_dir).expanduser().resolve()
+        target = self._publish_target(out)
         current = publish.current_publication(target, rep["run_id"]) if do_publish else None
         if current is None:
             return self._conclude(rep, timer, publish=do_publish, out=out)

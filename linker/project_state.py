@@ -189,11 +189,15 @@ class ProjectBase:
         cfg = self.config
         return [cfg.root, *(s.path for s in cfg.sources.values() if s.path is not None)]
 
+    def _publish_target(self, out: Path | None) -> Path:
+        """Where a publication goes: `out`, or [publish] out."""
+        return (Path(out) if out is not None else self.config.out_dir).expanduser().resolve()
+
     def _publish_from_state(self, out: Path | None, run_id: str) -> tuple[dict, Path]:
         cfg = self.config
         # run() and publish() refused a wrong OUT before working; publish.publish checks again
         # as it writes.
-        target = (Path(out) if out is not None else cfg.out_dir).expanduser().resolve()
+        target = self._publish_target(out)
         con = self._open_state(read_only=True)
         try:
             tables = publish.crosswalk_tables(
