@@ -23,7 +23,7 @@ from linker.graph import components
 from linker.ingest import Ingestor
 from linker.normalize_keys import key_version
 from linker.project_state import MODEL_FILE, ProjectBase
-from linker.results import RUN_RESOLVES_ALL, Progress, RunResult, SinceLastRun
+from linker.results import Progress, RunResult, SinceLastRun
 from linker.review_queue import build_review_queue
 
 
@@ -282,8 +282,9 @@ class ProjectPipeline(ProjectBase):
         config_hash: str,
         run_id: str,
         since: SinceLastRun | None = None,
+        *,
+        why_all: str,
         touched: dict | None = None,
-        why_all: str = RUN_RESOLVES_ALL,
         inputs: dict | None = None,
     ) -> dict:
         """Apply the decisions log, resolve accounts and contacts, build and save the report.

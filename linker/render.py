@@ -12,7 +12,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from linker.display import visible
-from linker.results import RUN_RESOLVES_ALL
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -170,7 +169,7 @@ def dry_run_report(dry: DryRunResult) -> None:
 
 def resolved_text(resolved: dict | None) -> str | None:
     """What a run or publish computed again, and why (report `resolved`)."""
-    if not resolved or resolved.get("why") == RUN_RESOLVES_ALL:
+    if not resolved:
         return None
     if resolved["scope"] == "none":
         return str(resolved["why"])

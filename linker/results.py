@@ -6,9 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Required, TypedDict
 
-# The report's `resolved.why` of a run (a publish says what it resolved again, and why).
-RUN_RESOLVES_ALL = "a run resolves every component"
-
 
 class Progress:
     """Where stages report what they do. The default says nothing (library use is quiet)."""
