@@ -98,8 +98,7 @@ class Project(ProjectPipeline):
             con = connect(**self._duckdb_settings())
             try:
                 ing, since = self._ingest(con, timer, compare=True)
-                inputs = self._run_inputs(report.stats_dict(ing.stats))
-                run_id = self._run_id(report.stats_dict(ing.stats))
+                run_id, inputs = self._run_identity(report.stats_dict(ing.stats))
                 last, why = (
                     (None, "asked (--full)") if full else self._last_run_if_same(run_id, inputs)
                 )
@@ -125,6 +124,8 @@ class Project(ProjectPipeline):
                 scored: dict = {"enabled": False}
                 if cfg.scoring.enabled:
                     scored = self._score(con, timer, warnings)
+                # again: a run that trained made model.json
+                run_id, inputs = self._run_identity(stats)
                 rep = self._resolve_and_record(
                     con,
                     stats,
@@ -133,10 +134,10 @@ class Project(ProjectPipeline):
                     timer,
                     warnings,
                     cfg.digest,
-                    self._run_id(stats),  # again: a run that trained made model.json
+                    run_id,
                     since,
                     why_all=why,
-                    inputs=self._run_inputs(stats),
+                    inputs=inputs,
                 )
                 with timer("save_state"):
                     state.write_meta(con, f"linker {__version__}")

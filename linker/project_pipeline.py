@@ -115,7 +115,7 @@ class ProjectPipeline(ProjectBase):
     def _last_run_if_same(self, run_id: str, inputs: dict) -> tuple[dict | None, str]:
         """The last run's report when its answer is this run's: the same run id (config,
         sources' rows, rules, decisions, model) made by the same linker code and libraries
-        (state.engine_digest). Else None, and what changed (`_run_inputs` against the ones
+        (state.engine_digest). Else None, and what changed (`_run_identity`'s parts against the ones
         the last run kept), or why the state cannot say."""
         if not self.state_db.exists():
             return None, "no previous run"
@@ -148,26 +148,6 @@ class ProjectPipeline(ProjectBase):
         }
         changed += [text for key, text in named.items() if before.get(key) != inputs[key]]
         return None, "; ".join(changed) or "the last results are a publish's after review"
-
-    def _run_inputs(self, stats: dict) -> dict:
-        """What the run id hashes, part by part (kept with the state: the next run says which
-        changed): the config's digest, each source's fingerprint, digests of the rule files,
-        the decisions log and model.json."""
-        decisions_log.read_log(self.decisions_file)  # an unreadable log stops here, named
-
-        def digest(paths: list[Path]) -> str:
-            h = hashlib.sha256()
-            for path in paths:
-                h.update(path.read_bytes() if path.exists() else b"")
-            return h.hexdigest()[:16]
-
-        return {
-            "config": self.config.digest,
-            "sources": {name: stats[name]["fingerprint"] for name in sorted(stats)},
-            "rules": digest([Path(r.file) for r in rules.available_rules(self.config).values()]),
-            "decisions": digest([self.decisions_file]),
-            "model": digest([self.root / MODEL_FILE]),
-        }
 
     def _since_last_run(self, con) -> SinceLastRun:
         """Hash the ingested rows (`row_hashes`) and compare them with the last run's."""
@@ -292,7 +272,7 @@ class ProjectPipeline(ProjectBase):
         `touched`: the accounts of the components new decisions touch were resolved again
         and put in the state already (`_resolve_touched`, whose summary this is): only the
         contacts and review items they reach are redone. Else everything, because `why_all`.
-        `inputs`: a run's (`_run_inputs`), kept with the state."""
+        `inputs`: a run's (`_run_identity`), kept with the state."""
         cfg = self.config
         if touched is None:
             with timer("resolve"):
@@ -373,19 +353,35 @@ class ProjectPipeline(ProjectBase):
         f = self.decisions_file
         return hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else ""
 
-    def _run_id(self, stats: dict) -> str:
-        """A hash of everything the output depends on: same inputs -> same run id.
+    def _run_identity(self, stats: dict) -> tuple[str, dict]:
+        """The run id: a hash of everything the output depends on (same inputs, same run id),
+        and its parts one by one (kept with the state: the next run says which changed) —
+        the config's digest, each source's fingerprint, digests of the rule files, the
+        decisions log and model.json. Each file is read once, for both.
 
         Sources count by their rows as a set (an order-independent fingerprint), so the same
         rows in another order give the same run id and byte-identical files.
         """
+        decisions_log.read_log(self.decisions_file)  # an unreadable log stops here, named
+        rule_files = [Path(r.file) for r in rules.available_rules(self.config).values()]
+        found: dict[Path, bytes | None] = {path: path.read_bytes() for path in rule_files}
+        for extra in (self.decisions_file, self.root / MODEL_FILE):
+            found[extra] = extra.read_bytes() if extra.exists() else None
+
+        def digest(paths: list[Path]) -> str:
+            return hashlib.sha256(b"".join(found[p] or b"" for p in paths)).hexdigest()[:16]
+
         h = hashlib.sha256()
         h.update(self.config.digest.encode())
         for name in sorted(stats):
             h.update(f"{name}={stats[name]['fingerprint']};".encode())
-        for r in rules.available_rules(self.config).values():
-            h.update(Path(r.file).read_bytes())
-        for extra in (self.decisions_file, self.root / MODEL_FILE):
-            if extra.exists():
-                h.update(extra.read_bytes())
-        return h.hexdigest()[:16]
+        for data in found.values():
+            if data is not None:
+                h.update(data)
+        return h.hexdigest()[:16], {
+            "config": self.config.digest,
+            "sources": {name: stats[name]["fingerprint"] for name in sorted(stats)},
+            "rules": digest(rule_files),
+            "decisions": digest([self.decisions_file]),
+            "model": digest([self.root / MODEL_FILE]),
+        }
