@@ -47,20 +47,27 @@ def load_decisions(con: duckdb.DuckDBPyConnection, standing: dict[tuple, Decisio
         "decision VARCHAR, reviewer VARCHAR, decided_at VARCHAR, note VARCHAR)"
     )
     insert_rows(con, "_dec", flat)
+    # the account records the decisions name, in one pass over the records
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _named AS SELECT r.source, r.id, r.rid FROM records r "
+        "SEMI JOIN (SELECT ls AS s, li AS i FROM _dec UNION SELECT rs, ri FROM _dec) e "
+        "ON r.source = e.s AND r.id = e.i WHERE r.entity = 'accounts'"
+    )
     con.execute(
         "INSERT INTO decision_pairs SELECT least(l.rid, r.rid), greatest(l.rid, r.rid), d.decision, "
         "d.reviewer, d.decided_at, d.note FROM _dec d "
-        "JOIN records l ON l.source = d.ls AND l.id = d.li JOIN records r ON r.source = d.rs AND r.id = d.ri "
-        "WHERE l.rid <> r.rid AND l.entity = 'accounts' AND r.entity = 'accounts'"
+        "JOIN _named l ON l.source = d.ls AND l.id = d.li JOIN _named r ON r.source = d.rs AND r.id = d.ri "
+        "WHERE l.rid <> r.rid"
     )
     missing = rows(
         con,
         "SELECT d.ls, d.li, d.rs, d.ri FROM _dec d "
-        "LEFT JOIN records l ON l.source = d.ls AND l.id = d.li AND l.entity = 'accounts' "
-        "LEFT JOIN records r ON r.source = d.rs AND r.id = d.ri AND r.entity = 'accounts' "
+        "LEFT JOIN _named l ON l.source = d.ls AND l.id = d.li "
+        "LEFT JOIN _named r ON r.source = d.rs AND r.id = d.ri "
         "WHERE l.rid IS NULL OR r.rid IS NULL ORDER BY ALL",
     )
     con.execute("DROP TABLE _dec")
+    con.execute("DROP TABLE _named")
     warnings = [
         f"decisions.jsonl: a decision about {ls}:{li} and {rs}:{ri} names a record that no longer "
         "exists (or is not an account record); ignored"
