@@ -201,19 +201,26 @@ def _pairs(con, q: str = "review_queue", scope: str | None = None) -> None:
             ANTI JOIN decision_pairs d ON d.a = e.a AND d.b = e.b
             JOIN account_result ra ON ra.rid = e.a JOIN account_result rb ON rb.rid = e.b
             WHERE e.method = 'candidate' AND (ra.account_id IS NULL) <> (rb.account_id IS NULL) {near}
+        ),
+        -- the queued pairs' evidence only (a subquery per pair grouped all of score_evidence:
+        -- 0.5 s at 1M records for ten decisions)
+        ev AS (
+            SELECT se.o, se.k,
+                   CAST(to_json(list({{'comparison': comparison, 'level': level,
+                                      'match_weight': round(match_weight, 2),
+                                      'open_value': value_open, 'known_value': value_known}}
+                                     ORDER BY position)) AS VARCHAR) AS evidence
+            FROM score_evidence se SEMI JOIN p ON se.o = p.o AND se.k = p.k
+            GROUP BY se.o, se.k
         )
         SELECT NULL, 'pair', p.o, p.k, ro.source, ro.id, rk.source, rk.id, ak.account_id,
-               p.probability, sp.match_weight, p.why, fo.fields, fk.fields,
-               (SELECT CAST(to_json(list({{'comparison': comparison, 'level': level,
-                                          'match_weight': round(match_weight, 2),
-                                          'open_value': value_open, 'known_value': value_known}}
-                                         ORDER BY position)) AS VARCHAR)
-                FROM score_evidence se WHERE se.o = p.o AND se.k = p.k),
+               p.probability, sp.match_weight, p.why, fo.fields, fk.fields, ev.evidence,
                ao.comp, NULL, NULL, NULL, NULL, NULL
         FROM p
         JOIN records ro ON ro.rid = p.o JOIN records rk ON rk.rid = p.k
         JOIN account_result ao ON ao.rid = p.o JOIN account_result ak ON ak.rid = p.k
         LEFT JOIN score_pairs sp ON sp.o = p.o AND sp.k = p.k
+        LEFT JOIN ev ON ev.o = p.o AND ev.k = p.k
         JOIN _fields fo ON fo.rid = p.o JOIN _fields fk ON fk.rid = p.k
         """
     )
