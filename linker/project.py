@@ -18,7 +18,7 @@ from pathlib import Path
 
 from linker import __version__, normalize, publish, report, rules, scoring, state
 from linker import decisions as decisions_log
-from linker.db import connect, literal, lock_down, scalar
+from linker.db import arrow, connect, has_table, literal, lock_down, scalar
 from linker.errors import ConfigError, did_you_mean
 from linker.ingest import Ingestor
 from linker.project_pipeline import NO_MODEL, ProjectPipeline, _Timer
@@ -232,7 +232,12 @@ class Project(ProjectPipeline):
                 # Same decisions as the run: the run's id and, byte for byte, its crosswalk.
                 # Decisions made since: another answer (a run would also re-score the records
                 # they open), so another id.
-                run_id = last_report["run_id"]
+                run_id = before_id = last_report["run_id"]
+                # The state's results are this linker's: a publication of them is patched
+                # (publish.Before), not read back, to say what changed.
+                engine = state.engine_digest()
+                ours = scalar(con, "SELECT value FROM meta WHERE key = 'engine'") == engine
+                before: dict | None = None
                 now = self._decisions_digest()
                 if last.get("decisions") != now:
                     run_id = hashlib.sha256(f"{run_id}:publish:{now}".encode()).hexdigest()[:16]
@@ -253,6 +258,10 @@ class Project(ProjectPipeline):
                             "why": "nothing decided since the last run: its results stand",
                         },
                     }
+                    before = {  # no record's row can differ
+                        "accounts.parquet": publish.ACCOUNTS_SCHEMA.empty_table(),
+                        "contacts.parquet": publish.CONTACTS_SCHEMA.empty_table(),
+                    }
                 else:
                     touched = None
                     if not stale and not full:  # the touched components (incremental.py)
@@ -272,11 +281,19 @@ class Project(ProjectPipeline):
                         run_id,
                         touched=touched,
                         why_all="asked (--full)" if full else "the config changed since the run",
+                        same_records=last_report,
                     )
                     con.execute("COMMIT")
+                    if touched is not None:  # (contacts: all resolved again when not there)
+                        before = {
+                            f"{e}.parquet": arrow(con, f"FROM _before_{e}")
+                            for e in ("accounts", "contacts")
+                            if has_table(con, f"_before_{e}")
+                        }
+                known = publish.Before(before_id, engine, before) if ours and before else None
             finally:
                 con.close()
-            return self._conclude(rep, timer, publish=True, out=out, force=force)
+            return self._conclude(rep, timer, publish=True, out=out, force=force, before=known)
 
     def status(self) -> StatusResult:
         """The last run, the decisions log and the last publication, without re-running."""

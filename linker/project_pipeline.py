@@ -23,6 +23,7 @@ from linker.graph import components
 from linker.ingest import Ingestor
 from linker.normalize_keys import key_version
 from linker.project_state import MODEL_FILE, ProjectBase
+from linker.publish import Before, rows_sql
 from linker.results import Progress, RunResult, SinceLastRun
 from linker.review_queue import build_review_queue
 
@@ -223,6 +224,11 @@ class ProjectPipeline(ProjectBase):
         self._resolve_accounts(con)
         changed = incremental.changed_results(con, attached, "memory")
         con.execute(f"USE {attached}")
+        # Their published rows as they stand: what changes.parquet compares (publish.Before).
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _before_accounts AS "
+            + rows_sql("accounts.parquet", rest="WHERE rid IN (SELECT rid FROM _scope)")
+        )
         con.execute("BEGIN")
         con.execute("DELETE FROM decision_pairs")
         con.execute("INSERT INTO decision_pairs FROM _decisions")
@@ -266,13 +272,15 @@ class ProjectPipeline(ProjectBase):
         why_all: str,
         touched: dict | None = None,
         inputs: dict | None = None,
+        same_records: dict | None = None,
     ) -> dict:
         """Apply the decisions log, resolve accounts and contacts, build and save the report.
 
         `touched`: the accounts of the components new decisions touch were resolved again
         and put in the state already (`_resolve_touched`, whose summary this is): only the
         contacts and review items they reach are redone. Else everything, because `why_all`.
-        `inputs`: a run's (`_run_identity`), kept with the state."""
+        `inputs`: a run's (`_run_identity`), kept with the state. `same_records`: a report
+        of the same records (a publish: the run's), report.build_report's."""
         cfg = self.config
         if touched is None:
             with timer("resolve"):
@@ -297,13 +305,17 @@ class ProjectPipeline(ProjectBase):
             else:
                 resolve.resolve_contacts(con, cfg, contact_rules, only=only, out="_contacts")
                 resolved["contacts"] = scalar(con, "SELECT count(*) FROM _contacts")
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE _before_contacts AS "
+                    + rows_sql("contacts.parquet", rest=f"WHERE rid IN ({only})")
+                )
                 con.execute(f"DELETE FROM contact_result WHERE rid IN ({only})")
                 con.execute("INSERT INTO contact_result FROM _contacts")
                 con.execute("DROP TABLE _contacts")
         with timer("review_queue"):
             scope = None if touched is None else "SELECT rid FROM _scope"
             pending = build_review_queue(con, cfg, self._custom_fields(), scope)
-        rep = report.build_report(con, cfg, stats)
+        rep = report.build_report(con, cfg, stats, same_records)
         rep.update(
             run_id=run_id,
             config_hash=config_hash,
@@ -337,16 +349,24 @@ class ProjectPipeline(ProjectBase):
         return rep
 
     def _conclude(
-        self, rep: dict, timer: _Timer, *, publish: bool, out: Path | None, force: bool = False
+        self,
+        rep: dict,
+        timer: _Timer,
+        *,
+        publish: bool,
+        out: Path | None,
+        force: bool = False,
+        before: Before | None = None,
     ) -> RunResult:
-        """Warnings, quality gates, and the publication when asked and allowed."""
+        """Warnings, quality gates, and the publication when asked and allowed (`before`:
+        publish.publish's)."""
         for w in rep["warnings"]:
             self.progress.warn(w)
         gates = report.quality_gates(rep, self.config)
         res = RunResult(rep["run_id"], rep, gates, timer.timings, rep["warnings"])
         if publish and (not res.gates_failed or force):
             with timer("publish"):
-                res.manifest, res.published_to = self._publish_from_state(out, res.run_id)
+                res.manifest, res.published_to = self._publish_from_state(out, res.run_id, before)
         return res
 
     def _decisions_digest(self) -> str:

@@ -193,7 +193,9 @@ class ProjectBase:
         """Where a publication goes: `out`, or [publish] out."""
         return (Path(out) if out is not None else self.config.out_dir).expanduser().resolve()
 
-    def _publish_from_state(self, out: Path | None, run_id: str) -> tuple[dict, Path]:
+    def _publish_from_state(
+        self, out: Path | None, run_id: str, before: publish.Before | None = None
+    ) -> tuple[dict, Path]:
         cfg = self.config
         # run() and publish() refused a wrong OUT before working; publish.publish checks again
         # as it writes.
@@ -215,8 +217,11 @@ class ProjectBase:
             run_id=run_id,
             config_digest=cfg.digest,
             keep=cfg.publish.keep,
-            extra={"project": cfg.name},
+            # the linker that made the results: the next publish after review may then
+            # patch this publication's rows instead of reading them (publish.Before)
+            extra={"project": cfg.name, "engine": state.engine_digest()},
             protected=self.protected_paths(),
+            before=before,
         )
         self._record_publication(target)
         return manifest, target

@@ -27,6 +27,8 @@ import re
 import shutil
 import stat
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -68,6 +70,27 @@ CONTACTS_SCHEMA = pa.schema(
 )
 
 
+# Where accounts.parquet's and contacts.parquet's rows come from in the state (run_id aside).
+_ROWS = {
+    "accounts.parquet": (
+        "account_result",
+        "account_id, source, id AS source_record_id, method, rule, match_probability, reason",
+    ),
+    "contacts.parquet": (
+        "contact_result",
+        "user_id, account_id, source, id AS source_record_id, method, rule, "
+        "NULL::DOUBLE AS match_probability, reason, account_via",
+    ),
+}
+
+
+def rows_sql(name: str, more: str = "", rest: str = "") -> str:
+    """A SELECT of the published columns of `name` (and `more`) from the state's result
+    table, followed by `rest` (a WHERE, an ORDER BY)."""
+    table, cols = _ROWS[name]
+    return f"SELECT {cols}{more} FROM {table} {rest}"
+
+
 def crosswalk_tables(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
@@ -76,19 +99,9 @@ def crosswalk_tables(
     merge_duplicates: bool,
 ) -> dict[str, pa.Table]:
     """The three Parquet tables, sorted by a stable key, with fixed schemas."""
-    accounts = arrow(
-        con,
-        "SELECT account_id, source, id AS source_record_id, method, rule, match_probability, reason, "
-        "? AS run_id FROM account_result ORDER BY source, id",
-        [run_id],
-    ).cast(ACCOUNTS_SCHEMA)
-    contacts = arrow(
-        con,
-        "SELECT user_id, account_id, source, id AS source_record_id, method, rule, "
-        "NULL::DOUBLE AS match_probability, reason, account_via, ? AS run_id "
-        "FROM contact_result ORDER BY source, id",
-        [run_id],
-    ).cast(CONTACTS_SCHEMA)
+    run, order = ", ? AS run_id", "ORDER BY source, id"
+    accounts = arrow(con, rows_sql("accounts.parquet", run, order), [run_id])
+    contacts = arrow(con, rows_sql("contacts.parquet", run, order), [run_id])
     others = [s for s in account_sources if s != sor]
     # With policy "merge", a source's duplicates follow their leading record: only it is listed.
     skip = (
@@ -110,8 +123,8 @@ def crosswalk_tables(
         + [pa.field(f"{s}_ids", pa.list_(pa.string()), nullable=False) for s in others]
     )
     return {
-        "accounts.parquet": accounts,
-        "contacts.parquet": contacts,
+        "accounts.parquet": accounts.cast(ACCOUNTS_SCHEMA),
+        "contacts.parquet": contacts.cast(CONTACTS_SCHEMA),
         "accounts_wide.parquet": wide.cast(wide_schema),
     }
 
@@ -134,11 +147,20 @@ CHANGES_SCHEMA = pa.schema(
 )
 
 
-def changes_table(tables: dict[str, pa.Table], previous: Path | None) -> pa.Table:
+def changes_table(
+    tables: dict[str, pa.Table],
+    previous: Path | None,
+    before: dict[str, pa.Table] | None = None,
+) -> pa.Table:
     """The records whose published row differs from the one in `previous` (a publication's
     directory; None: there is none, every record is added). `change`: added, removed,
     account (its account_id or user_id changed) or detail (same account; its method, rule,
-    match probability or reason changed). Sorted by entity, source and id."""
+    match probability or reason changed). Sorted by entity, source and id.
+
+    `before`: per file (accounts.parquet, contacts.parquet), the previous publication's rows
+    of every record whose row may differ, given by a caller that knows every other row is
+    the same (a publish after review: the records it resolved again). Only those are
+    compared; a file not in `before` is compared with the previous publication's in full."""
     con = duckdb.connect()
     try:
         selects = []
@@ -146,11 +168,17 @@ def changes_table(tables: dict[str, pa.Table], previous: Path | None) -> pa.Tabl
             name = f"{entity}.parquet"
             con.register(f"_new_{entity}", tables[name])
             old = previous / name if previous is not None else None
-            source = (
-                f"read_parquet({literal(str(old))})"
-                if old is not None and old.exists()
-                else f"(SELECT * FROM _new_{entity} LIMIT 0)"
-            )
+            new = f"_new_{entity}"
+            if before is not None and name in before:
+                con.register(f"_old_{entity}", before[name])
+                source = f"_old_{entity}"
+                new = (
+                    f"(FROM _new_{entity} SEMI JOIN _old_{entity} USING (source, source_record_id))"
+                )
+            elif old is not None and old.exists():
+                source = f"read_parquet({literal(str(old))})"
+            else:
+                source = f"(SELECT * FROM _new_{entity} LIMIT 0)"
             user = "user_id" if entity == "contacts" else "NULL::VARCHAR AS user_id"
             cols = f"source, source_record_id, account_id, {user}, method, rule, match_probability, reason"
             differs = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in _CHANGED)
@@ -165,7 +193,7 @@ def changes_table(tables: dict[str, pa.Table], previous: Path | None) -> pa.Tabl
                             ELSE 'detail' END AS change,
                        {pairs}
                 FROM (SELECT {cols} FROM {source}) o
-                FULL JOIN (SELECT {cols} FROM _new_{entity}) n
+                FULL JOIN (SELECT {cols} FROM {new}) n
                   ON o.source = n.source AND o.source_record_id = n.source_record_id
                 WHERE o.source IS NULL OR n.source IS NULL OR {differs}
                 """
@@ -175,6 +203,28 @@ def changes_table(tables: dict[str, pa.Table], previous: Path | None) -> pa.Tabl
         ).cast(CHANGES_SCHEMA)
     finally:
         con.close()
+
+
+@dataclass(frozen=True)
+class Before:
+    """What a caller knows of the publication it replaces: per file (accounts.parquet,
+    contacts.parquet), the rows of every record whose row may differ, as the results of run
+    `run_id`, computed by linker `engine` (state.engine_digest), had them; every other row is
+    the same in both (changes_table's `before`). Used only when the publication in place is
+    that run's by that linker, untouched by `linker forget` (its manifest says so); else the
+    files are compared."""
+
+    run_id: str
+    engine: str
+    rows: dict[str, pa.Table]
+
+    def describes(self, manifest: dict | None) -> bool:
+        return (
+            manifest is not None
+            and manifest.get("run_id") == self.run_id
+            and manifest.get("engine") == self.engine
+            and "erasures" not in manifest
+        )
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
@@ -283,11 +333,13 @@ def publish(
     extra: dict | None = None,
     archive_current: bool = True,
     protected: Iterable[Path] = (),
+    before: Before | None = None,
 ) -> dict:
     """Write the tables as a new publication at `out`, atomically; return the manifest.
 
     Without a `changes.parquet` in `tables`, it is made against the publication `out` holds
-    (the manifest gains `previous_run_id` and the count of each kind of change). Refuses
+    (the manifest gains `previous_run_id` and the count of each kind of change): from
+    `before` when it describes that publication, else by reading its files. Refuses
     (ConfigError, nothing written) an `out` that is not linker's to replace."""
     out = check_out(out, protected)
     parent = out.parent
@@ -295,8 +347,9 @@ def publish(
     recover(out)
     if CHANGES not in tables:
         previous = read_manifest(out)
+        known = before.rows if before is not None and before.describes(previous) else None
         try:
-            changes = changes_table(tables, out if previous is not None else None)
+            changes = changes_table(tables, out if previous is not None else None, known)
         except duckdb.Error:  # a damaged previous publication: a warehouse reloads in full
             previous, changes = None, changes_table(tables, None)
         tables = {**tables, CHANGES: changes}
@@ -343,16 +396,16 @@ def _write_staging(
     extra: dict | None,
     archive_current: bool,
 ) -> dict:
-    files = {}
-    for name in FILES:
+    def write(name: str) -> dict:
         path = staging / name
         write_parquet(tables[name], path)
         _keep_mode(out / name, path)
-        files[name] = {
-            "sha256": sha256(path),
-            "rows": tables[name].num_rows,
-            "bytes": path.stat().st_size,
-        }
+        return {"sha256": sha256(path), "rows": tables[name].num_rows, "bytes": path.stat().st_size}
+
+    # Two at a time (pyarrow encodes a file on one thread and lets go of the GIL): 0.6 → 0.3 s
+    # for the four files at 1M account records. Each file's bytes are the same either way.
+    with ThreadPoolExecutor(2) as pool:
+        files = dict(zip(FILES, pool.map(write, FILES), strict=True))
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,

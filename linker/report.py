@@ -17,10 +17,20 @@ from linker.rule_sql import key_report
 MAX_CONFLICTS_DETAILED = 50
 
 
-def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str, dict]) -> dict:
-    """Counts per source from account_result / contact_result, plus the run's findings."""
+def build_report(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    stats: dict[str, dict],
+    same_records: dict | None = None,
+) -> dict:
+    """Counts per source from account_result / contact_result, plus the run's findings.
+    `same_records`: a report of the same records (a publish after review: its run's), whose
+    counts of the records themselves, whatever they link to (_record_counts), are taken as
+    they are instead of counted again (0.3 s at 1M records)."""
     sources: dict[str, dict] = {}
-    c = _source_counts(con)
+    known = (same_records or {}).get("sources", {})
+    have = set(known) == set(config.sources) and all("invalid_phones" in e for e in known.values())
+    c = _source_counts(con, records=not have)
     for s in config.sources.values():
         st = stats.get(s.name, {})
         entry: dict = {
@@ -34,24 +44,16 @@ def build_report(con: duckdb.DuckDBPyConnection, config: Config, stats: dict[str
         entry["linked"] = c["linked"].get(s.name, 0)
         entry["by_method"] = _sorted(c["by_method"][s.name])
         entry["unresolved"] = _sorted(c["unresolved"][s.name])
-        # Phones that did not validate as E.164 in the record's (or the default) country: they
-        # keep their digits for comparisons, but a user should know (set default_country?).
-        entry["invalid_phones"] = c["invalid_phones"].get(s.name, 0)
+        rec = known[s.name] if have else _record_counts(con, s, c)
+        entry["invalid_phones"] = rec["invalid_phones"]
         if s.entity == "accounts":
             entry["conflicts"] = entry["unresolved"].get("conflict", 0)
             entry["duplicates"] = c["duplicates"].get(s.name, 0)
-            entry["invalid_vats"] = c["invalid_vats"].get(s.name, 0)
-            entry["dangling_refs"] = _sorted(c["dangling_refs"][s.name])
-            entry["refs_total"] = _sorted(c["refs_total"][s.name])
+            entry.update((k, rec[k]) for k in ("invalid_vats", "dangling_refs", "refs_total"))
         else:
-            if s.account is not None:
-                # The contacts' link to their account record: how many name no record there
-                # (an id in another format — Salesforce's 15 vs 18 characters — loses them all).
-                total, found = account_link_counts(con, s)
+            if "account_links" in rec:  # (in this order: a stored report's keys are sorted)
                 entry["account_links"] = {
-                    "target": s.account.source,
-                    "total": total,
-                    "dangling": total - found,
+                    k: rec["account_links"][k] for k in ("target", "total", "dangling")
                 }
             entry["with_user"] = c["with_user"].get(s.name, 0)
             entry["account_via"] = _sorted(c["account_via"][s.name])
@@ -102,15 +104,39 @@ def duplicate_groups(con: duckdb.DuckDBPyConnection) -> list[dict]:
     ]
 
 
+def _record_counts(con: duckdb.DuckDBPyConnection, s, c: dict[str, Any]) -> dict:
+    """What source `s`'s records are, whatever they link to: invalid phones; for accounts,
+    invalid VAT numbers and references (those naming no record); for contacts, the account
+    links naming no record (`c`: _source_counts')."""
+    # Phones that did not validate as E.164 in the record's (or the default) country: they
+    # keep their digits for comparisons, but a user should know (set default_country?).
+    out: dict = {"invalid_phones": c["invalid_phones"].get(s.name, 0)}
+    if s.entity == "accounts":
+        out["invalid_vats"] = c["invalid_vats"].get(s.name, 0)
+        out["dangling_refs"] = _sorted(c["dangling_refs"][s.name])
+        out["refs_total"] = _sorted(c["refs_total"][s.name])
+    elif s.account is not None:
+        # The contacts' link to their account record: how many name no record there
+        # (an id in another format — Salesforce's 15 vs 18 characters — loses them all).
+        total, found = account_link_counts(con, s)
+        out["account_links"] = {
+            "target": s.account.source,
+            "total": total,
+            "dangling": total - found,
+        }
+    return out
+
+
 def _sorted(counts: dict) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))}
 
 
-def _source_counts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def _source_counts(con: duckdb.DuckDBPyConnection, records: bool = True) -> dict[str, Any]:
     """The report's counts per source, each from one query over all sources (one query per
     source and count took 0.5 s at 1M records): `linked`, `by_method` (rule or method),
-    `unresolved` (reason), `with_user`, `account_via`, `disagreements`, `invalid_phones`,
-    `invalid_vats`, `duplicates`, `dangling_refs` and `refs_total` (per target)."""
+    `unresolved` (reason), `with_user`, `account_via`, `disagreements`, `duplicates`, and
+    unless not `records`, `invalid_phones`, `invalid_vats`, `dangling_refs` and `refs_total`
+    (per target)."""
     c: dict[str, Any] = {
         k: defaultdict(int)
         for k in (
@@ -144,14 +170,16 @@ def _source_counts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         c["disagreements"][src] += n if disagreement else 0
         if via is not None:
             c["account_via"][src][via] += n
+    if has_table(con, "duplicates"):
+        c["duplicates"].update(rows(con, "SELECT source, count(*) FROM duplicates GROUP BY ALL"))
+    if not records:
+        return c
     for src, phones, vats in rows(
         con,
         "SELECT source, count(*) FILTER (WHERE phone_invalid), count(*) FILTER (WHERE vat_invalid) "
         "FROM records GROUP BY source",
     ):
         c["invalid_phones"][src], c["invalid_vats"][src] = phones, vats
-    if has_table(con, "duplicates"):
-        c["duplicates"].update(rows(con, "SELECT source, count(*) FROM duplicates GROUP BY ALL"))
     for src, target, n, dangling in rows(
         con,
         "SELECT s.source, x.target, count(*), count(*) FILTER (WHERE NOT EXISTS ("

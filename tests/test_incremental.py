@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linker import incremental
+from linker import incremental, publish
 from linker.project import Project
 
 from .conftest import REPO
@@ -139,7 +139,19 @@ def _table_differences(a: Path, b: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_incremental_publish_equals_full(acme_run: Path, tmp_path: Path, seed: int):
+def test_incremental_publish_equals_full(
+    acme_run: Path, tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+):
+    # changes.parquet: the incremental publish compares only the rows it resolved again
+    # (publish.Before); --full reads the previous publication's files. Both must agree.
+    patched: list[bool] = []
+    changes_table = publish.changes_table
+
+    def spy(tables, previous, before=None):
+        patched.append(before is not None)
+        return changes_table(tables, previous, before)
+
+    monkeypatch.setattr(publish, "changes_table", spy)
     rng = random.Random(seed)
     inc, full = tmp_path / "inc", tmp_path / "full"
     for p in (inc, full):
@@ -155,6 +167,7 @@ def test_incremental_publish_equals_full(acme_run: Path, tmp_path: Path, seed: i
                 fh.writelines(json.dumps(d) + "\n" for d in batch)
         res_inc = Project(inc).publish(force=True)
         res_full = Project(full).publish(force=True, full=True)
+        assert patched[-2:] == [True, False]
         assert res_inc.report["resolved"]["scope"] == "touched"
         assert res_full.report["resolved"]["scope"] == "all"
         assert res_inc.run_id == res_full.run_id
@@ -266,3 +279,24 @@ def test_a_decision_reaches_the_contacts_of_a_domain_it_gives_an_account(tiny, t
     assert _contacts(tiny)["crm_contacts:c6"] == "35"
     for f in FILES:
         assert (tiny / "crosswalk" / f).read_bytes() == (twin / "crosswalk" / f).read_bytes(), f
+
+
+def test_publish_takes_the_records_own_counts_from_the_run(acme_run: Path):
+    """A publish's report takes what the records themselves are (invalid phones and VAT
+    numbers, references naming nothing, account links) from the run's report: it must be
+    what counting them again gives."""
+    from linker import report
+
+    project = Project(acme_run)
+    con = duckdb.connect(str(acme_run / ".linker" / "state.duckdb"), read_only=True)
+    try:
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        stats = json.loads(meta["run"])["stats"]
+        counted = report.build_report(con, project.config, stats)
+        taken = report.build_report(con, project.config, stats, json.loads(meta["report"]))
+    finally:
+        con.close()
+    assert taken == counted
+    assert json.dumps(taken) == json.dumps(counted)  # key order too
+    assert any(e.get("dangling_refs") for e in counted["sources"].values())
+    assert any(e.get("invalid_phones") for e in counted["sources"].values())
