@@ -300,3 +300,53 @@ def test_publish_takes_the_records_own_counts_from_the_run(acme_run: Path):
     assert json.dumps(taken) == json.dumps(counted)  # key order too
     assert any(e.get("dangling_refs") for e in counted["sources"].values())
     assert any(e.get("invalid_phones") for e in counted["sources"].values())
+
+
+def test_changes_are_patched_only_from_the_publication_the_results_came_from(
+    tiny, tmp_path, monkeypatch
+):
+    """A publish after review makes changes.parquet from the rows it resolved again only when
+    the publication in place holds the results it started from; after `linker forget`
+    scrubbed it, or under another linker, it reads the previous files. The same file either
+    way (the twin publishes with --full, which always reads them)."""
+    from linker import state
+
+    seen: list[bool] = []
+    changes_table = publish.changes_table
+
+    def spy(tables, previous, before=None):
+        seen.append(before is not None)
+        return changes_table(tables, previous, before)
+
+    monkeypatch.setattr(publish, "changes_table", spy)
+    Project(tiny).run(do_publish=True)
+    twin = tmp_path / "twin"
+    shutil.copytree(tiny, twin)
+
+    def decide(n: int) -> list[bool]:
+        decision = {"left": ["crm", "114"], "right": ["product", "35"],
+                    "decision": "match" if n % 2 else "no_match"}  # fmt: skip
+        for p in (tiny, twin):
+            with open(p / "decisions.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(decision) + "\n")
+        del seen[:]
+        Project(tiny).publish()
+        Project(twin).publish(full=True)
+        for f in FILES:
+            assert (tiny / "crosswalk" / f).read_bytes() == (twin / "crosswalk" / f).read_bytes()
+        return seen[:]
+
+    for p in (tiny, twin):  # scrubs the publication, deletes the state: run again
+        Project(p).forget(source="crm", record_id="115")
+        Project(p).run()
+    # the same run id as the publication's (crm 115 is still in the sources), but the
+    # publication lacks it: read, where crm 115 is `added`
+    assert publish.read_manifest(tiny / "crosswalk")["run_id"] == Project(tiny).run().run_id
+    assert decide(1) == [False, False]
+    assert publish.read_manifest(tiny / "crosswalk")["changes"]["added"] == 1
+    assert decide(2) == [True, False]
+    assert publish.read_manifest(tiny / "crosswalk")["changes"]["account"] >= 1
+    assert Project(tiny).publish().report["resolved"]["scope"] == "none"  # nothing new
+    assert seen[-1] is True  # its results are the publication's: nothing differs
+    monkeypatch.setattr(state, "engine_digest", lambda: "another linker")
+    assert decide(4) == [False, False]
