@@ -154,19 +154,33 @@ class Project(ProjectPipeline):
             return self._conclude(rep, timer, publish=do_publish, out=publish_out)
 
     def _conclude_unchanged(
-        self, rep: dict, timer: _Timer, do_publish: bool, out: Path | None
+        self,
+        rep: dict,
+        timer: _Timer,
+        do_publish: bool,
+        out: Path | None,
+        *,
+        force: bool = False,
+        before: publish.Before | None = None,
     ) -> RunResult:
-        """A run that kept the last run's results: published as any run's, unless the
-        publication there is this run's already, whole: nothing written then (a scheduler
+        """Results kept as they were (a run with nothing changed, a publish with nothing
+        decided): published as any (`_conclude`'s `force` and `before`), unless the
+        publication there holds them already, whole: nothing written then (a scheduler
         calling `linker run --publish` every few minutes does not rotate `_history` with
         copies of one publication)."""
         target = self._publish_target(out)
-        current = publish.current_publication(target, rep["run_id"]) if do_publish else None
+        current = (
+            publish.current_publication(target, rep["run_id"], state.engine_digest())
+            if do_publish
+            else None
+        )
         if current is None:
-            return self._conclude(rep, timer, publish=do_publish, out=out)
+            return self._conclude(
+                rep, timer, publish=do_publish, out=out, force=force, before=before
+            )
         rep["resolved"]["publication"] = "current"
         res = self._conclude(rep, timer, publish=False, out=out)
-        if not res.gates_failed:
+        if not res.gates_failed or force:
             res.manifest, res.published_to = current, target
         return res
 
@@ -293,6 +307,8 @@ class Project(ProjectPipeline):
                 known = publish.Before(before_id, engine, before) if ours and before else None
             finally:
                 con.close()
+            if rep["resolved"]["scope"] == "none" and ours:  # maybe published already
+                return self._conclude_unchanged(rep, timer, True, out, force=force, before=known)
             return self._conclude(rep, timer, publish=True, out=out, force=force, before=known)
 
     def status(self) -> StatusResult:

@@ -219,12 +219,19 @@ class Before:
     rows: dict[str, pa.Table]
 
     def describes(self, manifest: dict | None) -> bool:
-        return (
-            manifest is not None
-            and manifest.get("run_id") == self.run_id
-            and manifest.get("engine") == self.engine
-            and "erasures" not in manifest
-        )
+        return holds_results(manifest, self.run_id, self.engine)
+
+
+def holds_results(manifest: dict | None, run_id: str, engine: str) -> bool:
+    """Whether a publication (its manifest) holds the results of run `run_id` as linker
+    `engine` computed them: published from them, and not scrubbed by `linker forget` since
+    (a run of the same inputs may bring the erased records back)."""
+    return (
+        manifest is not None
+        and manifest.get("run_id") == run_id
+        and manifest.get("engine") == engine
+        and "erasures" not in manifest
+    )
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
@@ -450,11 +457,12 @@ def recover(out: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def current_publication(out: Path, run_id: str) -> dict | None:
-    """The manifest of the publication `out` holds when it is run `run_id`'s and whole (every
-    file it lists, with the sha256 it lists); else None."""
+def current_publication(out: Path, run_id: str, engine: str) -> dict | None:
+    """The manifest of the publication `out` holds when it holds run `run_id`'s results by
+    linker `engine` (holds_results) and is whole (every file it lists, with the sha256 it
+    lists); else None."""
     manifest = read_manifest(out)
-    if not manifest or manifest.get("run_id") != run_id or not manifest.get("files"):
+    if not holds_results(manifest, run_id, engine) or not manifest or not manifest.get("files"):
         return None
     for name, meta in manifest["files"].items():
         path = out / name

@@ -628,6 +628,9 @@ def test_publish_says_what_changed_since_the_previous_publication(tiny):
     first = invoke("run", "-p", str(tiny), "--publish")
     assert first.exit_code == 0, first.output
     assert "first publication in" in first.stdout and "every record is added" in first.stdout
-    again = invoke("publish", "-p", str(tiny))
+    again = invoke("publish", "-p", str(tiny))  # nothing decided: that publication stands
+    assert again.exit_code == 0, again.output
+    assert "is already the publication in" in again.stdout and "nothing written" in again.stdout
+    again = invoke("publish", "-p", str(tiny), "--full")  # resolved again, written
     assert again.exit_code == 0, again.output
     assert re.search(r"changes since run [0-9a-f]{16}: nothing \(changes\.parquet\)", again.stdout)

@@ -346,7 +346,18 @@ def test_changes_are_patched_only_from_the_publication_the_results_came_from(
     assert publish.read_manifest(tiny / "crosswalk")["changes"]["added"] == 1
     assert decide(2) == [True, False]
     assert publish.read_manifest(tiny / "crosswalk")["changes"]["account"] >= 1
-    assert Project(tiny).publish().report["resolved"]["scope"] == "none"  # nothing new
-    assert seen[-1] is True  # its results are the publication's: nothing differs
+    # nothing decided since: the publication holds these results, whole; nothing written
+    history = sorted((tiny / "crosswalk" / "_history").iterdir())
+    res = Project(tiny).publish()
+    assert res.report["resolved"]["scope"] == "none"
+    assert res.report["resolved"]["publication"] == "current" and res.manifest
+    assert sorted((tiny / "crosswalk" / "_history").iterdir()) == history
+    # not whole: written again, its changes from the results (none differs), not the files
+    (tiny / "crosswalk" / "contacts.parquet").write_bytes(b"damaged")
+    del seen[:]
+    res = Project(tiny).publish()
+    assert seen == [True] and set(res.manifest["changes"].values()) == {0}
+    for f in FILES[:3]:
+        assert (tiny / "crosswalk" / f).read_bytes() == (twin / "crosswalk" / f).read_bytes()
     monkeypatch.setattr(state, "engine_digest", lambda: "another linker")
     assert decide(4) == [False, False]
