@@ -361,3 +361,39 @@ def test_changes_are_patched_only_from_the_publication_the_results_came_from(
         assert (tiny / "crosswalk" / f).read_bytes() == (twin / "crosswalk" / f).read_bytes()
     monkeypatch.setattr(state, "engine_digest", lambda: "another linker")
     assert decide(4) == [False, False]
+
+
+def test_a_run_whose_source_files_are_the_last_runs_reads_none_of_them(tiny, monkeypatch):
+    """Files that are, byte for byte, those the last run read give its rows: a run with
+    nothing else changed takes the run id from the state and reads no source. A file
+    rewritten (other bytes, the same rows) is read, and nothing changed still."""
+    from linker.ingest import Ingestor
+
+    p = Project(tiny)
+    first = p.run()
+    read = p.dry_run()["since_last_run"]  # reads every source
+    real = Ingestor.load_all
+    calls: list[int] = []
+
+    def counted(self):
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(Ingestor, "load_all", counted)
+    again = Project(tiny).run()
+    assert calls == [] and again.run_id == first.run_id
+    assert again.report["resolved"]["scope"] == "none"
+    assert again.report["since_last_run"] == read
+    crm = tiny / "data" / "crm.csv"
+    crm.write_text(crm.read_text() + "\n")  # other bytes, the same rows
+    again = Project(tiny).run()
+    assert calls == [1] and again.report["resolved"]["scope"] == "none"
+    assert again.report["since_last_run"] == read
+    # the same files, a new decision: read, and computed
+    decision = {"left": ["crm", "114"], "right": ["product", "37"], "decision": "match"}
+    (tiny / "decisions.jsonl").write_text(json.dumps(decision) + "\n")
+    again = Project(tiny).run()
+    assert (
+        calls == [1, 1] and again.report["resolved"]["why"] == "decisions were made or taken back"
+    )
+    assert Project(tiny).run(full=True).run_id == again.run_id  # (full: reads, computes)
