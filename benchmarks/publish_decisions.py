@@ -25,34 +25,25 @@ import sys
 import tempfile
 from pathlib import Path
 
-import duckdb
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import LINKER, copy_project, run_measured  # noqa: E402
+from kill_publish import queue_pairs  # noqa: E402
 
 FILES = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet", "changes.parquet")
 
 
 def queued_pairs(project: Path, n: int) -> list[dict]:
-    con = duckdb.connect(str(project / ".linker" / "state.duckdb"), read_only=True)
-    try:
-        found = con.execute(
-            "SELECT left_source, left_id, right_source, right_id FROM review_queue "
-            "ORDER BY item LIMIT ?",
-            [n],
-        ).fetchall()
-    finally:
-        con.close()
+    """Decisions on the first n queued pairs, match and no_match in turn."""
     return [
         {
-            "left": [a, b],
-            "right": [c, d],
+            "left": left,
+            "right": right,
             "decision": "match" if i % 2 == 0 else "no_match",
             "reviewer": "bench",
             "at": "2026-11-30T10:00:00Z",
             "note": "",
         }
-        for i, (a, b, c, d) in enumerate(found)
+        for i, (left, right) in enumerate(queue_pairs(project)[:n])
     ]
 
 
