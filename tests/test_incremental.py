@@ -138,20 +138,27 @@ def _table_differences(a: Path, b: Path) -> list[str]:
         con.close()
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_incremental_publish_equals_full(
-    acme_run: Path, tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
-):
-    # changes.parquet: the incremental publish compares only the rows it resolved again
-    # (publish.Before); --full reads the previous publication's files. Both must agree.
-    patched: list[bool] = []
+@pytest.fixture
+def patched(monkeypatch) -> list[bool]:
+    """Per changes.parquet made: whether it was patched from the rows resolved again
+    (publish.Before) rather than made by reading the previous publication's files."""
+    seen: list[bool] = []
     changes_table = publish.changes_table
 
     def spy(tables, previous, before=None):
-        patched.append(before is not None)
+        seen.append(before is not None)
         return changes_table(tables, previous, before)
 
     monkeypatch.setattr(publish, "changes_table", spy)
+    return seen
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_incremental_publish_equals_full(
+    acme_run: Path, tmp_path: Path, seed: int, patched: list[bool]
+):
+    # changes.parquet: the incremental publish compares only the rows it resolved again
+    # (publish.Before); --full reads the previous publication's files. Both must agree.
     rng = random.Random(seed)
     inc, full = tmp_path / "inc", tmp_path / "full"
     for p in (inc, full):
@@ -303,7 +310,7 @@ def test_publish_takes_the_records_own_counts_from_the_run(acme_run: Path):
 
 
 def test_changes_are_patched_only_from_the_publication_the_results_came_from(
-    tiny, tmp_path, monkeypatch
+    tiny, tmp_path, monkeypatch, patched
 ):
     """A publish after review makes changes.parquet from the rows it resolved again only when
     the publication in place holds the results it started from; after `linker forget`
@@ -311,14 +318,7 @@ def test_changes_are_patched_only_from_the_publication_the_results_came_from(
     way (the twin publishes with --full, which always reads them)."""
     from linker import state
 
-    seen: list[bool] = []
-    changes_table = publish.changes_table
-
-    def spy(tables, previous, before=None):
-        seen.append(before is not None)
-        return changes_table(tables, previous, before)
-
-    monkeypatch.setattr(publish, "changes_table", spy)
+    seen = patched
     Project(tiny).run(do_publish=True)
     twin = tmp_path / "twin"
     shutil.copytree(tiny, twin)
