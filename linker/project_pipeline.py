@@ -155,9 +155,10 @@ class ProjectPipeline(ProjectBase):
         return None, "; ".join(changed) or "the last results are a publish's after review"
 
     def _source_files(self) -> dict[str, str] | None:
-        """The sha256 of each source's file, by source, taken before it is read; None when a
-        source is a `query` (what it reads cannot be told without running it) or its file
-        cannot be read (the ingest says why)."""
+        """The sha256 of each source's file, by source, taken before it is read (a file
+        rewritten while it is read has other bytes than these, so the next run reads it
+        again); None when a source is a `query` (what it reads cannot be told without running
+        it) or its file cannot be read (the ingest says why)."""
         out = {}
         for s in self.config.sources.values():
             if s.path is None:
