@@ -1,0 +1,202 @@
+"""A run after a small change to the sources, against the full run, side by side (issue 17).
+
+    python benchmarks/source_changes.py --project benchmarks/.data/acme-1000000-seed1-<v>
+        [--shares 0.001 0.01] [--seed 1]
+
+On a copy of the project (linker.toml and model.json copied, data/ linked; without a
+model.json one is trained first, unmeasured):
+
+1. `linker run --publish`, measured: the full run.
+2. For each share: a copy of data/ with that share of every source's records changed (change_data
+   below: half edited — an account record's name, a contact's email —, a quarter deleted, a
+   quarter added as copies of other records under new ids), then on a copy of the full run's
+   project `linker run --publish` (what a daily sync does) and on a twin `linker run --full
+   --publish`, both measured; their crosswalk files (accounts, contacts, wide, changes) compared
+   byte for byte.
+
+Issue 17 asks the first to take ≤ 10 % of the full run at a 0.1 % change and ≤ 25 % at 1 %,
+with the same bytes. Wall time and peak RSS as compare.py measures them. Prints a table, then
+one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import shutil
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare import LINKER, copy_project, run_measured  # noqa: E402
+
+FILES = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet", "changes.parquet")
+
+
+# --- changing the sources, format by format -----------------------------------------------------
+
+
+def _read(path: Path) -> list[dict]:
+    if path.suffix == ".csv":
+        with open(path, newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+    if path.suffix == ".jsonl":
+        with open(path, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    if path.suffix == ".json":
+        return json.loads(path.read_text("utf-8"))
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    raise SystemExit(f"{path}: no reader for this file type here")
+
+
+def _write(path: Path, rows: list[dict], like: Path) -> None:
+    if path.suffix == ".csv":
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+    elif path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    elif path.suffix == ".json":
+        path.write_text("[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]\n", "utf-8")
+    else:
+        schema = pq.read_schema(like)
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+
+def _new_id(old, k: int, taken: set):
+    new = (
+        (max(x for x in taken if isinstance(x, int)) + k) if isinstance(old, int) else f"{old}n{k}"
+    )
+    taken.add(new)
+    return new
+
+
+def change_data(project: Path, out: Path, share: float, seed: int) -> dict[str, dict]:
+    """data/ of `project` copied to `out` with `share` of each source's records changed; what
+    was changed, per source."""
+    config = tomllib.loads((project / "linker.toml").read_text("utf-8"))
+    rng = random.Random(seed)
+    shutil.copytree((project / "data").resolve(), out)
+    done = {}
+    for name, src in config["sources"].items():
+        path = out / Path(src["path"]).relative_to("data")
+        rows, key = _read(path), src["id"]
+        field = src["fields"].get("name" if src["entity"] == "accounts" else "email")
+        n = max(4, round(len(rows) * share))
+        picked = rng.sample(range(len(rows)), n)
+        edit, drop, copy = picked[: n // 2], set(picked[n // 2 : 3 * n // 4]), picked[3 * n // 4 :]
+        for i in edit:
+            value = rows[i].get(field)
+            rows[i][field] = (
+                (f"{value} Group" if src["entity"] == "accounts" else f"x{value}")
+                if value
+                else "Changed Name"
+            )
+        taken = {r[key] for r in rows}
+        added = []
+        for k, i in enumerate(copy, 1):
+            new = dict(rows[i])  # (before its edit: picked apart from the edited ones)
+            new[key] = _new_id(new[key], k, taken)
+            added.append(new)
+        kept = [r for i, r in enumerate(rows) if i not in drop] + added
+        tmp = path.with_suffix(".tmp" + path.suffix)
+        _write(tmp, kept, path)
+        tmp.replace(path)
+        done[name] = {"edited": len(edit), "deleted": len(drop), "added": len(added)}
+    return done
+
+
+# --- the benchmark --------------------------------------------------------------------------------
+
+
+def run_json(project: Path, *extra: str) -> tuple[dict, dict]:
+    m = run_measured([str(LINKER), "run", "--publish", "-p", str(project), "--json", *extra])
+    return m, json.loads(m["stdout"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--project", type=Path, required=True)
+    ap.add_argument("--shares", type=float, nargs="+", default=[0.001, 0.01])
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="linker-changes-bench-"))
+    try:
+        base = copy_project(args.project, work / "base")
+        if (args.project / "model.json").exists():
+            shutil.copy(args.project / "model.json", base / "model.json")
+        else:
+            run_measured([str(LINKER), "train", "-p", str(base), "-q"])
+        full_run, _ = run_json(base)
+        print(
+            f"full run (model reused): {full_run['seconds']:.1f} s, "
+            f"{full_run['peak_rss_mb']:,.0f} MB",
+            flush=True,
+        )
+        rows = []
+        for share in args.shares:
+            data = work / f"data-{share}"
+            changed = change_data(base, data, share, args.seed)
+            copies = []
+            for name in ("run", "full"):
+                dst = work / f"{name}-{share}"
+                shutil.copytree(base, dst, symlinks=True, ignore=shutil.ignore_patterns("data"))
+                (dst / "data").symlink_to(data)
+                copies.append(dst)
+            inc, inc_rep = run_json(copies[0])
+            full, _ = run_json(copies[1], "--full")
+            same = all(
+                (copies[0] / "crosswalk" / f).read_bytes()
+                == (copies[1] / "crosswalk" / f).read_bytes()
+                for f in FILES
+            )
+            resolved = inc_rep.get("resolved", {})
+            rows.append(
+                {
+                    "share": share,
+                    "changed": changed,
+                    "run_s": round(inc["seconds"], 2),
+                    "run_peak_rss_mb": round(inc["peak_rss_mb"]),
+                    "share_of_full_run": round(inc["seconds"] / full_run["seconds"], 4),
+                    "full_s": round(full["seconds"], 2),
+                    "full_peak_rss_mb": round(full["peak_rss_mb"]),
+                    "identical": same,
+                    "resolved": resolved,
+                    "stages": inc_rep.get("timings"),
+                }
+            )
+            r = rows[-1]
+            n = sum(sum(c.values()) for c in changed.values())
+            print(
+                f"{100 * share:g} % changed ({n:,} records): run {r['run_s']} s "
+                f"({100 * r['share_of_full_run']:.1f} % of the full run), "
+                f"{r['run_peak_rss_mb']:,} MB, computed: {resolved.get('scope')}; "
+                f"run --full {r['full_s']} s; identical: {same}",
+                flush=True,
+            )
+            for c in (*copies, data):
+                shutil.rmtree(c)
+        print(
+            json.dumps(
+                {
+                    "full_run_s": round(full_run["seconds"], 2),
+                    "full_run_peak_rss_mb": round(full_run["peak_rss_mb"]),
+                    "runs": rows,
+                }
+            )
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
