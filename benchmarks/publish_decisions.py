@@ -47,6 +47,42 @@ def queued_pairs(project: Path, n: int) -> list[dict]:
     ]
 
 
+def measured_base(project: Path, work: Path) -> tuple[Path, dict]:
+    """A copy of `project` in `work` (its model.json copied, or one trained, unmeasured) and
+    its full run, `linker run --publish`, measured and printed."""
+    base = copy_project(project, work / "base")
+    if (project / "model.json").exists():
+        shutil.copy(project / "model.json", base / "model.json")
+    else:
+        run_measured([str(LINKER), "train", "-p", str(base), "-q"])
+    full_run = run_measured([str(LINKER), "run", "--publish", "-p", str(base), "-q"])
+    print(
+        f"full run (model reused): {full_run['seconds']:.1f} s, {full_run['peak_rss_mb']:,.0f} MB",
+        flush=True,
+    )
+    return base, full_run
+
+
+def print_result(full_run: dict, **measured: list) -> None:
+    """The last line: the full run's figures and what was measured against it, as JSON."""
+    print(
+        json.dumps(
+            {
+                "full_run_s": round(full_run["seconds"], 2),
+                "full_run_peak_rss_mb": round(full_run["peak_rss_mb"]),
+                **measured,
+            }
+        )
+    )
+
+
+def same_files(a: Path, b: Path) -> bool:
+    """Whether two projects' publications hold the same crosswalk files, byte for byte."""
+    return all(
+        (a / "crosswalk" / f).read_bytes() == (b / "crosswalk" / f).read_bytes() for f in FILES
+    )
+
+
 def publish_measured(project: Path, *extra: str) -> tuple[dict, dict]:
     m = run_measured([str(LINKER), "publish", "-p", str(project), "--json", *extra])
     return m, json.loads(m["stdout"])
@@ -61,17 +97,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="linker-publish-bench-"))
     try:
-        base = copy_project(args.project, work / "base")
-        if (args.project / "model.json").exists():
-            shutil.copy(args.project / "model.json", base / "model.json")
-        else:
-            run_measured([str(LINKER), "train", "-p", str(base), "-q"])
-        full_run = run_measured([str(LINKER), "run", "--publish", "-p", str(base), "-q"])
-        print(
-            f"full run (model reused): {full_run['seconds']:.1f} s, "
-            f"{full_run['peak_rss_mb']:,.0f} MB",
-            flush=True,
-        )
+        base, full_run = measured_base(args.project, work)
         rows = []
         for n in args.decisions:
             copies = []
@@ -83,11 +109,7 @@ def main() -> None:
                 copies.append(dst)
             inc, inc_rep = publish_measured(copies[0])
             full, _ = publish_measured(copies[1], "--full")
-            same = all(
-                (copies[0] / "crosswalk" / f).read_bytes()
-                == (copies[1] / "crosswalk" / f).read_bytes()
-                for f in FILES
-            )
+            same = same_files(*copies)
             resolved = inc_rep.get("resolved", {})
             rows.append(
                 {
@@ -114,15 +136,7 @@ def main() -> None:
             )
             for c in copies:
                 shutil.rmtree(c)
-        print(
-            json.dumps(
-                {
-                    "full_run_s": round(full_run["seconds"], 2),
-                    "full_run_peak_rss_mb": round(full_run["peak_rss_mb"]),
-                    "publishes": rows,
-                }
-            )
-        )
+        print_result(full_run, publishes=rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -35,10 +35,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import LINKER, copy_project, run_measured  # noqa: E402
-
-FILES = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet", "changes.parquet")
-
+from compare import LINKER, run_measured  # noqa: E402
+from publish_decisions import measured_base, print_result, same_files  # noqa: E402
 
 # --- changing the sources, format by format -----------------------------------------------------
 
@@ -131,17 +129,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="linker-changes-bench-"))
     try:
-        base = copy_project(args.project, work / "base")
-        if (args.project / "model.json").exists():
-            shutil.copy(args.project / "model.json", base / "model.json")
-        else:
-            run_measured([str(LINKER), "train", "-p", str(base), "-q"])
-        full_run, _ = run_json(base)
-        print(
-            f"full run (model reused): {full_run['seconds']:.1f} s, "
-            f"{full_run['peak_rss_mb']:,.0f} MB",
-            flush=True,
-        )
+        base, full_run = measured_base(args.project, work)
         rows = []
         for share in args.shares:
             data = work / f"data-{share}"
@@ -154,11 +142,7 @@ def main() -> None:
                 copies.append(dst)
             inc, inc_rep = run_json(copies[0])
             full, _ = run_json(copies[1], "--full")
-            same = all(
-                (copies[0] / "crosswalk" / f).read_bytes()
-                == (copies[1] / "crosswalk" / f).read_bytes()
-                for f in FILES
-            )
+            same = same_files(*copies)
             resolved = inc_rep.get("resolved", {})
             rows.append(
                 {
@@ -185,15 +169,7 @@ def main() -> None:
             )
             for c in (*copies, data):
                 shutil.rmtree(c)
-        print(
-            json.dumps(
-                {
-                    "full_run_s": round(full_run["seconds"], 2),
-                    "full_run_peak_rss_mb": round(full_run["peak_rss_mb"]),
-                    "runs": rows,
-                }
-            )
-        )
+        print_result(full_run, runs=rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
