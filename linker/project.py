@@ -100,9 +100,10 @@ class Project(ProjectPipeline):
                 # Source files that are, byte for byte, the ones the last run read need not be
                 # read to know the run id: a run with nothing changed reads none.
                 ing = None
+                last_meta = self._last_meta()
                 with timer("ingest"):
                     files = self._source_files()
-                    unread = None if full else self._unread(files)
+                    unread = None if full else self._unread(files, last_meta[0])
                     if unread is None:
                         ing, since = self._read(con, compare=True)
                         stats = report.stats_dict(ing.stats)
@@ -110,7 +111,9 @@ class Project(ProjectPipeline):
                         stats, since = unread
                 run_id, inputs = self._run_identity(stats)
                 last, why = (
-                    (None, "asked (--full)") if full else self._last_run_if_same(run_id, inputs)
+                    (None, "asked (--full)")
+                    if full
+                    else self._last_run_if_same(run_id, inputs, last_meta)
                 )
                 if last is not None:
                     rep = {

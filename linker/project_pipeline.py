@@ -117,25 +117,31 @@ class ProjectPipeline(ProjectBase):
             *_phone_warnings(con, cfg),
         ]
 
-    def _last_run_if_same(self, run_id: str, inputs: dict) -> tuple[dict | None, str]:
-        """The last run's report when its answer is this run's: the same run id (config,
-        sources' rows, rules, decisions, model) made by the same linker code and libraries
-        (state.engine_digest). Else None, and what changed (`_run_identity`'s parts against the ones
-        the last run kept), or why the state cannot say."""
+    def _last_meta(self) -> tuple[dict[str, str] | None, str]:
+        """The last run's meta table (key -> value), read once for what a run compares with
+        it (_unread, _last_run_if_same); else None and why: no previous run, or a state that
+        cannot be read."""
         if not self.state_db.exists():
             return None, "no previous run"
         try:
             con = self._open_state(read_only=True)
+            try:
+                return dict(rows(con, "SELECT key, value FROM meta")), ""
+            finally:
+                con.close()
         except (ConfigError, ProjectBusy, duckdb.Error):
             return None, "the last run's state could not be read"
-        try:
-            made = dict(
-                rows(con, "SELECT key, value FROM meta WHERE key IN ('report', 'engine', 'inputs')")
-            )
-        except duckdb.Error:
-            return None, "the last run's state could not be read"
-        finally:
-            con.close()
+
+    def _last_run_if_same(
+        self, run_id: str, inputs: dict, last: tuple[dict[str, str] | None, str]
+    ) -> tuple[dict | None, str]:
+        """The last run's report when its answer is this run's: the same run id (config,
+        sources' rows, rules, decisions, model) made by the same linker code and libraries
+        (state.engine_digest). Else None, and what changed (`_run_identity`'s parts against the ones
+        the last run kept), or why the state cannot say. `last`: _last_meta's."""
+        made, why = last
+        if made is None:
+            return None, why
         rep = json.loads(made.get("report") or "{}")
         if made.get("engine") != state.engine_digest():
             return None, "linker's code or libraries changed since the last run"
@@ -169,20 +175,14 @@ class ProjectPipeline(ProjectBase):
                 return None
         return out
 
-    def _unread(self, files: dict[str, str] | None) -> tuple[dict, SinceLastRun] | None:
+    def _unread(
+        self, files: dict[str, str] | None, made: dict[str, str] | None
+    ) -> tuple[dict, SinceLastRun] | None:
         """The last run's ingest figures per source (`report.stats_dict`'s) and an all-unchanged
         `since_last_run`, when every source file is, byte for byte, the one that run read
         (`files`), under the same config and linker: the same rows, so the sources need not be
-        read to know the run id. Else None."""
-        if files is None or not self.state_db.exists():
-            return None
-        try:
-            con = self._open_state(read_only=True)
-            try:
-                made = dict(rows(con, "SELECT key, value FROM meta"))
-            finally:
-                con.close()
-        except (ConfigError, ProjectBusy, duckdb.Error):
+        read to know the run id. Else None. `made`: the last run's meta (_last_meta)."""
+        if files is None or made is None:
             return None
         inputs = json.loads(made.get("inputs") or "{}")
         if (
