@@ -153,6 +153,8 @@ class Project(ProjectPipeline):
                     run_id,
                     since,
                     why_all=why,
+                    # the accounts were resolved before scoring: what scoring touched, again
+                    rescored=cfg.scoring.enabled,
                     inputs=inputs,
                 )
                 with timer("save_state"):

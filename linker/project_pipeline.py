@@ -296,6 +296,37 @@ class ProjectPipeline(ProjectBase):
             "warnings": warnings,
         }
 
+    def _resolve_scored(self, con) -> None:
+        """A run's second resolve, after scoring: the records of the components (before cuts)
+        that a scored pair's edge (probabilistic or candidate) touches are resolved again, in
+        a scratch database, from their own records, edges and decisions (incremental.py), and
+        their rows replace the first resolve's. Every other component has the edges and
+        decisions it had in the first resolve, so its rows stand (one resolve of the whole
+        data per run, not two; tests/test_incremental.py holds it to resolving everything)."""
+        ends = [
+            r[0]
+            for r in rows(  # every edge not a rule's is one scoring added
+                con,
+                "SELECT DISTINCT unnest([a, b]) AS x FROM edges WHERE method <> 'rule' ORDER BY x",
+            )
+        ]
+        if not ends:
+            return
+        n = incremental.scope_of(con, "memory", ends)
+        of = scalar(con, "SELECT count(*) FROM account_result")
+        self.progress.note(f"{n:,} of {of:,} account records in the components scored pairs touch")
+        con.execute("ATTACH ':memory:' AS _scratch")
+        try:
+            con.execute("USE _scratch")
+            con.execute("CREATE TABLE decision_pairs AS FROM memory.decision_pairs")
+            incremental.load_scope(con, "memory", self.config.accounts_sor)
+            self._resolve_accounts(con)
+            con.execute("USE memory")
+            incremental.splice(con, "_scratch")
+        finally:
+            con.execute("USE memory")
+            con.execute("DETACH _scratch")
+
     def _apply_decisions(self, con) -> list[str]:
         log, dec_warnings = decisions_log.read_log(self.decisions_file)
         return [*dec_warnings, *resolve.load_decisions(con, decisions_log.current(log))]
@@ -325,6 +356,7 @@ class ProjectPipeline(ProjectBase):
         *,
         why_all: str,
         touched: dict | None = None,
+        rescored: bool = False,
         inputs: dict | None = None,
         same_records: dict | None = None,
     ) -> dict:
@@ -332,14 +364,19 @@ class ProjectPipeline(ProjectBase):
 
         `touched`: the accounts of the components new decisions touch were resolved again
         and put in the state already (`_resolve_touched`, whose summary this is): only the
-        contacts and review items they reach are redone. Else everything, because `why_all`.
+        contacts and review items they reach are redone. Else everything, because `why_all`;
+        `rescored`: the accounts were resolved before scoring (`_score`), and only the
+        components the scored pairs reach are resolved again (`_resolve_scored`).
         `inputs`: a run's (`_run_identity`), kept with the state. `same_records`: a report
         of the same records (a publish: the run's), report.build_report's."""
         cfg = self.config
         if touched is None:
             with timer("resolve"):
                 warnings = [*warnings, *self._apply_decisions(con)]
-                self._resolve_accounts(con)
+                if rescored:
+                    self._resolve_scored(con)
+                else:
+                    self._resolve_accounts(con)
             resolved: dict = {
                 "scope": "all",
                 "why": why_all,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -320,3 +322,15 @@ def queued(tiny: Path) -> Path:
     """The tiny project with a hand-made review queue (a conflict, four pairs, one named in
     markup with escape sequences) and no decisions yet."""
     return write_review_state(tiny)
+
+
+def load_datasets():
+    """benchmarks/datasets.py (not a package) as a module: the benchmark data sets."""
+    spec = importlib.util.spec_from_file_location(
+        "benchmark_datasets", REPO / "benchmarks" / "datasets.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -5,7 +5,6 @@ independently, each at about its rate, with the truth right for every kind of re
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import re
@@ -20,18 +19,7 @@ import pytest
 from linker.normalize import register
 from linker.normalize_keys import phone_e164
 
-from .conftest import REPO
-
-
-def load_datasets():
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_datasets", REPO / "benchmarks" / "datasets.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
+from .conftest import REPO, load_datasets
 
 datasets = load_datasets()
 ACCOUNT_SOURCES = ("product", "crm", "support", "billing")

@@ -14,8 +14,9 @@ import pytest
 
 from linker import incremental, publish
 from linker.project import Project
+from linker.project_pipeline import ProjectPipeline
 
-from .conftest import REPO
+from .conftest import REPO, load_datasets
 
 FILES = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet", "changes.parquet")
 # Tables that say when or how fast, not what: compared apart (the report) or not at all.
@@ -400,3 +401,52 @@ def test_a_run_whose_source_files_are_the_last_runs_reads_none_of_them(tiny, mon
         calls == [1, 1] and again.report["resolved"]["why"] == "decisions were made or taken back"
     )
     assert Project(tiny).run(full=True).run_id == again.run_id  # (full: reads, computes)
+
+
+@pytest.fixture(scope="module")
+def traps(tmp_path_factory) -> Path:
+    """A small data set with the traps of independently written data (benchmarks/datasets.py):
+    its model trained once, kept for every run of it."""
+    root = load_datasets().ensure(3000, seed=5, root=tmp_path_factory.mktemp("traps"))
+    Project(root).run()
+    return root
+
+
+@pytest.mark.parametrize("case", ["acme-1", "acme-2", "traps"])
+def test_a_runs_second_resolve_of_what_scoring_touched_equals_resolving_all(
+    acme_run: Path, traps: Path, tmp_path: Path, monkeypatch, case: str
+):
+    """After scoring, a run resolves again only the components the scored pairs reach
+    (`_resolve_scored`): the same publication and state, byte for byte, as resolving every
+    component again — on the example with random decisions (matches of review pairs, moves,
+    cuts), and on data with the traps (conflicts, glue cuts, shared keys)."""
+    origin = traps if case == "traps" else acme_run
+    inc, full = tmp_path / "inc", tmp_path / "full"
+    for p in (inc, full):
+        shutil.copytree(origin, p, ignore=shutil.ignore_patterns(".linker", "crosswalk"))
+    if case != "traps":
+        rng = random.Random(case)
+        batch = _random_decisions(rng, acme_run / ".linker" / "state.duckdb", [], 15)
+        for p in (inc, full):
+            with open(p / "decisions.jsonl", "a", encoding="utf-8") as fh:
+                fh.writelines(json.dumps(d) + "\n" for d in batch)
+    scopes: list[int] = []
+    scope_of = incremental.scope_of
+    monkeypatch.setattr(
+        incremental, "scope_of", lambda *a: scopes.append(scope_of(*a)) or scopes[-1]
+    )
+    res_inc = Project(inc).run(do_publish=True)
+    with monkeypatch.context() as m:
+        m.setattr(ProjectPipeline, "_resolve_scored", lambda self, con: self._resolve_accounts(con))
+        res_full = Project(full).run(do_publish=True)
+    n_accounts = sum(
+        v["records"]
+        for k, v in res_inc.report["sources"].items()
+        if k in ("product", "crm", "support", "billing")
+    )
+    assert len(scopes) == 1 and 0 < scopes[0] < n_accounts  # the inc run took the short way
+    assert res_inc.run_id == res_full.run_id
+    for f in FILES:
+        assert (inc / "crosswalk" / f).read_bytes() == (full / "crosswalk" / f).read_bytes(), f
+    diffs = _table_differences(full / ".linker" / "state.duckdb", inc / ".linker" / "state.duckdb")
+    assert not diffs, diffs
