@@ -167,16 +167,26 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
         + ")"
     )
     limit = rule.max_key_records or config.rules.max_key_records
+    # A key of one record makes no pair, and no key_report row unless the SOR users' domains
+    # say two or more accounts hold it (the UPDATE below): its statistics are not counted.
+    # (Most keys are one record's: the VAT number, name and country of a record alone.)
+    held = [f"{k} IN (SELECT domain FROM sor_domains WHERE n >= 2)" for k, f in
+            zip(kcols, rule.equal, strict=True) if f == "domain"]  # fmt: skip
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _kshared AS SELECT {', '.join(kcols)} FROM _keys "
+        f"GROUP BY ALL HAVING {' OR '.join(['count(*) >= 2', *held])}"
+    )
+    keys_in = f"(FROM _keys SEMI JOIN _kshared USING ({', '.join(kcols)})) _keys"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _keystat AS SELECT {', '.join(kcols)}, count(DISTINCT rid) AS n, "
         f"count(DISTINCT rid) FILTER (WHERE is_sor) AS n_sor, count(DISTINCT a.anchor) AS n_anchor, "
         # the cities of an identifying key's records (see below); a suggestive rule checks
         # cities pair by pair instead
         + (
-            "0 AS n_city FROM _keys LEFT JOIN _anchor a USING (rid) GROUP BY ALL"
+            f"0 AS n_city FROM {keys_in} LEFT JOIN _anchor a USING (rid) GROUP BY ALL"
             if rule.suggestive
             else "CASE WHEN bool_or(od.rid IS NOT NULL) THEN 2 ELSE count(DISTINCT rc.city) END AS n_city "
-            "FROM _keys LEFT JOIN _anchor a USING (rid) LEFT JOIN records rc USING (rid) "
+            f"FROM {keys_in} LEFT JOIN _anchor a USING (rid) LEFT JOIN records rc USING (rid) "
             "LEFT JOIN record_domains od USING (rid) GROUP BY ALL"
         )
     )
@@ -236,7 +246,7 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
                 f"the rule's `where` failed: {str(e).splitlines()[0]}", file=rule.file, key="where"
             ) from None
         raise
-    for t in ("_keys", "_keystat", "_anchor"):
+    for t in ("_keys", "_kshared", "_keystat", "_anchor"):
         con.execute(f"DROP TABLE {t}")
 
 

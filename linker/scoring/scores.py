@@ -174,6 +174,12 @@ def _keep_pairs(con, table: str, comps: list[Comparison]) -> None:
         ORDER BY o, match_weight DESC, k
         """
     )
+    # The evidence of the kept pairs only (a tenth of the scored ones at 1M), each comparison's
+    # columns read for them alone.
+    kept = (
+        f"{table} SEMI JOIN score_pairs p "
+        f"ON p.o = {_side('unique_id', False)} AND p.k = {_side('unique_id', True)}"
+    )
     parts = []
     have = set(columns(con, table))  # term-frequency weights: where the model has them
     for i, c in enumerate(comps):
@@ -193,11 +199,11 @@ def _keep_pairs(con, table: str, comps: list[Comparison]) -> None:
         parts.append(
             f"SELECT {_side('unique_id', False)} AS o, {_side('unique_id', True)} AS k, "
             f"{literal(f)}, {i}, CASE {ident('gamma_' + f)} {label_case} END, "
-            f"{ident('mw_' + f)} + coalesce({tf}, 0), {tf}, {value_open}, {value_known} FROM {table}"
+            f"{ident('mw_' + f)} + coalesce({tf}, 0), {tf}, {value_open}, {value_known} FROM {kept}"
         )
     con.execute(
-        "INSERT INTO score_evidence SELECT e.* FROM (" + " UNION ALL ".join(parts) + ") e "
-        "SEMI JOIN score_pairs p ON p.o = e.o AND p.k = e.k ORDER BY 1, 2, 4"
+        "INSERT INTO score_evidence SELECT * FROM (" + " UNION ALL ".join(parts) + ") "
+        "ORDER BY 1, 2, 4"
     )
 
 
