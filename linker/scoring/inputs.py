@@ -157,29 +157,30 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
     if any(c.field == MEMBERS for c in comps):
         _members(con, config)
         joins.append("LEFT JOIN _members m ON m.rid = r.rid")
-    # Each side made by its own query, ordered (Splink's results, its training samples, follow
-    # the order): the lookups are joined once per record, and no table of both sides is
-    # made to be split (1M trap data: 3.2 -> 2.7 s).
-    body = (
-        ", ".join(cols) + " FROM records r JOIN account_result ar USING (rid) "
-        + " ".join(joins) + " WHERE r.entity = 'accounts' AND "
-    )  # fmt: skip
-    con.execute(
-        f"CREATE OR REPLACE TABLE score_known AS SELECT 'known' AS source_dataset, {body} "
-        "ar.account_id IS NOT NULL ORDER BY unique_id"
-    )
+    # Not ordered: each side is, below (sorting these wide rows of token, domain and address
+    # key lists once more ran out of the 2GB memory budget at 2M account records).
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE score_open AS SELECT 'open' AS source_dataset, {body}
-        ar.account_id IS NULL AND ar.reason IN ('no_match', 'no_account')
-        -- a component naming a SOR id the SOR lacks stays no_account
-        AND ar.comp NOT IN (SELECT a.comp FROM raw_refs x JOIN account_result a USING (rid)
-                            ANTI JOIN records t ON t.source = x.target AND t.id = x.value
-                            WHERE x.target = {sor})
-        ORDER BY unique_id
+        CREATE OR REPLACE TABLE score_input AS
+        SELECT CASE WHEN ar.account_id IS NULL THEN 'open' ELSE 'known' END AS source_dataset,
+               {", ".join(cols)}
+        FROM records r JOIN account_result ar USING (rid) {" ".join(joins)}
+
+        WHERE r.entity = 'accounts'
+          AND (ar.account_id IS NOT NULL
+               OR (ar.reason IN ('no_match', 'no_account')
+                   -- a component naming a SOR id the SOR lacks stays no_account
+                   AND ar.comp NOT IN (SELECT a.comp FROM raw_refs x JOIN account_result a USING (rid)
+                                       ANTI JOIN records t ON t.source = x.target AND t.id = x.value
+                                       WHERE x.target = {sor})))
         """
     )
     _check_blocking_sql(con, config)
+    for side in ("open", "known"):
+        con.execute(
+            f"CREATE OR REPLACE TABLE score_{side} AS SELECT * FROM score_input "
+            f"WHERE source_dataset = '{side}' ORDER BY unique_id"
+        )
     n_open, n_known = (scalar(con, f"SELECT count(*) FROM score_{s}") for s in ("open", "known"))
     # Pairs Splink could score at all (open x known of other sources): the prior's denominator.
     possible = scalar(
@@ -253,11 +254,11 @@ def _check_blocking_sql(con: duckdb.DuckDBPyConnection, config: Config) -> None:
             continue
         try:
             con.execute(
-                "SELECT count(*) FROM (SELECT * FROM score_open LIMIT 0) l, "
-                f"(SELECT * FROM score_open LIMIT 0) r WHERE (\n{b.sql}\n)"
+                "SELECT count(*) FROM (SELECT * FROM score_input LIMIT 0) l, "
+                f"(SELECT * FROM score_input LIMIT 0) r WHERE (\n{b.sql}\n)"
             ).fetchall()
         except duckdb.Error as e:
-            cols = ", ".join(c for c in columns(con, "score_open") if c != "source_dataset")
+            cols = ", ".join(c for c in columns(con, "score_input") if c != "source_dataset")
             raise ConfigError(
                 f"the blocking condition failed: {str(e).splitlines()[0]}",
                 file=str(config.file),
