@@ -16,10 +16,12 @@ import json
 import os
 from pathlib import Path
 
+import duckdb
+
 from linker import __version__, normalize, publish, report, rules, scoring, state
 from linker import decisions as decisions_log
 from linker.db import arrow, connect, has_table, literal, lock_down, scalar
-from linker.errors import ConfigError, did_you_mean
+from linker.errors import ConfigError, ProjectBusy, did_you_mean
 from linker.ingest import Ingestor
 from linker.project_pipeline import NO_MODEL, ProjectPipeline, _Timer
 from linker.project_state import MODEL_REPORT, STATE_DB
@@ -132,6 +134,7 @@ class Project(ProjectPipeline):
                         },
                     }
                     con.close()
+                    self._remember_files(files, last_meta[0])
                     return self._conclude_unchanged(rep, timer, do_publish, publish_out)
                 if ing is None:  # the same files, but something else changed: read them
                     ing, since = self._ingest(con, timer, compare=True)
@@ -170,6 +173,29 @@ class Project(ProjectPipeline):
             os.replace(tmp, self.state_db)
             Path(str(self.state_db) + ".wal").unlink(missing_ok=True)
             return self._conclude(rep, timer, publish=do_publish, out=publish_out)
+
+    def _remember_files(self, files: dict[str, str] | None, made: dict[str, str] | None) -> None:
+        """A run whose results stand, over source files with other bytes than the last run's
+        but the same rows (a re-export), keeps their hashes in the state's meta, so that the
+        next run over these files reads none of them (_unread). One small transaction: the
+        only write to the state of a run that computed nothing."""
+        if files is None or made is None or "inputs" not in made:
+            return
+        inputs = json.loads(made["inputs"])
+        if inputs.get("files") == files:
+            return
+        inputs["files"] = files
+        try:
+            con = self._open_state(read_only=False)
+        except (ConfigError, ProjectBusy, duckdb.Error):
+            return  # (another reader holds it: the next run reads the files again, no more)
+        try:
+            con.execute(
+                "UPDATE meta SET value = ? WHERE key = 'inputs'",
+                [json.dumps(inputs, sort_keys=True)],
+            )
+        finally:
+            con.close()
 
     def _conclude_unchanged(
         self,

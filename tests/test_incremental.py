@@ -370,7 +370,8 @@ def test_changes_are_patched_only_from_the_publication_the_results_came_from(
 def test_a_run_whose_source_files_are_the_last_runs_reads_none_of_them(tiny, monkeypatch):
     """Files that are, byte for byte, those the last run read give its rows: a run with
     nothing else changed takes the run id from the state and reads no source. A file
-    rewritten (other bytes, the same rows) is read, and nothing changed still."""
+    rewritten (other bytes, the same rows) is read, and nothing changed still; its hash is
+    kept, so the run after that reads nothing again."""
     from linker.ingest import Ingestor
 
     p = Project(tiny)
@@ -389,10 +390,15 @@ def test_a_run_whose_source_files_are_the_last_runs_reads_none_of_them(tiny, mon
     assert again.report["resolved"]["scope"] == "none"
     assert again.report["since_last_run"] == read
     crm = tiny / "data" / "crm.csv"
-    crm.write_text(crm.read_text() + "\n")  # other bytes, the same rows
+    crm.write_text(crm.read_text() + "\n")  # other bytes, the same rows (a re-export)
+    state_db = tiny / ".linker" / "state.duckdb"
+    tables = _records(state_db)
     again = Project(tiny).run()
     assert calls == [1] and again.report["resolved"]["scope"] == "none"
     assert again.report["since_last_run"] == read
+    # it kept the new file's hash, and nothing else: the next run over it reads nothing
+    assert _records(state_db) == tables
+    assert Project(tiny).run().run_id == first.run_id and calls == [1]
     # the same files, a new decision: read, and computed
     decision = {"left": ["crm", "114"], "right": ["product", "37"], "decision": "match"}
     (tiny / "decisions.jsonl").write_text(json.dumps(decision) + "\n")
