@@ -456,3 +456,34 @@ def test_a_runs_second_resolve_of_what_scoring_touched_equals_resolving_all(
         assert (inc / "crosswalk" / f).read_bytes() == (full / "crosswalk" / f).read_bytes(), f
     diffs = _table_differences(full / ".linker" / "state.duckdb", inc / ".linker" / "state.duckdb")
     assert not diffs, diffs
+
+
+def test_a_reexport_seen_while_another_reader_holds_the_state_is_read_again_later(
+    tiny, monkeypatch
+):
+    """The one write of a run that computed nothing (a re-export's new sha256) is skipped when
+    another reader holds the state: the run still stands on the last results, and the next
+    run reads the file again (and then keeps its hash)."""
+    from linker.ingest import Ingestor
+
+    first = Project(tiny).run()
+    real = Ingestor.load_all
+    calls: list[int] = []
+
+    def counted(self):
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(Ingestor, "load_all", counted)
+    crm = tiny / "data" / "crm.csv"
+    crm.write_text(crm.read_text() + "\n")  # other bytes, the same rows
+    reader = duckdb.connect(str(tiny / ".linker" / "state.duckdb"), read_only=True)
+    try:
+        held = Project(tiny).run()
+    finally:
+        reader.close()
+    assert held.run_id == first.run_id and held.report["resolved"]["scope"] == "none"
+    assert calls == [1]
+    again = Project(tiny).run()  # its hash was not kept: read again, and kept now
+    assert again.run_id == first.run_id and calls == [1, 1]
+    assert Project(tiny).run().run_id == first.run_id and calls == [1, 1]
