@@ -140,6 +140,22 @@ def _table_differences(a: Path, b: Path) -> list[str]:
 
 
 @pytest.fixture
+def reads(monkeypatch) -> list[int]:
+    """One item per time a run read its sources (Ingestor.load_all)."""
+    from linker.ingest import Ingestor
+
+    real = Ingestor.load_all
+    calls: list[int] = []
+
+    def counted(self):
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(Ingestor, "load_all", counted)
+    return calls
+
+
+@pytest.fixture
 def patched(monkeypatch) -> list[bool]:
     """Per changes.parquet made: whether it was patched from the rows resolved again
     (publish.Before) rather than made by reading the previous publication's files."""
@@ -367,24 +383,16 @@ def test_changes_are_patched_only_from_the_publication_the_results_came_from(
     assert decide(4) == [False, False]
 
 
-def test_a_run_whose_source_files_are_the_last_runs_reads_none_of_them(tiny, monkeypatch):
+def test_a_run_whose_source_files_are_the_last_runs_reads_none_of_them(tiny, reads):
     """Files that are, byte for byte, those the last run read give its rows: a run with
     nothing else changed takes the run id from the state and reads no source. A file
     rewritten (other bytes, the same rows) is read, and nothing changed still; its hash is
     kept, so the run after that reads nothing again."""
-    from linker.ingest import Ingestor
-
     p = Project(tiny)
     first = p.run()
     read = p.dry_run()["since_last_run"]  # reads every source
-    real = Ingestor.load_all
-    calls: list[int] = []
-
-    def counted(self):
-        calls.append(1)
-        return real(self)
-
-    monkeypatch.setattr(Ingestor, "load_all", counted)
+    calls = reads
+    calls.clear()
     again = Project(tiny).run()
     assert calls == [] and again.run_id == first.run_id
     assert again.report["resolved"]["scope"] == "none"
@@ -458,23 +466,13 @@ def test_a_runs_second_resolve_of_what_scoring_touched_equals_resolving_all(
     assert not diffs, diffs
 
 
-def test_a_reexport_seen_while_another_reader_holds_the_state_is_read_again_later(
-    tiny, monkeypatch
-):
+def test_a_reexport_seen_while_another_reader_holds_the_state_is_read_again_later(tiny, reads):
     """The one write of a run that computed nothing (a re-export's new sha256) is skipped when
     another reader holds the state: the run still stands on the last results, and the next
     run reads the file again (and then keeps its hash)."""
-    from linker.ingest import Ingestor
-
     first = Project(tiny).run()
-    real = Ingestor.load_all
-    calls: list[int] = []
-
-    def counted(self):
-        calls.append(1)
-        return real(self)
-
-    monkeypatch.setattr(Ingestor, "load_all", counted)
+    calls = reads
+    calls.clear()
     crm = tiny / "data" / "crm.csv"
     crm.write_text(crm.read_text() + "\n")  # other bytes, the same rows
     reader = duckdb.connect(str(tiny / ".linker" / "state.duckdb"), read_only=True)
