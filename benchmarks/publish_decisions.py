@@ -83,9 +83,26 @@ def same_files(a: Path, b: Path) -> bool:
     )
 
 
-def publish_measured(project: Path, *extra: str) -> tuple[dict, dict]:
-    m = run_measured([str(LINKER), "publish", "-p", str(project), "--json", *extra])
-    return m, json.loads(m["stdout"])
+def side_by_side(
+    command: list[str], copies: list[Path], full_run: dict, name: str, full_name: str
+) -> tuple[dict, dict]:
+    """`linker COMMAND… --json` on the first of two twin projects and the same with `--full`
+    on the second, both measured, their crosswalk files compared: the figures of a row (keys
+    `NAME_s`, `FULL_NAME_s`, … and the share of `full_run`), and the first one's report."""
+    measured = []
+    for project, extra in zip(copies, ([], ["--full"]), strict=True):
+        m = run_measured([str(LINKER), *command, "-p", str(project), "--json", *extra])
+        measured.append((m, json.loads(m["stdout"])))
+    (inc, rep), (full, _) = measured
+    return {
+        f"{name}_s": round(inc["seconds"], 2),
+        f"{name}_peak_rss_mb": round(inc["peak_rss_mb"]),
+        "share_of_full_run": round(inc["seconds"] / full_run["seconds"], 4),
+        f"{full_name}_s": round(full["seconds"], 2),
+        f"{full_name}_peak_rss_mb": round(full["peak_rss_mb"]),
+        "identical": same_files(*copies),
+        "stages": rep.get("timings"),
+    }, rep
 
 
 def main() -> None:
@@ -107,9 +124,9 @@ def main() -> None:
                 with open(dst / "decisions.jsonl", "a", encoding="utf-8") as fh:
                     fh.writelines(json.dumps(d) + "\n" for d in queued_pairs(base, n))
                 copies.append(dst)
-            inc, inc_rep = publish_measured(copies[0])
-            full, _ = publish_measured(copies[1], "--full")
-            same = same_files(*copies)
+            figures, inc_rep = side_by_side(
+                ["publish"], copies, full_run, "publish", "publish_full"
+            )
             resolved = inc_rep.get("resolved", {})
             rows.append(
                 {
@@ -117,13 +134,7 @@ def main() -> None:
                     "records_resolved_again": resolved.get("records"),
                     "account_records": resolved.get("of"),
                     "contacts_resolved_again": resolved.get("contacts"),
-                    "publish_s": round(inc["seconds"], 2),
-                    "publish_peak_rss_mb": round(inc["peak_rss_mb"]),
-                    "share_of_full_run": round(inc["seconds"] / full_run["seconds"], 4),
-                    "publish_full_s": round(full["seconds"], 2),
-                    "publish_full_peak_rss_mb": round(full["peak_rss_mb"]),
-                    "identical": same,
-                    "stages": inc_rep.get("timings"),
+                    **figures,
                 }
             )
             r = rows[-1]
@@ -131,7 +142,7 @@ def main() -> None:
                 f"{n:>5} decisions: {r['records_resolved_again']:,} of {r['account_records']:,} "
                 f"account records resolved again; publish {r['publish_s']} s "
                 f"({100 * r['share_of_full_run']:.1f} % of the run), {r['publish_peak_rss_mb']:,} MB; "
-                f"publish --full {r['publish_full_s']} s; identical: {same}",
+                f"publish --full {r['publish_full_s']} s; identical: {r['identical']}",
                 flush=True,
             )
             for c in copies:

@@ -35,8 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import LINKER, run_measured  # noqa: E402
-from publish_decisions import measured_base, print_result, same_files  # noqa: E402
+from publish_decisions import measured_base, print_result, side_by_side  # noqa: E402
 
 # --- changing the sources, format by format -----------------------------------------------------
 
@@ -116,11 +115,6 @@ def change_data(project: Path, out: Path, share: float, seed: int) -> dict[str, 
 # --- the benchmark --------------------------------------------------------------------------------
 
 
-def run_json(project: Path, *extra: str) -> tuple[dict, dict]:
-    m = run_measured([str(LINKER), "run", "--publish", "-p", str(project), "--json", *extra])
-    return m, json.loads(m["stdout"])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--project", type=Path, required=True)
@@ -140,31 +134,16 @@ def main() -> None:
                 shutil.copytree(base, dst, symlinks=True, ignore=shutil.ignore_patterns("data"))
                 (dst / "data").symlink_to(data)
                 copies.append(dst)
-            inc, inc_rep = run_json(copies[0])
-            full, _ = run_json(copies[1], "--full")
-            same = same_files(*copies)
+            figures, inc_rep = side_by_side(["run", "--publish"], copies, full_run, "run", "full")
             resolved = inc_rep.get("resolved", {})
-            rows.append(
-                {
-                    "share": share,
-                    "changed": changed,
-                    "run_s": round(inc["seconds"], 2),
-                    "run_peak_rss_mb": round(inc["peak_rss_mb"]),
-                    "share_of_full_run": round(inc["seconds"] / full_run["seconds"], 4),
-                    "full_s": round(full["seconds"], 2),
-                    "full_peak_rss_mb": round(full["peak_rss_mb"]),
-                    "identical": same,
-                    "resolved": resolved,
-                    "stages": inc_rep.get("timings"),
-                }
-            )
+            rows.append({"share": share, "changed": changed, **figures, "resolved": resolved})
             r = rows[-1]
             n = sum(sum(c.values()) for c in changed.values())
             print(
                 f"{100 * share:g} % changed ({n:,} records): run {r['run_s']} s "
                 f"({100 * r['share_of_full_run']:.1f} % of the full run), "
                 f"{r['run_peak_rss_mb']:,} MB, computed: {resolved.get('scope')}; "
-                f"run --full {r['full_s']} s; identical: {same}",
+                f"run --full {r['full_s']} s; identical: {r['identical']}",
                 flush=True,
             )
             for c in (*copies, data):
