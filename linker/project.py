@@ -138,13 +138,23 @@ class Project(ProjectPipeline):
                     return self._conclude_unchanged(rep, timer, do_publish, publish_out)
                 if ing is None:  # the same files, but something else changed: read them
                     ing, since = self._ingest(con, timer, compare=True)
-                stats, warnings = self._link(con, ing, acc_rules, timer)
+                # Records whose row did not change are not normalized again (unless --full).
+                shape = normalize.shape(con, cfg.default_country)
+                reuse = None if full else self._normalized_as(shape, last_meta[0])
+                stats, warnings, unchanged = self._link(con, ing, acc_rules, timer, reuse)
+                if unchanged:
+                    total = sum(v["records"] for v in stats.values())
+                    why += (
+                        "; normalized only the records added or changed: "
+                        f"{total - unchanged:,} of {total:,} (the others as the last run did)"
+                    )
                 scored: dict = {"enabled": False}
                 if cfg.scoring.enabled:
                     scored = self._score(con, timer, warnings)
                 # again: a run that trained made model.json
                 run_id, inputs = self._run_identity(stats)
                 inputs["files"] = files  # what the next run compares before reading (_unread)
+                inputs["normalize"] = shape  # and before normalizing (_normalized_as)
                 rep = self._resolve_and_record(
                     con,
                     stats,

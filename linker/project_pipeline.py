@@ -83,7 +83,8 @@ class ProjectPipeline(ProjectBase):
 
     def _match(self, con, acc_rules, timer: _Timer) -> tuple[dict, list[str]]:
         """Ingest, normalize and the account rules: the deterministic part of a run."""
-        return self._link(con, self._ingest(con, timer)[0], acc_rules, timer)
+        stats, warnings, _ = self._link(con, self._ingest(con, timer)[0], acc_rules, timer)
+        return stats, warnings
 
     def _ingest(
         self, con, timer: _Timer, *, compare: bool = False
@@ -100,22 +101,28 @@ class ProjectPipeline(ProjectBase):
         ing.load_all()
         return ing, self._since_last_run(con) if compare else None
 
-    def _link(self, con, ing: Ingestor, acc_rules, timer: _Timer) -> tuple[dict, list[str]]:
-        """Normalize and the account rules, after _ingest."""
+    def _link(
+        self, con, ing: Ingestor, acc_rules, timer: _Timer, reuse: Path | None = None
+    ) -> tuple[dict, list[str], int]:
+        """Normalize and the account rules, after _ingest: the ingest figures, the warnings,
+        and how many records normalize took unchanged from the last run (`reuse`: its
+        normalize.normalize's)."""
         cfg = self.config
         # From here on, SQL from the config (rules, blocking) cannot reach files or the network.
         lock_down(con, [self.state_dir])
         with timer("normalize"):
-            normalize.normalize(
-                con, self._custom_fields(), cfg.default_country, self.progress.note, self.state_db
+            unchanged = normalize.normalize(
+                con,
+                self._custom_fields(),
+                cfg.default_country,
+                self.progress.note,
+                self.state_db,
+                reuse,
             )
         with timer("rules"):
             rules.run_account_rules(con, cfg, acc_rules, self.progress.note)
-        return report.stats_dict(ing.stats), [
-            *cfg.warnings,
-            *ing.warnings,
-            *_phone_warnings(con, cfg),
-        ]
+        warnings = [*cfg.warnings, *ing.warnings, *_phone_warnings(con, cfg)]
+        return report.stats_dict(ing.stats), warnings, unchanged
 
     def _last_meta(self) -> tuple[dict[str, str] | None, str]:
         """The last run's meta table (key -> value), read once for what a run compares with
@@ -159,6 +166,18 @@ class ProjectPipeline(ProjectBase):
         }
         changed += [text for key, text in named.items() if before.get(key) != inputs[key]]
         return None, "; ".join(changed) or "the last results are a publish's after review"
+
+    def _normalized_as(self, shape: str, made: dict[str, str] | None) -> Path | None:
+        """The state, when the last run normalized its records as this run would (the same
+        `normalize.shape`, linker and row hashes): normalize takes from it the records whose
+        row did not change. `made`: the last run's meta (_last_meta)."""
+        if made is None or made.get("engine") != state.engine_digest():
+            return None
+        if made.get("row_hash") != row_diff.hash_version():
+            return None
+        if json.loads(made.get("inputs") or "{}").get("normalize") != shape:
+            return None
+        return self.state_db
 
     def _source_files(self) -> dict[str, str] | None:
         """The sha256 of each source's file, by source, taken before it is read (a file

@@ -326,8 +326,13 @@ def queued(tiny: Path) -> Path:
 
 def load_datasets():
     """benchmarks/datasets.py (not a package) as a module: the benchmark data sets."""
+    return load_benchmark("datasets")
+
+
+def load_benchmark(name: str):
+    """benchmarks/NAME.py (the scripts are not a package) as a module."""
     spec = importlib.util.spec_from_file_location(
-        "benchmark_datasets", REPO / "benchmarks" / "datasets.py"
+        f"benchmark_{name}", REPO / "benchmarks" / f"{name}.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -12,11 +12,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linker import incremental, publish
+from linker import incremental, normalize, publish
 from linker.project import Project
 from linker.project_pipeline import ProjectPipeline
 
-from .conftest import REPO, load_datasets
+from .conftest import REPO, load_benchmark, load_datasets
 
 FILES = ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet", "changes.parquet")
 # Tables that say when or how fast, not what: compared apart (the report) or not at all.
@@ -259,17 +259,23 @@ def test_a_run_with_nothing_changed_keeps_the_last_runs_results(tiny, monkeypatc
         assert "rules" in res.timings or res.report["resolved"]["scope"] == "none"
         return res.report["resolved"]["why"]
 
-    assert p.run(full=True).report["resolved"]["why"] == "asked (--full)"
+    def normalized(fresh: int) -> str:
+        return f"normalized only the records added or changed: {fresh} of {n} (the others as the last run did)"
+
+    full = p.run(full=True)
+    assert full.report["resolved"]["why"] == "asked (--full)"
+    n = sum(v["records"] for v in full.report["sources"].values())
     monkeypatch.setattr(state, "engine_digest", lambda: "another linker")
     assert why() == "linker's code or libraries changed since the last run"
     assert why().startswith("nothing changed since run")
     decision = {"left": ["crm", "114"], "right": ["product", "37"], "decision": "match"}
     (tiny / "decisions.jsonl").write_text(json.dumps(decision) + "\n")
-    assert why() == "decisions were made or taken back"
+    # (the records, unchanged, are taken from the state as the last run normalized them)
+    assert why() == "decisions were made or taken back; " + normalized(0)
     crm = tiny / "data" / "crm.csv"
     crm.write_text(crm.read_text().replace("Nobody Ltd", "Nobody Limited"))
     (tiny / "linker.toml").write_text((tiny / "linker.toml").read_text() + "\n# a comment\n")
-    assert why() == "the sources changed (crm); linker.toml changed"
+    assert why() == "the sources changed (crm); linker.toml changed; " + normalized(1)
     text = CliRunner().invoke(app, ["run", "-p", str(tiny), "--full"])
     assert "computed in full: asked (--full)" in text.stdout
 
@@ -411,9 +417,8 @@ def test_a_run_whose_source_files_are_the_last_runs_reads_none_of_them(tiny, rea
     decision = {"left": ["crm", "114"], "right": ["product", "37"], "decision": "match"}
     (tiny / "decisions.jsonl").write_text(json.dumps(decision) + "\n")
     again = Project(tiny).run()
-    assert (
-        calls == [1, 1] and again.report["resolved"]["why"] == "decisions were made or taken back"
-    )
+    assert calls == [1, 1]
+    assert again.report["resolved"]["why"].startswith("decisions were made or taken back; ")
     assert Project(tiny).run(full=True).run_id == again.run_id  # (full: reads, computes)
 
 
@@ -485,3 +490,50 @@ def test_a_reexport_seen_while_another_reader_holds_the_state_is_read_again_late
     again = Project(tiny).run()  # its hash was not kept: read again, and kept now
     assert again.run_id == first.run_id and calls == [1, 1]
     assert Project(tiny).run().run_id == first.run_id and calls == [1, 1]
+
+
+@pytest.mark.parametrize("case", ["acme-1", "acme-2", "traps"])
+def test_a_run_normalizes_only_the_records_whose_row_changed(
+    acme_run: Path, traps: Path, tmp_path: Path, monkeypatch, case: str
+):
+    """A run takes the normalized rows of the records whose mapped row is the last run's from
+    its state (normalize._take_unchanged) and normalizes the others: after random edits,
+    deletions and additions in every source (benchmarks/source_changes.py's), the same
+    publication and state as normalizing every record (`run --full`), byte for byte — but the
+    value cache, which also keeps the values of the records the run did not normalize."""
+    origin = traps if case == "traps" else acme_run
+    changed = tmp_path / "data"
+    load_benchmark("source_changes").change_data(origin, changed, 0.05, seed=len(case) + 7)
+    inc, full = tmp_path / "inc", tmp_path / "full"
+    for p in (inc, full):
+        shutil.copytree(origin, p, ignore=shutil.ignore_patterns("data"))
+        shutil.copytree(changed, p / "data")
+    taken: list[int] = []
+    take = normalize._take_unchanged
+    monkeypatch.setattr(
+        normalize, "_take_unchanged", lambda *a: taken.append(take(*a)) or taken[-1]
+    )
+    res_inc = Project(inc).run(do_publish=True)
+    n_taken = taken.copy()
+    res_full = Project(full).run(do_publish=True, full=True)
+    n_records = sum(v["records"] for v in res_inc.report["sources"].values())
+    assert taken == n_taken and 0.8 * n_records < n_taken[0] < n_records  # --full took none
+    assert res_inc.run_id == res_full.run_id
+    for f in FILES:
+        assert (inc / "crosswalk" / f).read_bytes() == (full / "crosswalk" / f).read_bytes(), f
+    states = [p / ".linker" / "state.duckdb" for p in (full, inc)]
+    assert [d for d in _table_differences(*states) if not d.startswith("main.key_cache:")] == []
+    assert _not_cached(*states) == 0
+
+
+def _not_cached(full: Path, inc: Path) -> int:
+    """How many rows of `full`'s value cache (key_cache) `inc`'s lacks."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{full}' AS a (READ_ONLY)")
+        con.execute(f"ATTACH '{inc}' AS b (READ_ONLY)")
+        return con.execute(
+            "SELECT count(*) FROM (FROM a.key_cache EXCEPT ALL FROM b.key_cache)"
+        ).fetchone()[0]
+    finally:
+        con.close()
