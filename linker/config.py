@@ -9,6 +9,7 @@ config_sections.py.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -74,7 +75,22 @@ def load_config(project: Path) -> Config:
         line = getattr(e, "lineno", None)
         msg = getattr(e, "msg", str(e))
         raise ConfigError(f"TOML syntax error: {msg}", file=str(file), line=line) from None
-    return parse_config(data, file, digest=hashlib.sha256(raw_bytes).hexdigest())
+    return parse_config(data, file, digest=answer_digest(data))
+
+
+# [project] keys that say how a run uses the machine, not what it answers.
+RESOURCE_KEYS = ("memory_limit",)
+
+
+def answer_digest(data: dict[str, Any]) -> str:
+    """The config's digest, which the run id hashes: what it says (comments, spacing and the
+    order of keys aside), less the resource keys — a run under another memory budget gives
+    the same answer, under the same run id, in the same bytes, and does not recompute it."""
+    kept = dict(data)
+    if isinstance(kept.get("project"), dict):
+        kept["project"] = {k: v for k, v in kept["project"].items() if k not in RESOURCE_KEYS}
+    text = json.dumps(kept, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:

@@ -63,7 +63,8 @@ _DOC = {
     "project.default_country": "ISO 3166 two-letter code (any case), the country of records that "
     "carry none (their phones and VAT numbers are read in it).",
     "project.memory_limit": "DuckDB's memory budget for a run (a size: '2GB', '512MB'); beyond "
-    "it DuckDB spills to .linker/tmp. Raise it on a machine with memory to spare.",
+    "it DuckDB spills to .linker/tmp. Raise it on a machine with memory to spare. Not part of "
+    "the run id: another budget gives the same answer, in the same bytes.",
     "sources": "The inputs, one table each, named by letters, digits and _ (names ignore case).",
     "sources.<name>": "A source: a file (`path`) or a DuckDB query (`query`).",
     "sources.<name>.entity": "What the records are.",

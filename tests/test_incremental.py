@@ -272,9 +272,15 @@ def test_a_run_with_nothing_changed_keeps_the_last_runs_results(tiny, monkeypatc
     (tiny / "decisions.jsonl").write_text(json.dumps(decision) + "\n")
     # (the records, unchanged, are taken from the state as the last run normalized them)
     assert why() == "decisions were made or taken back; " + normalized(0)
+    toml = tiny / "linker.toml"
+    # what linker.toml says counts, not how: a comment, or another memory budget, changes no
+    # answer (the same run id, results standing)
+    toml.write_text(toml.read_text().replace("[project]\n", '[project]\nmemory_limit = "1GB"\n'))
+    toml.write_text(toml.read_text() + "\n# a comment\n")
+    assert why().startswith("nothing changed since run")
     crm = tiny / "data" / "crm.csv"
     crm.write_text(crm.read_text().replace("Nobody Ltd", "Nobody Limited"))
-    (tiny / "linker.toml").write_text((tiny / "linker.toml").read_text() + "\n# a comment\n")
+    toml.write_text(toml.read_text().replace('name = "tiny"', 'name = "tiny too"'))
     assert why() == "the sources changed (crm); linker.toml changed; " + normalized(1)
     text = CliRunner().invoke(app, ["run", "-p", str(tiny), "--full"])
     assert "computed in full: asked (--full)" in text.stdout

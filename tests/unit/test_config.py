@@ -632,12 +632,16 @@ def test_custom_field_far_from_any_canonical_field_gives_no_warning(tmp_path):
     assert c.warnings == ()
 
 
-def test_digest_tracks_the_file_content(tmp_path):
-    # The run report compares digests to tell the user the config changed since the last run.
+def test_digest_tracks_what_the_config_says_not_how_it_is_written_nor_the_budget(tmp_path):
+    # The run id hashes the digest, and the report compares it to say the config changed.
     a = load(tmp_path / "a", BASE)
-    b = load(tmp_path / "b", BASE + "\n# note\n")
-    c = load(tmp_path / "c", BASE)
-    assert a.digest == c.digest != b.digest
+    commented = load(tmp_path / "b", "# a note\n" + BASE.replace(" = ", "   =   ") + "\n# note\n")
+    budget = load(tmp_path / "c", BASE.replace("[project]\n", '[project]\nmemory_limit = "1GB"\n'))
+    changed = load(
+        tmp_path / "d", BASE.replace("[project]\n", '[project]\ndefault_country = "DE"\n')
+    )
+    assert budget.memory_limit == "1GB" and changed.default_country == "DE"
+    assert a.digest == commented.digest == budget.digest != changed.digest
 
 
 @pytest.mark.parametrize(
