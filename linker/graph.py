@@ -1,5 +1,6 @@
 """Connected components over an edge table, in DuckDB: hooking and pointer jumping (the
-Shiloach-Vishkin scheme), so a long chain takes about log of its length in rounds."""
+Shiloach-Vishkin scheme), so a long chain takes about log of its length in rounds — each round
+one statement, which on a distributed engine is one job."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ def components(
     con: duckdb.DuckDBPyConnection, edges: str = "live_edges", out: str = "component"
 ) -> int:
     """Table `out(rid, comp)` for the records of `edges(a, b, ...)`; comp is the smallest rid of
-    the component. Returns the number of rounds (about log of the longest chain).
+    the component. Returns the number of rounds: one statement each (and a count), about log
+    of the longest chain — 11 for a shuffled chain of 5,000 records.
 
-    Each record's label is a record of its component. A round: every record takes the smallest
-    label among its neighbours', and so does the record its label names (hooking a whole tree of
-    labels at once, not one record per round); then labels are followed to their root until they
-    stop changing (pointer jumping: the depth halves with each step). Labels only decrease and
-    stay inside the component, so the rounds end, each label at its component's smallest rid."""
+    Each record's label is a record of its component. A round, in one statement: every record
+    takes the smallest label among its neighbours', and so does the record its label names
+    (hooking a whole tree of labels at once, not one record per round); then each record takes
+    its new label's label (one pointer jump: the depth of the label trees halves). Labels only
+    decrease and stay inside the component; when a round changes none, every record's label is
+    its neighbours' and its label's own, so one label per component: its smallest rid."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _nb AS SELECT a AS v, b AS u FROM {edges} "
         f"UNION ALL SELECT b, a FROM {edges}"
@@ -37,23 +40,13 @@ def components(
                 JOIN _nb n ON n.v = c.rid JOIN {out} nc ON nc.rid = n.u GROUP BY c.rid, c.comp
             ), hook AS (
                 SELECT comp AS rid, min(m) AS m FROM seen WHERE m < comp GROUP BY comp
+            ), hooked AS (
+                SELECT s.rid, least(s.comp, s.m, coalesce(h.m, s.comp)) AS comp
+                FROM seen s LEFT JOIN hook h USING (rid)
             )
-            SELECT s.rid, least(s.comp, s.m, coalesce(h.m, s.comp)) AS comp
-            FROM seen s LEFT JOIN hook h USING (rid)
+            SELECT n.rid, p.comp FROM hooked n JOIN hooked p ON p.rid = n.comp
             """
         )
-        while True:  # pointer jumping until every label is a root's
-            con.execute(
-                "CREATE OR REPLACE TABLE _jump AS SELECT n.rid, p.comp "
-                "FROM _next n JOIN _next p ON p.rid = n.comp"
-            )
-            jumped = scalar(
-                con, "SELECT count(*) FROM _jump j JOIN _next n USING (rid) WHERE j.comp <> n.comp"
-            )
-            con.execute("DROP TABLE _next")
-            con.execute("ALTER TABLE _jump RENAME TO _next")
-            if not jumped:
-                break
         changed = scalar(
             con, f"SELECT count(*) FROM _next n JOIN {out} c USING (rid) WHERE n.comp <> c.comp"
         )

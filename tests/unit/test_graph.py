@@ -51,11 +51,58 @@ def test_a_long_chain_is_one_component_in_few_rounds():
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_shuffled_chain_of_5000_records_takes_at_most_15_rounds_of_one_statement(seed):
+    # a round is one statement building the next labels (one job on a distributed engine)
+    order = list(range(1, 5001))
+    random.Random(seed).shuffle(order)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE live_edges (a BIGINT, b BIGINT)")
+    con.executemany(
+        "INSERT INTO live_edges VALUES (?, ?)", list(zip(order, order[1:], strict=False))
+    )
+    statements: list[str] = []
+    real = con.execute
+
+    class Counted:  # the connection, counting the statements that build labels
+        def execute(self, sql, *args):
+            statements.append(sql)
+            return real(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(con, name)
+
+    rounds = components(Counted())  # type: ignore[arg-type]
+    assert rounds <= 15
+    assert sum("CREATE OR REPLACE TABLE _next" in s for s in statements) == rounds
+    assert con.execute(
+        "SELECT count(*), count(DISTINCT comp), min(comp) FROM component"
+    ).fetchone() == (5000, 1, 1)
+
+
+def _random_graph(rng: random.Random) -> list[tuple[int, int]]:
+    """Random edges over random nodes, in one of several shapes: sparse or dense random
+    graphs, stars, chains and trees with their nodes in random order, a mix of them."""
+    nodes = rng.sample(range(10_000), rng.choice([2, 30, 600]))
+    shape = rng.choice(["random", "star", "chain", "tree", "mixed"])
+    edges: list[tuple[int, int]] = []
+    if shape in ("random", "mixed"):
+        edges += [
+            (rng.choice(nodes), rng.choice(nodes)) for _ in range(rng.randint(0, 2 * len(nodes)))
+        ]
+    if shape in ("star", "mixed"):
+        edges += [(nodes[0], n) for n in rng.sample(nodes, len(nodes) // 2)]
+    if shape in ("chain", "mixed"):
+        order = rng.sample(nodes, len(nodes))
+        edges += list(zip(order, order[1:], strict=False))
+    if shape == "tree":
+        edges += [(n, rng.choice(nodes[:i])) for i, n in enumerate(nodes) if i]
+    edges += [(n, n) for n in nodes[:3]]  # a self-loop is a component of one
+    return [e if rng.random() < 0.5 else (e[1], e[0]) for e in edges]
+
+
+@pytest.mark.parametrize("seed", range(1, 41))
 def test_components_match_union_find_on_random_graphs(seed):
-    rng = random.Random(seed)
-    nodes = rng.sample(range(10_000), 600)
-    edges = [(rng.choice(nodes), rng.choice(nodes)) for _ in range(450)]
-    edges += [(n, n) for n in nodes[:5]]  # a self-loop is a component of one
+    edges = _random_graph(random.Random(seed))
     comp, _ = _components(edges)
     assert comp == _reference(edges)
 
