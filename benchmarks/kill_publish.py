@@ -2,7 +2,9 @@
 
 After every kill the output directory must hold either the previous complete publication or
 the new complete one — never a mix — and its manifest's sha256 values must match its files.
-A killed run must leave state the next command can use or rebuild; a killed publish (most of
+A killed run (one in ten, each after a CRM account is renamed: a run that normalizes that
+record and takes the others from the state) must leave state the next command can use or
+rebuild; a killed publish (most of
 them decide queued pairs, so it resolves the components they touch in one transaction on the
 state) must leave the state the next publish builds on right: at the end, the project's
 publication must equal, file for file, what `publish --full` on a copy publishes.
@@ -164,18 +166,32 @@ def decision_line(i: int, pairs: list[tuple[list[str], list[str]]]) -> str:
     )
 
 
-def same_as_full(project: Path, work: Path) -> bool:
-    """Whether the project's publication is what resolving everything again publishes (a
-    killed publish left nothing half-done in the state for the next one to build on)."""
+def same_as_full(project: Path, work: Path, full: list[str]) -> bool:
+    """Whether the project's publication is what `full` (a command computing everything
+    again) publishes on a copy: a killed command left nothing half-done in the state for
+    the next one to build on."""
     ref = work / "reference"
+    shutil.rmtree(ref, ignore_errors=True)
     shutil.copytree(project, ref)
-    done = run(["publish", "--full", "--force"], ref)
+    done = run(full, ref)
     if done.returncode != 0:
         return False
     return all(
         (project / "crosswalk" / f).read_bytes() == (ref / "crosswalk" / f).read_bytes()
         for f in FILES
     )
+
+
+def edit_source(project: Path, i: int) -> None:
+    """Rename one CRM account (the i-th, in turn): the next run normalizes that record and
+    takes the others from the state as the last run normalized them."""
+    path = project / "data" / "crm_accounts.csv"
+    lines = path.read_text("utf-8").splitlines(keepends=True)
+    row = 1 + i % (len(lines) - 1)
+    head, _, rest = lines[row].partition(",")
+    quote = '"' if rest.startswith('"') else ""  # the name is the second column
+    lines[row] = f"{head},{quote}Renamed {i} {rest.removeprefix(quote)}"
+    path.write_text("".join(lines), "utf-8")
 
 
 def trials(n: int, seed: int, source_project: Path) -> dict:
@@ -206,6 +222,10 @@ def trials(n: int, seed: int, source_project: Path) -> dict:
         with open(project / "decisions.jsonl", "a") as fh:  # every trial publishes something new
             fh.write(decision_line(i, pairs))
         kill_run = i % 10 == 9
+        if (
+            kill_run
+        ):  # a run with a source changed: the records it did not change taken as they were
+            edit_source(project, i)
         cmd = [*linker_cmd(), "run" if kill_run else "publish", "-p", str(project), "-q"]
         # Most kills aim at the dangerous part: once the staging directory exists, anywhere
         # through writing it, the swap, and the clean-up after it.
@@ -242,7 +262,14 @@ def trials(n: int, seed: int, source_project: Path) -> dict:
     if final.returncode not in (0, 1):
         counts["failed_after_kill"] += 1
     counts["final_publication_ok"] = bool(check_publication(out)[0])
-    counts["final_same_as_full"] = same_as_full(project, work)
+    counts["final_same_as_full"] = same_as_full(project, work, ["publish", "--full", "--force"])
+    # and a run after them all: a source changed once more, what it normalizes and what it
+    # takes from the state against a run computing everything
+    edit_source(project, n)
+    last = run(["run", "--publish"], project)
+    counts["final_run_same_as_full"] = last.returncode == 0 and same_as_full(
+        project, work, ["run", "--publish", "--full"]
+    )
     shutil.rmtree(work, ignore_errors=True)
     return counts
 

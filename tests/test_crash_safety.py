@@ -21,4 +21,5 @@ def test_fifty_kills_never_tear_a_publication():
     assert summary["failed_after_kill"] == 0, summary
     assert summary["final_publication_ok"], summary
     assert summary["final_same_as_full"], summary
+    assert summary["final_run_same_as_full"], summary
     assert summary["old"] + summary["new"] + summary["completed"] == 50
