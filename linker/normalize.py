@@ -166,7 +166,28 @@ def normalize(
     row it holds unchanged (`row_hashes`) are taken from it, not normalized again; returns
     how many."""
     register(con)
-    kept = _take_unchanged(con, reuse) if reuse is not None else 0
+    # (attached for the whole stage: the rows taken are read at its end)
+    with attached(con, reuse, "_prev") as failed:
+        kept = 0 if failed else _take_unchanged(con)
+        _normalize_rows(con, custom_fields, default_country, note, cache, kept)
+        if kept:
+            _add_unchanged(con)
+    # raw_records is spent: `records` carries every field on (and the state stays smaller).
+    for t in ("_same", "raw_records"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    return kept
+
+
+def _normalize_rows(
+    con: duckdb.DuckDBPyConnection,
+    custom_fields: list[str],
+    default_country: str | None,
+    note: Callable[[str], None],
+    cache: Path | None,
+    kept: int,
+) -> None:
+    """`records` from the rows of `raw_records` (normalize's work but for the rows it takes
+    from the last run: `kept` of them)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _country AS SELECT raw, a.code FROM "
         "(SELECT DISTINCT country AS raw FROM raw_records WHERE country IS NOT NULL) "
@@ -278,24 +299,9 @@ def normalize(
         ORDER BY r.rid
         """
     )
-    if kept and reuse is not None:
-        _add_unchanged(con, reuse)
-    # raw_records is spent: `records` carries every field on (and the state stays smaller).
-    for t in (
-        "_country",
-        "_country_of",
-        "_domain_in",
-        "_host",
-        "_domains",
-        "_vat",
-        "_phone",
-        "_name",
-        "_city",
-        "_same",
-        "raw_records",
-    ):
+    spent = ("_country", "_country_of", "_domain_in", "_host", "_domains", "_vat", "_phone")
+    for t in (*spent, "_name", "_city"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
-    return kept
 
 
 def shape(con: duckdb.DuckDBPyConnection, default_country: str | None) -> str:
@@ -309,46 +315,43 @@ def shape(con: duckdb.DuckDBPyConnection, default_country: str | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _take_unchanged(con: duckdb.DuckDBPyConnection, state: Path) -> int:
+def _take_unchanged(con: duckdb.DuckDBPyConnection) -> int:
     """Temp table `_same(rid, old, source_idx, _row)`: every record whose mapped row is the one
-    the last run read (same source, id, entity and row hash; `old` its rid then); those records
-    leave `raw_records` (nothing normalizes them again: _add_unchanged takes their rows from the
-    state). Returns how many; 0 when the state cannot be read or lacks the tables."""
-    with attached(con, state, "_prev") as failed:
-        if failed or not all(has_table(con, t, "_prev") for t in ("records", "row_hashes")):
-            return 0
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE _same AS
-            SELECT r.rid, p.rid AS old, r.source_idx, r._row
-            FROM raw_records r
-            JOIN row_hashes n ON n.source = r.source AND n.id = r.id
-            JOIN _prev.row_hashes o ON o.source = n.source AND o.id = n.id AND o.hash = n.hash
-            JOIN _prev.records p ON p.source = r.source AND p.id = r.id AND p.entity = r.entity
-            """
-        )
+    the last run read (same source, id, entity and row hash; `old` its rid then), from the last
+    run's state attached as `_prev`; those records leave `raw_records` (nothing normalizes them
+    again: _add_unchanged takes their rows from the state). Returns how many; 0 when the state
+    lacks the tables."""
+    if not all(has_table(con, t, "_prev") for t in ("records", "row_hashes")):
+        return 0
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _same AS
+        SELECT r.rid, p.rid AS old, r.source_idx, r._row
+        FROM raw_records r
+        JOIN row_hashes n ON n.source = r.source AND n.id = r.id
+        JOIN _prev.row_hashes o ON o.source = n.source AND o.id = n.id AND o.hash = n.hash
+        JOIN _prev.records p ON p.source = r.source AND p.id = r.id AND p.entity = r.entity
+        """
+    )
     con.execute(
         "CREATE OR REPLACE TABLE raw_records AS FROM raw_records ANTI JOIN _same USING (rid)"
     )
     return scalar(con, "SELECT count(*) FROM _same")
 
 
-def _add_unchanged(con: duckdb.DuckDBPyConnection, state: Path) -> None:
+def _add_unchanged(con: duckdb.DuckDBPyConnection) -> None:
     """`records` with the unchanged records (`_same`) added: their normalized rows from the
-    last run's state, under this run's rid, source_idx and _row; in rid order, as always."""
-    with attached(con, state, "_prev") as failed:
-        if failed:  # read a moment ago, under the project's lock: nothing else writes it
-            raise RuntimeError(f"the last run's state could not be read again: {failed}")
-        con.execute(
-            """
-            CREATE OR REPLACE TABLE records AS FROM (
-                FROM records
-                UNION ALL BY NAME
-                SELECT s.rid, s.source_idx, s._row, p.* EXCLUDE (rid, source_idx, _row)
-                FROM _same s JOIN _prev.records p ON p.rid = s.old
-            ) ORDER BY rid
-            """
-        )
+    last run's state (`_prev`), under this run's rid, source_idx and _row; in rid order."""
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE records AS FROM (
+            FROM records
+            UNION ALL BY NAME
+            SELECT s.rid, s.source_idx, s._row, p.* EXCLUDE (rid, source_idx, _row)
+            FROM _same s JOIN _prev.records p ON p.rid = s.old
+        ) ORDER BY rid
+        """
+    )
 
 
 def canonical_fields(custom: list[str]) -> list[str]:
