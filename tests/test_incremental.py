@@ -504,16 +504,21 @@ def test_a_run_normalizes_only_the_records_whose_row_changed(
 ):
     """A run takes the normalized rows of the records whose mapped row is the last run's from
     its state (normalize._take_unchanged) and normalizes the others: after random edits,
-    deletions and additions in every source (benchmarks/source_changes.py's), the same
+    deletions and additions in every source (benchmarks/source_changes.py's) and random
+    decisions (matches of queued pairs, records moved to other accounts, cuts, undos), the same
     publication and state as normalizing every record (`run --full`), byte for byte — but the
     value cache, which also keeps the values of the records the run did not normalize."""
     origin = traps if case == "traps" else acme_run
     changed = tmp_path / "data"
     load_benchmark("source_changes").change_data(origin, changed, 0.05, seed=len(case) + 7)
+    state = origin / ".linker" / "state.duckdb"
+    batch = _random_decisions(random.Random(case), state, [], 10)
     inc, full = tmp_path / "inc", tmp_path / "full"
     for p in (inc, full):
         shutil.copytree(origin, p, ignore=shutil.ignore_patterns("data"))
         shutil.copytree(changed, p / "data")
+        with open(p / "decisions.jsonl", "a", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(d) + "\n" for d in batch)
     taken: list[int] = []
     take = normalize._take_unchanged
     monkeypatch.setattr(
