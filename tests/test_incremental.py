@@ -105,6 +105,21 @@ def _random_decisions(rng: random.Random, state: Path, past: list[dict], n: int)
     return out
 
 
+def _append_decisions(roots: tuple[Path, ...], batch: list[dict]) -> None:
+    """The decisions appended to each project's log, as a reviewer's would be."""
+    for root in roots:
+        with open(root / "decisions.jsonl", "a", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(d) + "\n" for d in batch)
+
+
+def _returns(monkeypatch, module, name: str) -> list:
+    """What module.name returns, call by call (the function itself still runs)."""
+    seen: list = []
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a: seen.append(real(*a)) or seen[-1])
+    return seen
+
+
 def _table_differences(a: Path, b: Path) -> list[str]:
     """Every state table of `b` compared with `a`'s as a multiset of rows."""
     con = duckdb.connect()
@@ -186,9 +201,7 @@ def test_incremental_publish_equals_full(
             rng, inc / ".linker" / "state.duckdb", past, rng.choice([1, 3, 12])
         )
         past += batch
-        for p in (inc, full):
-            with open(p / "decisions.jsonl", "a", encoding="utf-8") as fh:
-                fh.writelines(json.dumps(d) + "\n" for d in batch)
+        _append_decisions((inc, full), batch)
         res_inc = Project(inc).publish(force=True)
         res_full = Project(full).publish(force=True, full=True)
         assert patched[-2:] == [True, False]
@@ -452,14 +465,8 @@ def test_a_runs_second_resolve_of_what_scoring_touched_equals_resolving_all(
     if case != "traps":
         rng = random.Random(case)
         batch = _random_decisions(rng, acme_run / ".linker" / "state.duckdb", [], 15)
-        for p in (inc, full):
-            with open(p / "decisions.jsonl", "a", encoding="utf-8") as fh:
-                fh.writelines(json.dumps(d) + "\n" for d in batch)
-    scopes: list[int] = []
-    scope_of = incremental.scope_of
-    monkeypatch.setattr(
-        incremental, "scope_of", lambda *a: scopes.append(scope_of(*a)) or scopes[-1]
-    )
+        _append_decisions((inc, full), batch)
+    scopes = _returns(monkeypatch, incremental, "scope_of")
     res_inc = Project(inc).run(do_publish=True)
     with monkeypatch.context() as m:
         m.setattr(ProjectPipeline, "_resolve_scored", lambda self, con: self._resolve_accounts(con))
@@ -517,13 +524,8 @@ def test_a_run_normalizes_only_the_records_whose_row_changed(
     for p in (inc, full):
         shutil.copytree(origin, p, ignore=shutil.ignore_patterns("data"))
         shutil.copytree(changed, p / "data")
-        with open(p / "decisions.jsonl", "a", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(d) + "\n" for d in batch)
-    taken: list[int] = []
-    take = normalize._take_unchanged
-    monkeypatch.setattr(
-        normalize, "_take_unchanged", lambda *a: taken.append(take(*a)) or taken[-1]
-    )
+    _append_decisions((inc, full), batch)
+    taken = _returns(monkeypatch, normalize, "_take_unchanged")
     res_inc = Project(inc).run(do_publish=True)
     n_taken = taken.copy()
     res_full = Project(full).run(do_publish=True, full=True)
