@@ -104,6 +104,28 @@ def reprice(linker, prior: float) -> tuple[str, str]:
     )
 
 
+@contextlib.contextmanager
+def predicting_only(linker, columns: str) -> Iterator[None]:
+    """Within: the table Splink's predict writes holds what the select list `columns` picks, its SQL in a
+    projection (private: `_setup_for_execute_sql`, the hook where Splink turns a pipeline's
+    SQL into `CREATE TABLE ... AS`). Its output otherwise carries both sides' value of every
+    compared column and the term-frequency columns: at 1M account records, 1.8M wide rows
+    written to be read once and mostly thrown away."""
+    db = linker._db_api
+    setup = db._setup_for_execute_sql
+
+    def slim(sql: str, physical_name: str) -> str:
+        if physical_name.startswith("__splink__df_predict"):
+            sql = f"SELECT {columns} FROM (\n{sql}\n)"
+        return setup(sql, physical_name)
+
+    db._setup_for_execute_sql = slim
+    try:
+        yield
+    finally:
+        del db._setup_for_execute_sql
+
+
 def chart_libraries() -> dict[str, str]:
     """Vega, Vega-Lite and Vega-Embed sources Splink ships, for a page that needs no network."""
     from splink.internals.html_utils import load_chart_libraries

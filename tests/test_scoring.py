@@ -448,9 +448,14 @@ def test_an_organizations_record_links_by_score_only_when_its_contacts_say_which
         "CREATE TABLE pred2 AS SELECT 'open' AS source_dataset_l, unique_id_l, unique_id_r, "
         "NULL::VARCHAR AS account_id_l, account_id_r, match_probability, match_weight, "
         "'billing' AS source_l, 'product' AS source_r, mw_name, 1 AS gamma_name, "
-        "'x' AS name_l, 'x' AS name_r, mw_members, CASE WHEN mw_members > 0 THEN 1 ELSE 0 END "
-        "AS gamma_members, [] AS members_l, [] AS members_r FROM pred"
+        "mw_members, CASE WHEN mw_members > 0 THEN 1 ELSE 0 END AS gamma_members FROM pred"
     )
+    # Splink's inputs, which the evidence reads the compared values from
+    for side, ids in (("open", "unique_id_l"), ("known", "unique_id_r")):
+        con.execute(
+            f"CREATE TABLE score_{side} AS SELECT {ids} AS unique_id, 'x' AS name, "
+            "[]::BIGINT[] AS members, account_id_r AS account_id FROM pred"
+        )
     _keep_pairs(con, "pred2", comps)
     _decide(con, comps, 0.99, 0.5, 4.0)
     got = dict(con.execute("SELECT o, coalesce(why, decision) FROM score_decision").fetchall())

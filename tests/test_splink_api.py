@@ -52,6 +52,28 @@ def test_reprice_is_bit_identical_to_predicting_with_the_other_prior():
     assert before != fresh  # the prior did change the figures
 
 
+def test_predicting_only_keeps_the_columns_asked_with_the_same_figures(linker):
+    con = linker._db_api._con
+    cols = "unique_id_l, unique_id_r, match_weight, match_probability, gamma_name"
+
+    def predicted() -> tuple[list[str], list[tuple]]:
+        # (one SQL, one table name: each prediction read before the next replaces it)
+        table = linker.inference.predict().physical_name
+        names = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        return names, con.execute(f"SELECT {cols} FROM {table} ORDER BY 1, 2").fetchall()
+
+    with splink_api.quiet():
+        wide, want = predicted()
+        with splink_api.predicting_only(
+            linker, "COLUMNS('^(unique_id_.|match_(weight|probability)|gamma_.*)$')"
+        ):
+            slim, got = predicted()
+        again, _ = predicted()  # the hook is gone with the block
+    assert sorted(slim) == sorted(cols.split(", "))
+    assert "name_l" in wide and again == wide
+    assert len(got) == 4 and got == want
+
+
 def test_parameters_snapshot_and_restore_round_trip(linker):
     snap = splink_api.parameters_snapshot(linker)
     before = splink_api.settings_dict(linker)

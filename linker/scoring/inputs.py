@@ -329,6 +329,14 @@ def _members(con, config: Config) -> None:
 
 # --- Splink on our connection --------------------------------------------------------------
 
+# What scoring reads of Splink's prediction: ids, sources, accounts, levels and weights; not
+# the compared values (both sides' of every column: scores._keep_pairs reads the kept pairs'
+# values from Splink's inputs), which made the prediction table four times as wide.
+PREDICTED = (
+    "COLUMNS('^(match_weight|match_probability|gamma_.*|mw_.*"
+    "|(unique_id|source_dataset|account_id|source)_[lr])$')"
+)
+
 
 def splink_linker(con: duckdb.DuckDBPyConnection, settings: dict):
     return splink_api.linker_for(con, settings, ("score_open", "score_known"))

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import duckdb
 
+from linker import splink_api
 from linker.comparisons import (
     LOCATION_FIELDS,
     MEMBERS,
@@ -17,7 +18,13 @@ from linker.comparisons import (
 from linker.config import Comparison, Config
 from linker.config_model import LIST_FIELDS
 from linker.db import columns, has_table, ident, literal, rows, scalar
-from linker.scoring.inputs import _drop_splink_tables, prepare, quiet_splink, splink_linker
+from linker.scoring.inputs import (
+    PREDICTED,
+    _drop_splink_tables,
+    prepare,
+    quiet_splink,
+    splink_linker,
+)
 from linker.scoring.model import Model, model_comparisons
 from linker.scoring.training import TRAIN_PREDICTION, drop_prediction
 
@@ -71,7 +78,8 @@ def score(
             note(f"candidate pairs of {counts['open']:,} open records")
             with quiet_splink():
                 linker = splink_linker(con, model.settings)
-                pred = linker.inference.predict()
+                with splink_api.predicting_only(linker, PREDICTED):
+                    pred = linker.inference.predict()
                 _keep_pairs(con, pred.physical_name, comps)
         stats["blocked_pairs"] = scalar(con, "SELECT count(*) FROM _pred_all")
         con.execute("DROP TABLE _pred_all")
@@ -174,11 +182,16 @@ def _keep_pairs(con, table: str, comps: list[Comparison]) -> None:
         ORDER BY o, match_weight DESC, k
         """
     )
-    # The evidence of the kept pairs only (a tenth of the scored ones at 1M), each comparison's
-    # columns read for them alone.
-    kept = (
-        f"{table} SEMI JOIN score_pairs p "
-        f"ON p.o = {_side('unique_id', False)} AND p.k = {_side('unique_id', True)}"
+    # The evidence of the kept pairs only (a tenth of the scored ones at 1M): their levels and
+    # weights from the prediction, both values from Splink's inputs (which the prediction
+    # does not carry: see PREDICTED).
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _kept AS
+        SELECT {_side("unique_id", False)} AS _o, {_side("unique_id", True)} AS _k, *
+        FROM {table} SEMI JOIN score_pairs p
+        ON p.o = {_side("unique_id", False)} AND p.k = {_side("unique_id", True)}
+        """
     )
     parts = []
     have = set(columns(con, table))  # term-frequency weights: where the model has them
@@ -187,24 +200,26 @@ def _keep_pairs(con, table: str, comps: list[Comparison]) -> None:
         labels = level_labels(c)
         label_case = " ".join(f"WHEN {g} THEN {literal(lab)}" for g, lab in labels.items())
         if f == MEMBERS:  # the open record's members' accounts, the known record's account
-            value_open = f"array_to_string({_side(f, False)}, ', ')"
-            value_known = _side("account_id", True)
+            value_open = f"array_to_string(vo.{ident(f)}, ', ')"
+            value_known = "vk.account_id"
         elif f in LIST_FIELDS:
-            value_open = f"array_to_string({_side(f, False)}, ', ')"
-            value_known = f"array_to_string({_side(f, True)}, ', ')"
+            value_open = f"array_to_string(vo.{ident(f)}, ', ')"
+            value_known = f"array_to_string(vk.{ident(f)}, ', ')"
         else:
-            value_open = f"CAST({_side(f, False)} AS VARCHAR)"
-            value_known = f"CAST({_side(f, True)} AS VARCHAR)"
+            value_open = f"CAST(vo.{ident(f)} AS VARCHAR)"
+            value_known = f"CAST(vk.{ident(f)} AS VARCHAR)"
         tf = ident(f"mw_tf_adj_{f}") if f"mw_tf_adj_{f}" in have else "NULL::DOUBLE"
         parts.append(
-            f"SELECT {_side('unique_id', False)} AS o, {_side('unique_id', True)} AS k, "
-            f"{literal(f)}, {i}, CASE {ident('gamma_' + f)} {label_case} END, "
-            f"{ident('mw_' + f)} + coalesce({tf}, 0), {tf}, {value_open}, {value_known} FROM {kept}"
+            f"SELECT x._o, x._k, {literal(f)}, {i}, CASE x.{ident('gamma_' + f)} {label_case} END, "
+            f"x.{ident('mw_' + f)} + coalesce({tf}, 0), {tf}, {value_open}, {value_known} "
+            "FROM _kept x JOIN score_open vo ON vo.unique_id = x._o "
+            "JOIN score_known vk ON vk.unique_id = x._k"
         )
     con.execute(
         "INSERT INTO score_evidence SELECT * FROM (" + " UNION ALL ".join(parts) + ") "
         "ORDER BY 1, 2, 4"
     )
+    con.execute("DROP TABLE _kept")
 
 
 def _decide(con, comps: list[Comparison], accept: float, review: float, margin: float) -> None:

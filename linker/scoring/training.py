@@ -15,7 +15,14 @@ from linker.comparisons import plan_digest, splink_settings
 from linker.config import Comparison, Config
 from linker.db import ident, scalar
 from linker.errors import ConfigError
-from linker.scoring.inputs import _drop_splink_tables, plan, prepare, quiet_splink, splink_linker
+from linker.scoring.inputs import (
+    PREDICTED,
+    _drop_splink_tables,
+    plan,
+    prepare,
+    quiet_splink,
+    splink_linker,
+)
 from linker.scoring.model import MODEL_FORMAT, Model, NotEnoughData, save_model
 
 MIN_LABELS = 50  # fewer label pairs than this: m by EM instead
@@ -103,7 +110,8 @@ def train(
     note(f"the prior: every candidate pair of {counts['open']:,} open records")
     with quiet_splink():
         linker = splink_linker(con, trained)
-        pred = linker.inference.predict()
+        with splink_api.predicting_only(linker, PREDICTED):
+            pred = linker.inference.predict()
         table = pred.physical_name
         lam_blocked, n_blocked = _prior_by_em(con, table, trained)
         prior = lam_blocked * n_blocked / max(counts["possible_pairs"], 1)
