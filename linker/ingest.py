@@ -1,8 +1,10 @@
 """Read every source into DuckDB and map its columns onto the canonical schema.
 
 Each source lands twice: as `src.<name>` (its own columns, after the import filter, plus
-`_row`, the 1-based data row) so later `query` sources, `explain` and the review app can see
-it, and as rows of `raw_records` (one per record: `rid`, source, normalized id text and the
+`_row`, the 1-based data row) so later `query` sources can read it and the review queue can
+show an account record as its source has it (an account source's table is kept in the state
+for that; a contact source's is dropped once `raw_records` is made), and as rows of
+`raw_records` (one per record: `rid`, source, normalized id text and the
 mapped fields as text), which the normalize stage turns into `records`.
 
 This module holds the Ingestor (loading, mapping, id checks); the per-format readers are in
@@ -69,6 +71,10 @@ class Ingestor(Readers):
             if source.name in self.stats:
                 self.note(f"{source.name}: {self.stats[source.name].rows:,} rows read")
         self._build_raw_records()
+        # Nothing after this reads a contact source's own rows (the review queue shows account
+        # records only): not kept, in memory or in the state (1.2M rows at 1M accounts).
+        for s in self.config.sources_of("contacts"):
+            con.execute(f"DROP TABLE IF EXISTS src.{ident(s.name)}")
 
     def _is_sor(self, s: Source) -> bool:
         return s.name in (self.config.accounts_sor, self.config.contacts_sor)
