@@ -236,9 +236,13 @@ def _normalize_rows(
         "CREATE OR REPLACE TEMP TABLE _name AS SELECT name AS raw, name_key(name) AS name FROM "
         "(SELECT DISTINCT name FROM raw_records WHERE entity = 'accounts' AND name IS NOT NULL)"
     )
+    # A sorted set per group, here and in the rule and scoring stages, is
+    # list_sort(list_distinct(list(x))) of non-NULL values: the same list as
+    # list(DISTINCT x ORDER BY x), in less time (DuckDB sorts each group's DISTINCT
+    # ORDER BY aggregate apart; at 1M records 0.86 s against 0.55 s here).
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _domains AS "
-        "SELECT i.rid, list(DISTINCT h.out ORDER BY h.out) AS domains FROM _domain_in i "
+        "SELECT i.rid, list_sort(list_distinct(list(h.out))) AS domains FROM _domain_in i "
         "JOIN _host h USING (host) WHERE h.out IS NOT NULL "
         "AND h.out NOT IN (SELECT domain FROM free_mail) AND i.host NOT IN (SELECT domain FROM free_mail) "
         "GROUP BY i.rid"

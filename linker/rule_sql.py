@@ -419,8 +419,8 @@ def record_contacts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
             WHERE c.entity = 'contacts' AND a.entity = 'accounts'
         )
         SELECT c.rid,
-               nullif(list(DISTINCT users.account ORDER BY users.account)
-                      FILTER (WHERE users.account IS NOT NULL AND c.source <> {sor_users}), []),
+               nullif(list_sort(list_distinct(list(users.account)
+                      FILTER (WHERE users.account IS NOT NULL AND c.source <> {sor_users}))), []),
                nullif(list_sort(list_distinct(flatten(list(c.domain)
                       FILTER (WHERE c.domain IS NOT NULL)))), [])
         FROM c LEFT JOIN users USING (email)
@@ -486,9 +486,9 @@ def record_domains(con: duckdb.DuckDBPyConnection, config: Config) -> None:
             LEFT JOIN _hc hc ON hc.domain = d.d AND hc.country = d.country
         )
         SELECT rid,
-               coalesce(list(DISTINCT d ORDER BY d) FILTER (WHERE NOT via AND NOT shared), [])
+               coalesce(list_sort(list_distinct(list(d) FILTER (WHERE NOT via AND NOT shared))), [])
                    AS domains,
-               coalesce(list(DISTINCT d ORDER BY d) FILTER (WHERE via AND NOT shared), [])
+               coalesce(list_sort(list_distinct(list(d) FILTER (WHERE via AND NOT shared))), [])
                    AS contact_domains
         FROM held WHERE rid IN (SELECT rid FROM held WHERE shared) GROUP BY rid
         """

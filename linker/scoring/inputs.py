@@ -208,7 +208,7 @@ def _address_blocks(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _address_blocks AS
-        SELECT rid, list(k ORDER BY k) AS keys FROM _ab
+        SELECT rid, list_sort(list(k)) AS keys FROM _ab
         WHERE k IN (SELECT k FROM _ab GROUP BY k HAVING count(*) <= {BLOCK_TOKEN_MAX})
         GROUP BY rid
         """
@@ -222,7 +222,7 @@ def _score_domains(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _score_domains AS
-        SELECT rid, list(DISTINCT d ORDER BY d) AS domains FROM (
+        SELECT rid, list_sort(list_distinct(list(d))) AS domains FROM (
             SELECT rid, unnest(domain) AS d FROM records
             WHERE entity = 'accounts' AND domain IS NOT NULL
             UNION ALL
@@ -282,8 +282,8 @@ def _name_tokens(con, field: str) -> None:
         CREATE OR REPLACE TEMP TABLE _tokens_{field} AS
         WITH df AS (SELECT tok, count(*) AS df FROM _tok WHERE length(tok) >= 2 GROUP BY tok)
         SELECT rid,
-               nullif(list(tok ORDER BY tok) FILTER (WHERE df < {common}), []) AS tokens,
-               nullif(list(tok ORDER BY tok) FILTER (WHERE df <= {BLOCK_TOKEN_MAX}), []) AS block
+               nullif(list_sort(list(tok) FILTER (WHERE df < {common})), []) AS tokens,
+               nullif(list_sort(list(tok) FILTER (WHERE df <= {BLOCK_TOKEN_MAX})), []) AS block
         FROM _tok JOIN df USING (tok) GROUP BY rid
         """
     )
@@ -317,7 +317,7 @@ def _members(con, config: Config) -> None:
             WHERE u.source = {literal(csor)} AND u.email IS NOT NULL
             GROUP BY u.email HAVING count(*) = 1 AND count(ua.account_id) = 1
         )
-        SELECT a.rid, list(DISTINCT users.account_id ORDER BY users.account_id) AS accounts
+        SELECT a.rid, list_sort(list_distinct(list(users.account_id))) AS accounts
         FROM records c
         JOIN records a ON a.source = (CASE c.source {cases} END) AND a.id = c.account_ref
         JOIN users ON users.email = c.email
