@@ -473,6 +473,31 @@ def test_company_name_key(con, raw, key):
     assert one(con, "SELECT name_key(?)", raw) == key
 
 
+def test_company_name_key_strips_what_the_capturing_form_of_its_regex_strips(con):
+    # name_key finds the trailing run of legal forms without a capture group (speed); on
+    # names made of words, legal forms and "the" in any order it keeps what the plain
+    # '^(.+?)(?: (?:forms))+$' -> '\1' keeps.
+    import random
+    import re
+
+    sql = one(con, "SELECT macro_definition FROM duckdb_functions() WHERE function_name = 'name_key'")
+    forms = re.search(r"'\(\?: \(\?:(.*)\)\)\+\$'", sql).group(1)
+    rng = random.Random(3)
+    words = ["acme", "the", "x", "co", "and", "1", *forms.replace("\\", "").split("|")[:60]]
+    names = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 5))) for _ in range(4000)]
+    con.execute("CREATE OR REPLACE TEMP TABLE _names AS SELECT unnest(?) AS n", [names])
+    capturing = (
+        "nullif(regexp_replace(regexp_replace(norm_text(n), '^the | the$', '', 'g'), "
+        f"'^(.+?)(?: (?:{forms}))+$', '\\1'), '')"
+    )
+    differ, stripped = con.execute(
+        f"SELECT count(*) FILTER (WHERE name_key(n) IS DISTINCT FROM {capturing}), "
+        f"count(*) FILTER (WHERE name_key(n) <> norm_text(n)) FROM _names"
+    ).fetchone()
+    assert differ == 0
+    assert stripped > 1000  # the names did end in legal forms
+
+
 @pytest.mark.parametrize(
     ("a", "b"),
     [
