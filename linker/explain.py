@@ -40,7 +40,7 @@ def explain_record(
 ) -> ExplainResult:
     fmt = config.sources[source].id_format if source in config.sources else None
     register_id_macros(con)
-    norm_id = scalar(con, f"SELECT {record_id_sql('?', 'VARCHAR', fmt)}", [record_id])
+    norm_id = scalar(con, f"SELECT {record_id_sql('$1', 'VARCHAR', fmt)}", [record_id])
     found = rows(con, "SELECT rid FROM records WHERE source = ? AND id = ?", [source, norm_id])
     if not found:
         # A usage error (the command line names a record that is not there), not bad data.

@@ -75,7 +75,7 @@ def find_records(
         try:
             register_id_macros(con)
             fmt = config.sources[source].id_format
-            norm = scalar(con, f"SELECT {record_id_sql('?', 'VARCHAR', fmt)}", [record_id])
+            norm = scalar(con, f"SELECT {record_id_sql('$1', 'VARCHAR', fmt)}", [record_id])
         finally:
             con.close()
         if not norm:

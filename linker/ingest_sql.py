@@ -19,6 +19,10 @@ _NUMERIC = (
     "UHUGEINT",
 )
 _FLOATS = ("FLOAT", "DOUBLE", "REAL")
+# What the regex class \s matches (RE2: space, tab, newline, form feed, carriage return), as
+# SQL characters: what trim(x, _SPACE) strips is what the regex '^\s+|\s+$' removes.
+_SPACE_CHARS = ("' '", "chr(9)", "chr(10)", "chr(12)", "chr(13)")
+_SPACE = " || ".join(_SPACE_CHARS)
 
 
 # Id formats a source may declare (`id_format`, config_sections.ID_FORMATS): its ids, and every
@@ -63,9 +67,10 @@ def id_sql(expr: str, duck_type: str) -> str:
     """SQL turning an id column of any type into id text.
 
     Ids are text: trimmed, case kept; an integer written as a float (`12345.0`, or a
-    DOUBLE column) equals the integer. Empty text is null.
+    DOUBLE column) equals the integer. Empty text is null. `expr` (a column, or a numbered
+    parameter such as `$1`) may be written more than once.
     """
-    t = duck_type.upper()
+    t = plain = duck_type.upper()
     if t == "JSON":  # a JSON string's text without its quotes; a number as written
         expr, t = f"json_extract_string({expr}, '$')", "VARCHAR"
     if t.startswith(_NUMERIC):
@@ -77,14 +82,21 @@ def id_sql(expr: str, duck_type: str) -> str:
             f"THEN CAST(CAST({expr} AS HUGEINT) AS VARCHAR) ELSE CAST({expr} AS VARCHAR) END"
         )
     text = f"CAST({expr} AS VARCHAR)" if t != "VARCHAR" else expr
+    if plain != "VARCHAR":  # (an expression: written once)
+        return (
+            f"nullif(regexp_replace(regexp_replace({text}, '^\\s+|\\s+$', '', 'g'), "
+            f"'^([+-]?[0-9]+)\\.0*$', '\\1'), '')"
+        )
+    # A text column (most ids): the same, with a regex only where it can change something.
+    bare = f"trim({text}, {_SPACE})"
     return (
-        f"nullif(regexp_replace(regexp_replace({text}, '^\\s+|\\s+$', '', 'g'), "
-        f"'^([+-]?[0-9]+)\\.0*$', '\\1'), '')"
+        f"nullif(CASE WHEN contains({text}, '.') "
+        f"THEN regexp_replace({bare}, '^([+-]?[0-9]+)\\.0*$', '\\1') ELSE {bare} END, '')"
     )
 
 
 def text_sql(expr: str, duck_type: str) -> str:
-    """SQL turning any column into trimmed text (null when empty)."""
+    """SQL turning any column into trimmed text (null when empty). `expr`: as id_sql's."""
     t = duck_type.upper()
     if t == "JSON":
         expr = f"json_extract_string({expr}, '$')"
@@ -96,7 +108,15 @@ def text_sql(expr: str, duck_type: str) -> str:
             if t.startswith(_FLOATS + _NUMERIC)
             else f"CAST({expr} AS VARCHAR)"
         )
-    return f"nullif(trim(regexp_replace({expr}, '\\s+', ' ', 'g')), '')"
+    if t != "VARCHAR":  # (an expression: written once)
+        return f"nullif(trim(regexp_replace({expr}, '\\s+', ' ', 'g')), '')"
+    # A text column: runs of whitespace made one space, with a regex only where there is a
+    # run or a tab, newline...: every text field of every record goes through this.
+    runs = " OR ".join(f"contains({expr}, {c})" for c in ("'  '", *_SPACE_CHARS[1:]))
+    return (
+        f"nullif(trim(CASE WHEN {runs} THEN regexp_replace({expr}, '\\s+', ' ', 'g') "
+        f"ELSE {expr} END), '')"
+    )
 
 
 def list_sql(expr: str, duck_type: str) -> str:
