@@ -480,7 +480,9 @@ def test_company_name_key_strips_what_the_capturing_form_of_its_regex_strips(con
     import random
     import re
 
-    sql = one(con, "SELECT macro_definition FROM duckdb_functions() WHERE function_name = 'name_key'")
+    sql = one(
+        con, "SELECT macro_definition FROM duckdb_functions() WHERE function_name = 'name_key'"
+    )
     forms = re.search(r"'\(\?: \(\?:(.*)\)\)\+\$'", sql).group(1)
     rng = random.Random(3)
     words = ["acme", "the", "x", "co", "and", "1", *forms.replace("\\", "").split("|")[:60]]
