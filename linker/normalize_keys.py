@@ -183,7 +183,9 @@ def _in_workers(rows: pa.Table, job_sizes: list[int], workers: int) -> pa.Chunke
     procs = []
     for w in range(workers):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "linker.normalize_worker"],
+            # -P: the working directory is not put on the worker's path (a `pathlib.py` in
+            # the directory linker runs from would be imported in the standard one's place)
+            [sys.executable, "-P", "-m", "linker.normalize_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

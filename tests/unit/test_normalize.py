@@ -150,11 +150,14 @@ def test_vat_number_word_prefix_is_ignored(raw):
 
 @pytest.mark.parametrize("workers", [False, True], ids=["in-process", "worker-processes"])
 def test_distinct_values_map_through_python_the_same_in_process_and_in_workers(
-    monkeypatch, workers
+    monkeypatch, tmp_path, workers
 ):
     """The normalize stage's path for the Python-only keys: each distinct row once, nulls
-    passed through, each row's own country; in worker processes when there are many."""
+    passed through, each row's own country; in worker processes when there are many (run
+    from a directory holding a file named like a standard module, which they do not import)."""
     monkeypatch.setattr(normalize_keys, "PARALLEL_MIN", 0 if workers else 10**9)
+    (tmp_path / "pathlib.py").write_text("raise RuntimeError('not the standard pathlib')\n")
+    monkeypatch.chdir(tmp_path)
     c = duckdb.connect()
     c.execute(
         "CREATE TABLE v AS FROM (VALUES "
