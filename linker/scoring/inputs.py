@@ -18,7 +18,7 @@ from linker.comparisons import (
     input_columns,
 )
 from linker.config import Comparison, Config
-from linker.db import columns, ident, literal, rows, scalar
+from linker.db import columns, has_table, ident, literal, rows, scalar
 from linker.errors import ConfigError
 from linker.scoring.model import NotEnoughData
 
@@ -97,8 +97,13 @@ def _members_possible(config: Config) -> bool:
 # --- the input tables: open and known records, with comparison columns --------------------
 
 
-def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparison]) -> dict:
-    """Tables `score_open` and `score_known` (Splink's two inputs) from the first resolve."""
+def prepare(
+    con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparison], *, ordered: bool = True
+) -> dict:
+    """`score_open` and `score_known` (Splink's two inputs) from the first resolve: tables in
+    id order, or (not `ordered`: to score, not to train) views over `score_input`; dropped
+    with drop_inputs."""
+    drop_inputs(con)  # (a training that stopped for too little data leaves its own)
     sor = literal(config.accounts_sor)
     cols = ["r.rid AS unique_id", "r.source", "ar.account_id"]
     have = _record_columns(con)
@@ -177,10 +182,11 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config, comps: list[Comparis
     )
     _check_blocking_sql(con, config)
     for side in ("open", "known"):
-        con.execute(
-            f"CREATE OR REPLACE TABLE score_{side} AS SELECT * FROM score_input "
-            f"WHERE source_dataset = '{side}' ORDER BY unique_id"
-        )
+        rows_of = f"SELECT * FROM score_input WHERE source_dataset = '{side}'"
+        if ordered:  # training samples pairs by row position: the same rows, the same model
+            con.execute(f"CREATE OR REPLACE TABLE score_{side} AS {rows_of} ORDER BY unique_id")
+        else:  # a pair's score does not depend on where its rows are: no copy, no sort
+            con.execute(f"CREATE OR REPLACE VIEW score_{side} AS {rows_of}")
     n_open, n_known = (scalar(con, f"SELECT count(*) FROM score_{s}") for s in ("open", "known"))
     # Pairs Splink could score at all (open x known of other sources): the prior's denominator.
     possible = scalar(
@@ -325,6 +331,14 @@ def _members(con, config: Config) -> None:
         GROUP BY a.rid
         """
     )
+
+
+def drop_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """prepare's tables and views."""
+    for side in ("open", "known"):
+        kind = "TABLE" if has_table(con, f"score_{side}") else "VIEW"
+        con.execute(f"DROP {kind} IF EXISTS score_{side}")
+    con.execute("DROP TABLE IF EXISTS score_input")
 
 
 # --- Splink on our connection --------------------------------------------------------------

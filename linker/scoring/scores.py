@@ -21,6 +21,7 @@ from linker.db import columns, has_table, ident, literal, rows, scalar
 from linker.scoring.inputs import (
     PREDICTED,
     _drop_splink_tables,
+    drop_inputs,
     prepare,
     quiet_splink,
     splink_linker,
@@ -67,7 +68,7 @@ def score(
             "possible_pairs": t["possible_pairs"],
         }
     else:
-        counts = prepare(con, config, comps)
+        counts = prepare(con, config, comps, ordered=False)
     stats = {**counts, "blocked_pairs": 0, "scored_pairs": 0, "linked": 0, "review": 0}
     _create_score_tables(con, comps)
     if counts["open"] and counts["known"]:
@@ -105,8 +106,7 @@ def score(
             if t < accept
         }
     # Splink's inputs are spent; the pairs, evidence and decisions above are what is kept.
-    for side in ("input", "open", "known"):
-        con.execute(f"DROP TABLE IF EXISTS score_{side}")
+    drop_inputs(con)
     return stats
 
 
