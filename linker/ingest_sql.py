@@ -21,8 +21,8 @@ _NUMERIC = (
 _FLOATS = ("FLOAT", "DOUBLE", "REAL")
 # What the regex class \s matches (RE2: space, tab, newline, form feed, carriage return), as
 # SQL characters: what trim(x, _SPACE) strips is what the regex '^\s+|\s+$' removes.
-_SPACE_CHARS = ("' '", "chr(9)", "chr(10)", "chr(12)", "chr(13)")
-_SPACE = " || ".join(_SPACE_CHARS)
+_OTHER_SPACES = ("chr(9)", "chr(10)", "chr(12)", "chr(13)")  # \s besides the space
+_SPACE = " || ".join(("' '", *_OTHER_SPACES))
 
 
 # Id formats a source may declare (`id_format`, config_sections.ID_FORMATS): its ids, and every
@@ -112,7 +112,7 @@ def text_sql(expr: str, duck_type: str) -> str:
         return f"nullif(trim(regexp_replace({expr}, '\\s+', ' ', 'g')), '')"
     # A text column: runs of whitespace made one space, with a regex only where there is a
     # run or a tab, newline...: every text field of every record goes through this.
-    runs = " OR ".join(f"contains({expr}, {c})" for c in ("'  '", *_SPACE_CHARS[1:]))
+    runs = " OR ".join(f"contains({expr}, {c})" for c in ("'  '", *_OTHER_SPACES))
     return (
         f"nullif(trim(CASE WHEN {runs} THEN regexp_replace({expr}, '\\s+', ' ', 'g') "
         f"ELSE {expr} END), '')"
