@@ -222,9 +222,7 @@ def trials(n: int, seed: int, source_project: Path) -> dict:
         with open(project / "decisions.jsonl", "a") as fh:  # every trial publishes something new
             fh.write(decision_line(i, pairs))
         kill_run = i % 10 == 9
-        if (
-            kill_run
-        ):  # a run with a source changed: the records it did not change taken as they were
+        if kill_run:  # a source changed: the run takes the records it did not change as they were
             edit_source(project, i)
         cmd = [*linker_cmd(), "run" if kill_run else "publish", "-p", str(project), "-q"]
         # Most kills aim at the dangerous part: once the staging directory exists, anywhere
