@@ -70,6 +70,8 @@ BLOCK_COLUMNS = {
     "address": ("address_number", "address__block"),
     MEMBERS: ("members_block",),
 }
+# The derived columns of a name comparison (name_columns): its sorted words and numbers.
+WORDS, NUMBERS = "__words", "__numbers"
 # Blocking columns that hold lists (Splink explodes them).
 _EXPLODE = ("domain", "name__block", "members_block", "address__block")
 
@@ -149,16 +151,18 @@ def comparison_settings(c: Comparison) -> dict:
         levels = [null, cll.ArrayIntersectLevel(f, 1).configure(label_for_charts="shares one")]
     elif c.kind == "name":
         hi, lo = (list(c.thresholds) + [0.92, 0.80])[:2] if c.thresholds else (0.92, 0.80)
-        words = f"string_split({L}, ' ')", f"string_split({R}, ' ')"
+        # Each record's sorted words and numbers come with it (name_columns): split and sorted
+        # once per record, not once per pair and level (2M sampled pairs: 2.5 -> 1.3 s).
+        words = _q(f"{f}{WORDS}_l"), _q(f"{f}{WORDS}_r")
+        numbers = _q(f"{f}{NUMBERS}_l"), _q(f"{f}{NUMBERS}_r")
         levels = [
             null,
             exact(),
-            custom(f"list_sort({words[0]}) = list_sort({words[1]})", "same words, other order"),
+            custom(f"{words[0]} = {words[1]}", "same words, other order"),
             # "Filiale 96" vs "Filiale 478", "Store #12" vs "Store #13": one organization's
             # sites, told apart only by their number; a level of its own, learnt (against)
             custom(
-                f"len({_numbers(L)}) > 0 AND len({_numbers(R)}) > 0 "
-                f"AND list_sort({_numbers(L)}) <> list_sort({_numbers(R)})",
+                f"len({numbers[0]}) > 0 AND len({numbers[1]}) > 0 AND {numbers[0]} <> {numbers[1]}",
                 "other numbers in the name",
             ),
             jw(f, hi),
@@ -274,9 +278,15 @@ def level_labels(c: Comparison) -> dict[int, str]:
     return {-1: "null", **{len(nonnull) - 1 - j: lab for j, lab in enumerate(nonnull)}}
 
 
-def _numbers(col: str) -> str:
-    """The numbers written in a text column, as a list ("filiale 96" -> ['96'])."""
-    return f"regexp_extract_all({col}, '[0-9]+')"
+def name_columns(field: str, value: str) -> list[str]:
+    """SELECT expressions for what a name comparison reads of one record besides its `value`
+    (the name as compared): its words and its numbers ("filiale 96" -> ['96']), each sorted.
+    The levels compare these lists whole ("same words, other order", "other numbers") or as
+    sets ("one name's words all in the other")."""
+    return [
+        f"list_sort(string_split({value}, ' ')) AS {_q(field + WORDS)}",
+        f"list_sort(regexp_extract_all({value}, '[0-9]+')) AS {_q(field + NUMBERS)}",
+    ]
 
 
 def _date(col: str) -> str:

@@ -241,11 +241,18 @@ class ProjectPipeline(ProjectBase):
         trained = False
         if self.model_file.exists():
             model = scoring.load_model(self.model_file)
-            if scoring.is_stale(con, cfg, model):
+            stale = scoring.is_stale(con, cfg, model)
+            if stale == "config":
                 warnings.append(
                     f"{cfg.file.name} changed its comparisons, blocking or fields since "
                     f"{MODEL_FILE} was trained; the old model is used: run `linker train` "
                     "to retrain"
+                )
+            elif stale == "linker":
+                warnings.append(
+                    f"{MODEL_FILE} was trained by an earlier linker, which wrote the same "
+                    "comparisons as other SQL; it is used and scores as it did: run `linker "
+                    "train` to retrain with this linker's (faster) comparisons"
                 )
         elif not scalar(
             con, "SELECT count(*) FROM account_result WHERE reason IN ('no_match', 'no_account')"

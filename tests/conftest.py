@@ -166,6 +166,16 @@ USERS = {
 }
 
 
+# The name comparison's levels as linker wrote them before they read each record's sorted
+# words and numbers (model.json files trained then hold these), and that plan's digest.
+NAME_LEVELS_ON_NAMES = {
+    "same words, other order": "list_sort(string_split(\"name_l\", ' ')) = list_sort(string_split(\"name_r\", ' '))",
+    "other numbers in the name": "len(regexp_extract_all(\"name_l\", '[0-9]+')) > 0 AND len(regexp_extract_all(\"name_r\", '[0-9]+')) > 0 AND list_sort(regexp_extract_all(\"name_l\", '[0-9]+')) <> list_sort(regexp_extract_all(\"name_r\", '[0-9]+'))",
+    "one name's words all in the other": "list_has_all(string_split(\"name_l\", ' '), string_split(\"name_r\", ' ')) OR list_has_all(string_split(\"name_r\", ' '), string_split(\"name_l\", ' '))",
+}  # fmt: skip
+ACME_PLAN_DIGEST_BEFORE = "47bb53ab22b904f8"
+
+
 def write_project(root: Path, toml: str, files: dict[str, str | bytes] | None = None) -> Path:
     """Write linker.toml and `files` (paths relative to root, text or bytes) into root."""
     root.mkdir(parents=True, exist_ok=True)

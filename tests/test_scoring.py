@@ -23,7 +23,7 @@ from linker.cli import app
 from linker.config import Comparison
 from linker.scoring.scores import _create_score_tables, _decide
 
-from .conftest import REPO, write_tiny
+from .conftest import ACME_PLAN_DIGEST_BEFORE, NAME_LEVELS_ON_NAMES, REPO, write_tiny
 
 
 def invoke(*args: str):
@@ -123,6 +123,27 @@ def test_a_changed_config_warns_that_the_model_is_stale(trained, tmp_path):
     assert r.exit_code == 0, r.output
     warnings = json.loads(r.stdout)["warnings"]
     assert any("since model.json was trained" in w and "linker train" in w for w in warnings)
+
+
+def test_a_model_an_earlier_linker_wrote_scores_as_it_did_and_the_warning_says_why(acme, tmp_path):
+    """A model.json trained before the name levels read each record's sorted words and numbers
+    holds the levels written on the names: it is used, with its own SQL, and scores every pair
+    as the same model spelled by this linker; the warning blames the linker, not the config."""
+    p = copy_project(acme, tmp_path / "p")
+    model = json.loads((p / "model.json").read_text())
+    for lv in model["splink"]["comparisons"][0]["comparison_levels"]:
+        lv["sql_condition"] = NAME_LEVELS_ON_NAMES.get(lv["label_for_charts"], lv["sql_condition"])
+    model["linker"]["plan_digest"] = ACME_PLAN_DIGEST_BEFORE
+    (p / "model.json").write_text(json.dumps(model, indent=1, sort_keys=True))
+    r = invoke("run", "-p", p, "--json")
+    assert r.exit_code == 0, r.output
+    warnings = json.loads(r.stdout)["warnings"]
+    assert any("trained by an earlier linker" in w and "linker train" in w for w in warnings)
+    assert not any("changed its comparisons" in w for w in warnings)
+    pairs = "SELECT o, k, probability, match_weight FROM score_pairs ORDER BY o, k"
+    with state(acme) as now, state(p) as before:
+        assert before.execute(pairs).fetchall() == now.execute(pairs).fetchall()
+        assert len(now.execute(pairs).fetchall()) > 100
 
 
 def test_a_members_comparison_in_a_project_without_users_compares_nothing(trained, tmp_path):

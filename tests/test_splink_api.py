@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from linker import splink_api
-from linker.comparisons import splink_settings
+from linker.comparisons import name_columns, splink_settings
 from linker.config import Comparison
 
 
@@ -17,7 +17,8 @@ def _tables() -> duckdb.DuckDBPyConnection:
         con.execute(
             f"CREATE TABLE {side} AS SELECT row_number() OVER () + {0 if 'open' in side else 10} "
             "AS unique_id, 'x' AS source, NULL::VARCHAR AS account_id, name, "
-            "[name] AS name__tokens FROM (SELECT unnest(?) AS name)",
+            f"[name] AS name__tokens, {', '.join(name_columns('name', 'name'))} "
+            "FROM (SELECT unnest(?) AS name)",
             [names],
         )
     return con

@@ -19,13 +19,14 @@ from linker.comparisons import (
     blocking_rules,
     comparison_settings,
     level_labels,
+    name_columns,
 )
 from linker.config import Blocking, Comparison
 from linker.errors import ConfigError
 from linker.normalize_keys import phone_e164
 from linker.rules import load_rule_file
 
-from .conftest import write_project
+from .conftest import NAME_LEVELS_ON_NAMES, write_project
 
 runner = CliRunner()
 
@@ -470,6 +471,24 @@ def test_sharing_an_office_buildings_address_weighs_less_than_sharing_a_houses(t
     assert all(lv == "same address and postcode" and tf < 0 for _, lv, _, tf in got)
 
 
+def _name_pairs(con, pairs: list[tuple[str, str]]) -> str:
+    """A table of name pairs as Splink compares them: each side's name and the columns a name
+    comparison derives from it (name_columns), suffixed _l and _r."""
+    # (name__tokens, a record's distinctive words, comes from the data: here every word)
+    derived = ", ".join([*name_columns("name", "v"), "string_split(v, ' ') AS name__tokens"])
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _sides AS SELECT v AS name, {derived} FROM (SELECT DISTINCT unnest(?::VARCHAR[]) AS v)",
+        [[x for p in pairs for x in p]],
+    )
+    cols = [r[0] for r in con.execute("SELECT column_name FROM (DESCRIBE _sides)").fetchall()]
+    pick = ", ".join(f'{s}."{c}" AS "{c}_{s}"' for s in ("l", "r") for c in cols)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _pairs AS SELECT p.i, {pick} FROM (SELECT unnest(range(?)) AS i, unnest(?::VARCHAR[]) AS a, unnest(?::VARCHAR[]) AS b) p JOIN _sides l ON l.name = p.a JOIN _sides r ON r.name = p.b",
+        [len(pairs), [a for a, _ in pairs], [b for _, b in pairs]],
+    )
+    return "_pairs"
+
+
 def test_names_told_apart_only_by_their_number_are_a_level_of_their_own():
     levels = comparison_settings(Comparison("name", "name", True))["comparison_levels"]
     sql = {lv["label_for_charts"]: lv["sql_condition"] for lv in levels}
@@ -481,9 +500,47 @@ def test_names_told_apart_only_by_their_number_are_a_level_of_their_own():
         ("21 club", "club", False),  # a number on one side only: a typo or a shortening
         ("acme", "acme", False),
     ]
-    for left, right, other in pairs:
-        got = con.execute(f"SELECT {cond} FROM (SELECT ? AS name_l, ? AS name_r)", [left, right])
-        assert bool(got.fetchone()[0]) is other, (left, right)
+    table = _name_pairs(con, [(a, b) for a, b, _ in pairs])
+    got = [r[0] for r in con.execute(f"SELECT {cond} FROM {table} ORDER BY i").fetchall()]
+    assert [bool(g) for g in got] == [other for _, _, other in pairs]
+
+
+def test_the_name_levels_on_derived_words_give_the_levels_spelled_on_the_names():
+    """The name comparison reads each record's sorted words and numbers (name_columns) instead
+    of splitting both names once per pair and level: the same level for every pair as the
+    levels written on the names themselves (as model.json files trained before had them)."""
+    import random
+
+    on_names = NAME_LEVELS_ON_NAMES
+    levels = comparison_settings(Comparison("name", "name", True))["comparison_levels"]
+    assert on_names.keys() <= {lv["label_for_charts"] for lv in levels}
+
+    def gamma(spelled: dict[str, str]) -> str:
+        whens = " ".join(
+            f"WHEN {spelled.get(lv['label_for_charts'], lv['sql_condition'])} THEN {i}"
+            for i, lv in enumerate(levels)
+            if lv["sql_condition"] != "ELSE"
+        )
+        return f"CASE {whens} ELSE -9 END"
+
+    rng = random.Random(7)
+    vocab = ["acme", "store", "filiale", "gmbh", "12", "96", "478", "7b", "", "nord", "acme12"]
+
+    def name() -> str:
+        return " ".join(rng.choice(vocab) for _ in range(rng.randint(1, 4)))
+
+    pairs = [(name(), name()) for _ in range(3000)]
+    pairs += [(a, " ".join(reversed(a.split(" ")))) for a, _ in pairs[:500]]  # other order
+    pairs += [(a, a + " " + rng.choice(vocab)) for a, _ in pairs[:500]]  # one inside the other
+    con = duckdb.connect()
+    table = _name_pairs(con, pairs)
+    got = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {gamma({})} <> {gamma(on_names)}), "
+        f"list_distinct(list({gamma({})})) FROM {table}"
+    ).fetchone()
+    assert got[0] == len(pairs) and got[1] == 0
+    respelled = [i for i, lv in enumerate(levels) if lv["label_for_charts"] in on_names]
+    assert set(respelled) <= set(got[2])  # the pairs reach each respelled level
 
 
 # --- 4. distinctive words have an absolute floor ------------------------------------------------

@@ -16,6 +16,7 @@ from linker.comparisons import (
     MEMBERS,
     blocking_rules,
     input_columns,
+    name_columns,
 )
 from linker.config import Comparison, Config
 from linker.db import columns, has_table, ident, literal, rows, scalar
@@ -128,24 +129,27 @@ def prepare(
             # domains (a support org's users at acme.de say it is acme.de's) — less the ones
             # the domain rule found shared by several accounts (a group's, an organization's
             # sites', a reseller's): they cannot tell accounts apart, here either.
-            cols.append("sd.domains AS domain")
+            value = "sd.domains"
         elif f in ORG_KEYS:
             # an organization's number (one VAT number on its sites' records) tells its
             # accounts apart no better than a group's website: no evidence, like the domains
             _org_keys(con, f)
             org = f"r.{ident(f)} IN (SELECT v FROM _org_{f})"
-            cols.append(f"CASE WHEN {org} THEN NULL ELSE r.{ident(f)} END AS {ident(f)}")
+            value = f"CASE WHEN {org} THEN NULL ELSE r.{ident(f)} END"
             if c.kind == "phone":
+                cols.append(f"{value} AS {ident(f)}")
                 cols.append(f"CASE WHEN {org} THEN NULL ELSE r.phone_tail END AS phone_tail")
                 continue
         elif f in DEFAULT_KINDS or c.kind == "date":
-            cols.append(f"r.{ident(f)}")
+            value = f"r.{ident(f)}"
         else:  # custom text: the same text key as names and cities
-            cols.append(f"norm_text(CAST(r.{ident(f)} AS VARCHAR)) AS {ident(f)}")
+            value = f"norm_text(CAST(r.{ident(f)} AS VARCHAR))"
+        cols.append(f"{value} AS {ident(f)}")
         if c.kind == "name":
             cols += [
                 f"t_{f}.tokens AS {ident(f + '__tokens')}",
                 f"t_{f}.block AS {ident(f + '__block')}",
+                *name_columns(f, value),
             ]
         cols += [x for x in input_columns(c) if x not in cols]
     joins = []

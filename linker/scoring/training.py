@@ -286,10 +286,18 @@ def _prior_by_em(con, table: str, settings: dict) -> tuple[float, int]:
     return lam, n
 
 
-def is_stale(con: duckdb.DuckDBPyConnection, config: Config, model: Model) -> bool:
-    """True when the config's comparisons or blocking differ from the model's."""
+def is_stale(con: duckdb.DuckDBPyConnection, config: Config, model: Model) -> str | None:
+    """Why the model is not the one this config and linker would train, or None when it is:
+    "config" when the comparisons (fields, kinds, thresholds) or the blocking differ;
+    "linker" when only the SQL this linker writes for the same comparisons does (a newer
+    linker's spelling: the old model still scores as it did, with its own SQL)."""
     try:
         comps, blocking = plan(con, config)
     except NotEnoughData:
-        return True
-    return plan_digest(comps, blocking) != model.meta.get("plan_digest")
+        return "config"
+    if plan_digest(comps, blocking) == model.meta.get("plan_digest"):
+        return None
+    same_plan = model.meta.get("comparisons") == _meta_comparisons(comps) and model.settings.get(
+        "blocking_rules_to_generate_predictions"
+    ) == splink_settings(comps, blocking).get("blocking_rules_to_generate_predictions")
+    return "linker" if same_plan else "config"
