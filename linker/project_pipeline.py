@@ -250,9 +250,9 @@ class ProjectPipeline(ProjectBase):
                 )
             elif stale == "linker":
                 warnings.append(
-                    f"{MODEL_FILE} was trained by an earlier linker, which wrote the same "
-                    "comparisons as other SQL; it is used and scores as it did: run `linker "
-                    "train` to retrain with this linker's (faster) comparisons"
+                    f"{MODEL_FILE} was trained by another version of linker, which wrote "
+                    "the same comparisons as other SQL; it is used and scores as it did: run "
+                    "`linker train` to retrain with this linker's comparisons"
                 )
         elif not scalar(
             con, "SELECT count(*) FROM account_result WHERE reason IN ('no_match', 'no_account')"

@@ -289,8 +289,8 @@ def _prior_by_em(con, table: str, settings: dict) -> tuple[float, int]:
 def is_stale(con: duckdb.DuckDBPyConnection, config: Config, model: Model) -> str | None:
     """Why the model is not the one this config and linker would train, or None when it is:
     "config" when the comparisons (fields, kinds, thresholds) or the blocking differ;
-    "linker" when only the SQL this linker writes for the same comparisons does (a newer
-    linker's spelling: the old model still scores as it did, with its own SQL)."""
+    "linker" when only the SQL differs that linker writes for the same comparisons (a model
+    another version of linker trained: it still scores as it did, with its own SQL)."""
     try:
         comps, blocking = plan(con, config)
     except NotEnoughData:
