@@ -297,7 +297,8 @@ def is_stale(con: duckdb.DuckDBPyConnection, config: Config, model: Model) -> st
         return "config"
     if plan_digest(comps, blocking) == model.meta.get("plan_digest"):
         return None
-    same_plan = model.meta.get("comparisons") == _meta_comparisons(comps) and model.settings.get(
-        "blocking_rules_to_generate_predictions"
-    ) == splink_settings(comps, blocking).get("blocking_rules_to_generate_predictions")
+    same_plan = (
+        model.meta.get("comparisons") == _meta_comparisons(comps)
+        and model.settings.get("blocking_rules_to_generate_predictions") == blocking
+    )
     return "linker" if same_plan else "config"
