@@ -106,11 +106,11 @@ def reprice(linker, prior: float) -> tuple[str, str]:
 
 @contextlib.contextmanager
 def predicting_only(linker, columns: str) -> Iterator[None]:
-    """Within: the table Splink's predict writes holds what the select list `columns` picks, its SQL in a
-    projection (private: `_setup_for_execute_sql`, the hook where Splink turns a pipeline's
-    SQL into `CREATE TABLE ... AS`). Its output otherwise carries both sides' value of every
-    compared column and the term-frequency columns: at 1M account records, 1.8M wide rows
-    written to be read once and mostly thrown away."""
+    """Within: the table Splink's predict writes holds what the select list `columns` picks,
+    its SQL in a projection (private: `_setup_for_execute_sql`, the hook where Splink turns a
+    pipeline's SQL into `CREATE TABLE ... AS`). Its output otherwise carries both sides' value
+    of every compared column and the term-frequency columns: at 1M account records, 1.8M wide
+    rows written to be read once and mostly thrown away."""
     db = linker._db_api
     setup = db._setup_for_execute_sql
 
