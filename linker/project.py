@@ -174,9 +174,7 @@ class Project(ProjectPipeline):
                     state.write_meta(con, f"linker {__version__}")
                     for t in state.RUN_ONLY_TABLES:  # read within the run, by nothing later
                         con.execute(f"DROP TABLE IF EXISTS {t}")
-                    con.execute(f"ATTACH {literal(str(tmp))} AS new_state")
-                    con.execute("COPY FROM DATABASE memory TO new_state")
-                    con.execute("DETACH new_state")
+                    state.save(con, tmp)
             finally:
                 con.close()
             # The new state replaces the old one only when complete.

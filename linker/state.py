@@ -11,12 +11,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import threading
 from importlib import metadata
 from pathlib import Path
 
 import duckdb
 
-from linker.db import has_table, rows
+from linker.db import has_table, ident, literal, rows, scalar
 from linker.errors import ConfigError
 
 # Raise when a table or column the commands read changes meaning or shape; say why here.
@@ -36,6 +37,63 @@ def write_meta(con: duckdb.DuckDBPyConnection, written_by: str) -> None:
         "?::VARCHAR AS written_by, now()::VARCHAR AS written_at",
         [STATE_VERSION, written_by],
     )
+
+
+def save(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Write the working (in-memory) database to a new database file at `path`: its schema
+    (tables with their constraints, macros) in one statement, then its tables' rows on as
+    many connections at once as DuckDB has threads, the largest tables first.
+
+    The same file as `COPY FROM DATABASE memory TO ...` (which does both steps, a table at a
+    time), in less time: DuckDB compresses a table under 122,880 rows (one row group) on one
+    thread, and most of a small project's tables are that small (100k account records: 2.6 s
+    on one core, 1.9 s on two; BENCHMARKS.md)."""
+    con.execute(f"ATTACH {literal(str(path))} AS new_state")
+    try:
+        con.execute("COPY FROM DATABASE memory TO new_state (SCHEMA)")
+        tables = rows(
+            con,
+            "SELECT schema_name, table_name FROM duckdb_tables() "
+            "WHERE database_name = 'memory' AND NOT temporary "
+            "ORDER BY estimated_size * column_count DESC, schema_name, table_name",
+        )
+        workers = max(1, min(int(scalar(con, "SELECT current_setting('threads')")), len(tables)))
+        # each worker takes the next table when it is done with one: the largest ones first
+        queue = [f"{ident(s)}.{ident(t)}" for s, t in tables]
+        lock = threading.Lock()
+        errors: list[BaseException] = []
+        cursors = [con.cursor() for _ in range(workers)]
+
+        def work(cur: duckdb.DuckDBPyConnection) -> None:
+            while not errors:
+                with lock:
+                    if not queue:
+                        return
+                    table = queue.pop(0)
+                try:
+                    cur.execute(f"INSERT INTO new_state.{table} SELECT * FROM memory.{table}")
+                except BaseException as e:  # noqa: BLE001 - raised again in the caller
+                    errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in cursors]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        except BaseException:  # interrupted while waiting: stop the writers before leaving
+            for c in cursors:
+                c.interrupt()
+            for t in threads:
+                t.join()
+            raise
+        finally:
+            for c in cursors:
+                c.close()
+        if errors:
+            raise errors[0]
+    finally:
+        con.execute("DETACH new_state")
 
 
 def check(con: duckdb.DuckDBPyConnection, path: Path) -> None:
