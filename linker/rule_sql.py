@@ -217,6 +217,8 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
     )
     where = rule.and_where
     only = "AND (lk.lent OR rk.lent)" if rule.sor_contacts_only else ""
+    # the pair's records, for a `where` that reads them (l, r); every key's rid is a record's
+    sides = "JOIN records l ON l.rid = lk.rid JOIN records r ON r.rid = rk.rid" if where else ""
 
     def pairs(keys: str) -> str:
         return f"""
@@ -225,8 +227,7 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
         FROM _keys lk
         JOIN _keystat g ON {good} AND NOT ({blocked}) AND ({keys})
         JOIN _keys rk ON {on} AND lk.rid < rk.rid
-        JOIN records l ON l.rid = lk.rid
-        JOIN records r ON r.rid = rk.rid
+        {sides}
         WHERE true {where} {only}
         GROUP BY lk.rid, rk.rid
     """

@@ -481,3 +481,27 @@ def test_an_organizations_record_links_by_score_only_when_its_contacts_say_which
     _decide(con, comps, 0.99, 0.5, 4.0)
     got = dict(con.execute("SELECT o, coalesce(why, decision) FROM score_decision").fetchall())
     assert got == {1: "link", 2: ORG_RECORD, 3: "link"}
+
+
+def test_a_field_is_compared_by_default_when_two_account_sources_hold_it():
+    # name: three sources; vat: two (one value each); phone: one source only; domain: none;
+    # a contact's email is not an account source's
+    from linker.scoring.inputs import _fields_present
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE records (source VARCHAR, entity VARCHAR, name VARCHAR, vat VARCHAR, "
+        "phone VARCHAR, domain VARCHAR[], email VARCHAR)"
+    )
+    con.execute(
+        "INSERT INTO records VALUES "
+        "('a', 'accounts', 'x', 'DE1', '+491', NULL, NULL), ('a', 'accounts', 'y', NULL, NULL, NULL, NULL), "
+        "('b', 'accounts', 'x', NULL, NULL, NULL, 'a@x.de'), ('b', 'accounts', 'z', 'DE2', NULL, NULL, NULL), "
+        "('c', 'accounts', 'x', NULL, NULL, NULL, NULL), "
+        "('u', 'contacts', NULL, NULL, '+492', NULL, 'b@x.de')"
+    )
+
+    class NoContacts:
+        contacts_sor = None
+
+    assert _fields_present(con, NoContacts(), []) == {"name", "vat"}  # type: ignore[arg-type]

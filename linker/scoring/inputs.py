@@ -72,13 +72,17 @@ def _custom_fields(config: Config) -> list[str]:
 def _fields_present(con, config: Config, custom: list[str]) -> set[str]:
     """Fields with values in two or more account sources (compared by default)."""
     fields = [f for f in [*DEFAULT_KINDS, *custom] if f in _record_columns(con)]
-    counts = rows(
+    if not fields:
+        return {MEMBERS} if _members_possible(config) else set()
+    # per source, how many of its account records hold each field (a few rows: one a source;
+    # one pass with plain counts, where count(DISTINCT source) per field took 0.45 s at 1M)
+    per_source = rows(
         con,
         "SELECT "
-        + ", ".join(f"count(DISTINCT source) FILTER (WHERE {ident(f)} IS NOT NULL)" for f in fields)
-        + " FROM records WHERE entity = 'accounts'",
-    )[0]
-    present = {f for f, n in zip(fields, counts, strict=True) if n >= 2}
+        + ", ".join(f"count({ident(f)})" for f in fields)
+        + " FROM records WHERE entity = 'accounts' GROUP BY source",
+    )
+    present = {f for i, f in enumerate(fields) if sum(1 for counts in per_source if counts[i]) >= 2}
     if _members_possible(config):
         present.add(MEMBERS)
     return present
