@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 
 import duckdb
@@ -104,6 +105,23 @@ def reprice(linker, prior: float) -> tuple[str, str]:
     )
 
 
+# The tables of a prediction that name a record by its source dataset and unique id.
+_PAIR_TABLES = (
+    "__splink__marginal_exploded_ids",
+    "__splink__blocked_id_pairs",
+    "__splink__df_predict",
+)
+_CONCAT_ID = re.compile(r'\b(\w+)\."source_dataset" \|\| \'-__-\' \|\| \1\."unique_id"')
+
+
+def _by_unique_id(sql: str) -> str:
+    """Splink names a record of a link between datasets by `source_dataset || '-__-' ||
+    unique_id`, text it builds for every record of every candidate pair, groups the pairs by
+    and joins them back to the records on. linker's unique ids (record ids) are unique across
+    both datasets, so the id alone names the record: the same pairs, joined on an integer."""
+    return _CONCAT_ID.sub(r'\1."unique_id"', sql)
+
+
 @contextlib.contextmanager
 def predicting_only(linker, columns: str) -> Iterator[None]:
     """Within: the table Splink's predict writes holds what the select list `columns` picks,
@@ -115,6 +133,8 @@ def predicting_only(linker, columns: str) -> Iterator[None]:
     setup = db._setup_for_execute_sql
 
     def slim(sql: str, physical_name: str) -> str:
+        if physical_name.startswith(_PAIR_TABLES):
+            sql = _by_unique_id(sql)
         if physical_name.startswith("__splink__df_predict"):
             sql = f"SELECT {columns} FROM (\n{sql}\n)"
         return setup(sql, physical_name)

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from linker import splink_api
-from linker.comparisons import name_columns, splink_settings
+from linker.comparisons import blocking_rules, name_columns, splink_settings
 from linker.config import Comparison
 
 
@@ -73,6 +73,50 @@ def test_predicting_only_keeps_the_columns_asked_with_the_same_figures(linker):
     assert sorted(slim) == sorted(cols.split(", "))
     assert "name_l" in wide and again == wide
     assert len(got) == 4 and got == want
+
+
+def test_predicting_only_names_records_by_their_id_and_finds_the_same_pairs():
+    # Blocking on the name's words (an exploded array: Splink's marginal tables) and on the
+    # name (a join): Splink names each record `source_dataset || '-__-' || unique_id`; within
+    # predicting_only the unique id alone, which is unique across both tables.
+    con = duckdb.connect()
+    names = {
+        "score_open": ["acme ltd", "globex", "initech uk", "acme"],
+        "score_known": ["acme", "acme ltd", "initech", "umbrella", "globex"],
+    }
+    for side, values in names.items():
+        con.execute(
+            f"CREATE TABLE {side} AS SELECT row_number() OVER () + "
+            f"{0 if 'open' in side else 100} AS unique_id, 'x' AS source, "
+            "NULL::VARCHAR AS account_id, name, string_split(name, ' ') AS name__tokens, "
+            "string_split(name, ' ') AS name__block, split_part(name, ' ', 1) AS name__first, "
+            f"{', '.join(name_columns('name', 'name'))} FROM (SELECT unnest(?) AS name)",
+            [values],
+        )
+    comps = [Comparison("name", "name", True)]
+    settings = splink_settings(comps, blocking_rules({"name": comps[0]}, ()))
+    cols = "unique_id_l, unique_id_r, match_key, match_weight, match_probability"
+    ran: list[str] = []
+    with splink_api.quiet():
+        linker = splink_api.linker_for(con, settings, ("score_open", "score_known"))
+        want = con.execute(
+            f"SELECT {cols} FROM {linker.inference.predict().physical_name} ORDER BY ALL"
+        ).fetchall()
+        db = linker._db_api
+        run_sql = db._execute_sql_against_backend
+        db._execute_sql_against_backend = lambda sql: ran.append(sql) or run_sql(sql)
+        with splink_api.predicting_only(linker, cols):
+            got = con.execute(
+                f"SELECT * FROM {linker.inference.predict().physical_name} ORDER BY ALL"
+            ).fetchall()
+    assert len(want) >= 5 and got == want
+    made = [s for s in ran if "CREATE TABLE __splink__" in s]
+    assert any("marginal_exploded_ids" in s for s in made)
+    assert any("blocked_id_pairs" in s for s in made)
+    assert not any("'-__-'" in s for s in made)
+    assert "'-__-'" not in splink_api._by_unique_id(
+        'SELECT l."source_dataset" || \'-__-\' || l."unique_id" AS k'
+    )
 
 
 def test_parameters_snapshot_and_restore_round_trip(linker):
