@@ -68,7 +68,7 @@ def score(
             "possible_pairs": t["possible_pairs"],
         }
     else:
-        counts = prepare(con, config, comps, ordered=False)
+        counts = prepare(con, config, comps)
     stats = {**counts, "blocked_pairs": 0, "scored_pairs": 0, "linked": 0, "review": 0}
     _create_score_tables(con, comps)
     if counts["open"] and counts["known"]:
