@@ -6,8 +6,10 @@ change it work on copies.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -15,6 +17,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -95,6 +98,36 @@ def test_training_is_reproducible(trained, tmp_path):
     assert r.exit_code == 0, r.output
     assert (p / "model.json").read_bytes() == (trained / "model.json").read_bytes()
     assert "model saved" in r.output and "model.html" in r.output
+
+
+def test_training_does_not_depend_on_the_order_of_the_rows(trained, tmp_path):
+    # Splink's inputs are views in no particular order: the model must come out the same
+    # whatever order the sources' rows (and so every table built from them) are in.
+    p = copy_project(trained, tmp_path / "p")
+    rng = random.Random(5)
+    for path in sorted((p / "data").iterdir()):
+        if path.suffix == ".csv":
+            with path.open(newline="") as f:
+                head, *body = list(csv.reader(f))
+            rng.shuffle(body)
+            with path.open("w", newline="") as f:
+                csv.writer(f).writerows([head, *body])
+        elif path.suffix == ".jsonl":
+            lines = path.read_text().splitlines()
+            rng.shuffle(lines)
+            path.write_text("\n".join(lines) + "\n")
+        elif path.suffix == ".json":
+            records = json.loads(path.read_text())
+            rng.shuffle(records)
+            path.write_text(json.dumps(records))
+        elif path.suffix == ".parquet":
+            table = pq.read_table(path)
+            order = list(range(table.num_rows))
+            rng.shuffle(order)
+            pq.write_table(table.take(order), path)
+    r = invoke("train", "-p", p)
+    assert r.exit_code == 0, r.output
+    assert (p / "model.json").read_bytes() == (trained / "model.json").read_bytes()
 
 
 def test_train_writes_a_self_contained_model_report(trained, tmp_path):

@@ -119,6 +119,32 @@ def test_predicting_only_names_records_by_their_id_and_finds_the_same_pairs():
     )
 
 
+def test_u_sampling_picks_records_by_their_id_not_their_position():
+    # training.train reads Splink's inputs as views in no particular order: the model is the
+    # same only while Splink samples u's records by a hash of their ids, not by row position.
+    def u_values(order: str, seed: int) -> list:
+        con = duckdb.connect()
+        for side, base in (("score_open", 0), ("score_known", 1000)):
+            con.execute(
+                f"CREATE TABLE {side} AS SELECT i + {base} AS unique_id, 'x' AS source, "
+                "NULL::VARCHAR AS account_id, name, [name] AS name__tokens, "
+                f"{', '.join(name_columns('name', 'name'))} FROM ("
+                "SELECT i, 'firm ' || (i % 37) || ' ' || chr((97 + i % 23)::INTEGER) AS name "
+                f"FROM range(400) t(i)) ORDER BY i {order}"
+            )
+        with splink_api.quiet():
+            linker = splink_api.linker_for(con, SETTINGS, ("score_open", "score_known"))
+            linker.training.estimate_u_using_random_sampling(
+                max_pairs=5000, seed=seed, min_count_per_level=None, num_chunks=1
+            )
+            comps = splink_api.settings_dict(linker)["comparisons"]
+        return [lv.get("u_probability") for c in comps for lv in c["comparison_levels"]]
+
+    ascending = u_values("ASC", 1)
+    assert ascending == u_values("DESC", 1)
+    assert ascending != u_values("ASC", 2)  # a sample (5,000 of 160,000 pairs), not all
+
+
 def test_parameters_snapshot_and_restore_round_trip(linker):
     snap = splink_api.parameters_snapshot(linker)
     before = splink_api.settings_dict(linker)
