@@ -11,15 +11,20 @@ from linker.comparisons import blocking_rules, name_columns, splink_settings
 from linker.config import Comparison
 
 
-def _tables() -> duckdb.DuckDBPyConnection:
+def _tables(
+    open_names: tuple[str, ...] = ("acme", "globex"),
+    known_names: tuple[str, ...] = ("acme", "initech"),
+) -> duckdb.DuckDBPyConnection:
+    """Splink's two inputs with a name and what the name's levels and blocking rules read."""
     con = duckdb.connect()
-    for side, names in (("score_open", ["acme", "globex"]), ("score_known", ["acme", "initech"])):
+    for side, names in (("score_open", open_names), ("score_known", known_names)):
         con.execute(
             f"CREATE TABLE {side} AS SELECT row_number() OVER () + {0 if 'open' in side else 10} "
             "AS unique_id, 'x' AS source, NULL::VARCHAR AS account_id, name, "
-            f"[name] AS name__tokens, {', '.join(name_columns('name', 'name'))} "
-            "FROM (SELECT unnest(?) AS name)",
-            [names],
+            "string_split(name, ' ') AS name__tokens, string_split(name, ' ') AS name__block, "
+            "split_part(name, ' ', 1) AS name__first, "
+            f"{', '.join(name_columns('name', 'name'))} FROM (SELECT unnest(?) AS name)",
+            [list(names)],
         )
     return con
 
@@ -79,20 +84,10 @@ def test_predicting_only_names_records_by_their_id_and_finds_the_same_pairs():
     # Blocking on the name's words (an exploded array: Splink's marginal tables) and on the
     # name (a join): Splink names each record `source_dataset || '-__-' || unique_id`; within
     # predicting_only the unique id alone, which is unique across both tables.
-    con = duckdb.connect()
-    names = {
-        "score_open": ["acme ltd", "globex", "initech uk", "acme"],
-        "score_known": ["acme", "acme ltd", "initech", "umbrella", "globex"],
-    }
-    for side, values in names.items():
-        con.execute(
-            f"CREATE TABLE {side} AS SELECT row_number() OVER () + "
-            f"{0 if 'open' in side else 100} AS unique_id, 'x' AS source, "
-            "NULL::VARCHAR AS account_id, name, string_split(name, ' ') AS name__tokens, "
-            "string_split(name, ' ') AS name__block, split_part(name, ' ', 1) AS name__first, "
-            f"{', '.join(name_columns('name', 'name'))} FROM (SELECT unnest(?) AS name)",
-            [values],
-        )
+    con = _tables(
+        ("acme ltd", "globex", "initech uk", "acme"),
+        ("acme", "acme ltd", "initech", "umbrella", "globex"),
+    )
     comps = [Comparison("name", "name", True)]
     settings = splink_settings(comps, blocking_rules({"name": comps[0]}, ()))
     cols = "unique_id_l, unique_id_r, match_key, match_weight, match_probability"
