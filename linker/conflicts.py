@@ -10,7 +10,7 @@ import duckdb
 
 from linker.config import Config
 from linker.db import insert_rows, literal, rows, scalar
-from linker.graph import components, split_components
+from linker.graph import by_records, components, split_components
 
 
 def cut_glue(con: duckdb.DuckDBPyConnection, config: Config) -> int:
@@ -48,7 +48,7 @@ def cut_glue(con: duckdb.DuckDBPyConnection, config: Config) -> int:
         JOIN component c ON c.rid = e.a JOIN _cc USING (comp)
         JOIN records ra ON ra.rid = e.a JOIN records rb ON rb.rid = e.b
         LEFT JOIN rule_trust t ON t.rule = e.rule AND e.method = 'rule'
-        ORDER BY c.comp, glue, e.rank, e.a, e.b
+        ORDER BY c.comp, glue, e.rank, {by_records("ra", "rb")}
         """,
     )
     con.execute("DROP TABLE _cc")
@@ -249,7 +249,7 @@ def _settle(con: duckdb.DuckDBPyConnection, config: Config) -> int:
                  CASE WHEN e.method = 'review' THEN 0
                       WHEN e.method = 'rule' AND t.trust = 'suggestive' THEN 3
                       WHEN e.method = 'rule' THEN 1 ELSE 2 END,
-                 e.rank, e.probability DESC NULLS LAST, e.a, e.b
+                 e.rank, e.probability DESC NULLS LAST, {by_records("ra", "rb")}
         """,
     )
     by_comp: dict[int, list[tuple]] = {}

@@ -9,6 +9,16 @@ import duckdb
 from linker.db import scalar
 
 
+def by_records(ra: str, rb: str) -> str:
+    """ORDER BY terms that place an edge by its two records' (source_idx, id) — what a record
+    is — not by their rids (a numbering; `ra`, `rb`: aliases of the two `records` rows). A
+    choice among equals made in this order is the same however the records are numbered (a
+    run that keeps the last run's numbering, an engine that numbers in parallel). With
+    ingest's numbering, in (source_idx, id) order, it is the order of (a, b)."""
+    ka, kb = (f"row({r}.source_idx, {r}.id)" for r in (ra, rb))
+    return f"least({ka}, {kb}), greatest({ka}, {kb})"
+
+
 def components(
     con: duckdb.DuckDBPyConnection, edges: str = "live_edges", out: str = "component"
 ) -> int:

@@ -347,10 +347,10 @@ def test_a_conflict_whose_only_glue_is_suggestive_edges_is_cut_and_reported(tmp_
     from linker import resolve
 
     con = duckdb.connect()
-    con.execute("CREATE TABLE records (rid BIGINT, source VARCHAR, id VARCHAR)")
+    con.execute("CREATE TABLE records (rid BIGINT, source_idx INTEGER, source VARCHAR, id VARCHAR)")
     con.execute(
-        "INSERT INTO records VALUES (1, 'product', 'A'), (2, 'product', 'B'), "
-        "(3, 'crm', 'x'), (4, 'crm', 'y')"
+        "INSERT INTO records VALUES (1, 0, 'product', 'A'), (2, 0, 'product', 'B'), "
+        "(3, 1, 'crm', 'x'), (4, 1, 'crm', 'y')"
     )
     con.execute("CREATE TABLE rule_trust AS SELECT * FROM (VALUES ('ref', 'identifying'), "
                 "('domain', 'suggestive')) t(rule, trust)")  # fmt: skip
@@ -383,8 +383,8 @@ def test_a_real_conflict_is_left_to_a_reviewer(tmp_path):
 
     con = duckdb.connect()
     con.execute(
-        "CREATE TABLE records AS SELECT * FROM (VALUES (1, 'product', 'A'), (2, 'product', 'B'), "
-        "(3, 'crm', 'x')) t(rid, source, id)"
+        "CREATE TABLE records AS SELECT * FROM (VALUES (1, 0, 'product', 'A'), "
+        "(2, 0, 'product', 'B'), (3, 1, 'crm', 'x')) t(rid, source_idx, source, id)"
     )
     con.execute("CREATE TABLE rule_trust AS SELECT 'ref' AS rule, 'identifying' AS trust")
     con.execute(
