@@ -475,28 +475,32 @@ def test_a_failed_em_round_is_undone_and_reported(trained, tmp_path, monkeypatch
     assert r.exit_code in (0, 1), r.output
 
 
-def test_an_organizations_record_links_by_score_only_when_its_contacts_say_which_account():
-    # Records 1 and 2 write from a domain two accounts hold (an organization's sites): 1 is
-    # told apart by its contacts being the account's users, 2 only by the organization's name
-    # and address; 3 is no organization's record.
+def _kept_pairs(pred: str, ids: dict[int, str], org_records: str = "") -> duckdb.DuckDBPyConnection:
+    """`_keep_pairs` and `_decide` over a prediction: `pred` the SQL VALUES of (open rid, known
+    rid, known account, probability, weight, name weight, members weight); `ids` the known
+    records' ids (all of source 1, the open ones of source 2); `org_records` the rids of
+    organizations' records (SQL VALUES, or none)."""
     from linker.comparisons import MEMBERS
     from linker.rule_sql import EDGES_DDL
-    from linker.scoring.scores import ORG_RECORD, _keep_pairs
+    from linker.scoring.scores import _keep_pairs
 
     comps = [Comparison("name", "exact"), Comparison(MEMBERS, "exact")]
     con = duckdb.connect()
     con.execute(EDGES_DDL)
     _create_score_tables(con, comps)
-    con.execute("CREATE TABLE record_domains AS SELECT * FROM (VALUES (1), (2)) t(rid)")
+    if org_records:
+        con.execute(f"CREATE TABLE record_domains AS SELECT * FROM (VALUES {org_records}) t(rid)")
     con.execute(
-        """
-        CREATE TABLE pred AS SELECT * FROM (VALUES
-            (1, 101, 'A', 0.9999, 14.0, 2.0, 5.0),
-            (2, 102, 'A', 0.9999, 14.0, 12.0, 0.0),
-            (3, 103, 'B', 0.9999, 14.0, 12.0, 0.0)
+        f"""
+        CREATE TABLE pred AS SELECT * FROM (VALUES {pred}
         ) t(unique_id_l, unique_id_r, account_id_r, match_probability, match_weight,
             mw_name, mw_members)
         """
+    )
+    con.execute("CREATE TABLE records (rid BIGINT, source_idx INTEGER, id VARCHAR)")
+    con.executemany("INSERT INTO records VALUES (?, 1, ?)", list(ids.items()))
+    con.execute(
+        "INSERT INTO records SELECT DISTINCT unique_id_l, 2, unique_id_l::VARCHAR FROM pred"
     )
     con.execute(
         "CREATE TABLE pred2 AS SELECT 'open' AS source_dataset_l, unique_id_l, unique_id_r, "
@@ -505,15 +509,43 @@ def test_an_organizations_record_links_by_score_only_when_its_contacts_say_which
         "mw_members, CASE WHEN mw_members > 0 THEN 1 ELSE 0 END AS gamma_members FROM pred"
     )
     # Splink's inputs, which the evidence reads the compared values from
-    for side, ids in (("open", "unique_id_l"), ("known", "unique_id_r")):
+    for side, col in (("open", "unique_id_l"), ("known", "unique_id_r")):
         con.execute(
-            f"CREATE TABLE score_{side} AS SELECT {ids} AS unique_id, 'x' AS name, "
+            f"CREATE TABLE score_{side} AS SELECT DISTINCT {col} AS unique_id, 'x' AS name, "
             "[]::BIGINT[] AS members, account_id_r AS account_id FROM pred"
         )
     _keep_pairs(con, "pred2", comps)
     _decide(con, comps, 0.99, 0.5, 4.0)
+    return con
+
+
+def test_an_organizations_record_links_by_score_only_when_its_contacts_say_which_account():
+    # Records 1 and 2 write from a domain two accounts hold (an organization's sites): 1 is
+    # told apart by its contacts being the account's users, 2 only by the organization's name
+    # and address; 3 is no organization's record.
+    from linker.scoring.scores import ORG_RECORD
+
+    con = _kept_pairs(
+        "(1, 101, 'A', 0.9999, 14.0, 2.0, 5.0), (2, 102, 'A', 0.9999, 14.0, 12.0, 0.0), "
+        "(3, 103, 'B', 0.9999, 14.0, 12.0, 0.0)",
+        {101: "a", 102: "b", 103: "c"},
+        org_records="(1), (2)",
+    )
     got = dict(con.execute("SELECT o, coalesce(why, decision) FROM score_decision").fetchall())
     assert got == {1: "link", 2: ORG_RECORD, 3: "link"}
+
+
+@pytest.mark.parametrize("first", [101, 102])
+def test_of_two_known_records_of_one_account_scored_alike_the_first_by_id_is_kept(first):
+    # Open record 1 scores the same against known records 101 and 102, both account A's: the
+    # pair kept (and so the chain its link makes) is the one with the known record first by
+    # source and id, whichever of the two has the lower number.
+    other = 203 - first
+    con = _kept_pairs(
+        "(1, 101, 'A', 0.9999, 14.0, 14.0, 0.0), (1, 102, 'A', 0.9999, 14.0, 14.0, 0.0)",
+        {first: "0017b00000AAAA", other: "0017b00000ZZZZ"},
+    )
+    assert con.execute("SELECT o, k, account_id FROM score_pairs").fetchall() == [(1, first, "A")]
 
 
 def test_a_field_is_compared_by_default_when_two_account_sources_hold_it():

@@ -173,8 +173,10 @@ def _keep_pairs(con, table: str, comps: list[Comparison]) -> None:
         f"""
         INSERT INTO score_pairs
         WITH per_account AS (
-            SELECT * FROM _pred_all WHERE NOT same_source
-            QUALIFY row_number() OVER (PARTITION BY o, account_id ORDER BY match_weight DESC, k) = 1
+            -- equals of one account: the first known record by (source, id), not by rid
+            SELECT p.* FROM _pred_all p JOIN records r ON r.rid = p.k WHERE NOT same_source
+            QUALIFY row_number() OVER (PARTITION BY o, account_id
+                                       ORDER BY match_weight DESC, r.source_idx, r.id) = 1
         )
         SELECT o, k, account_id, probability, match_weight, name_only FROM per_account
         QUALIFY row_number() OVER (PARTITION BY o ORDER BY match_weight DESC, account_id) <= 2
