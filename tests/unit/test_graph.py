@@ -132,8 +132,8 @@ def test_shortest_chain_breaks_ties_by_the_smaller_neighbour():
 
 
 def _tree(edges: list[tuple], sor: list[int]) -> dict[int, tuple]:
-    """Run _strongest_chains over (a, b, method, rule, rank) edges with `sor` the one SOR
-    record of their component; rid -> (parent, depth, path_rule)."""
+    """Run _strongest_chains over (a, b, method, rule, rank[, probability]) edges with `sor`
+    the one SOR record of their component; rid -> (parent, depth, path_rule)."""
     con = duckdb.connect()
     con.execute(
         "CREATE TABLE _kept_edges (a BIGINT, b BIGINT, method VARCHAR, rule VARCHAR, "
@@ -141,7 +141,10 @@ def _tree(edges: list[tuple], sor: list[int]) -> dict[int, tuple]:
     )
     con.executemany(
         "INSERT INTO _kept_edges VALUES (?, ?, ?, ?, ?, ?, '')",
-        [(a, b, m, r, k, 0.99 if m == "probabilistic" else None) for a, b, m, r, k in edges],
+        [
+            (a, b, m, r, k, *(p or [0.99 if m == "probabilistic" else None]))
+            for a, b, m, r, k, *p in edges
+        ],
     )
     con.execute(
         f"CREATE TEMP TABLE _nbe AS SELECT a AS v, b AS u, method, rule, rank, probability, "
@@ -156,6 +159,21 @@ def _tree(edges: list[tuple], sor: list[int]) -> dict[int, tuple]:
             "SELECT rid, parent, depth, path_rule FROM tree"
         ).fetchall()
     }
+
+
+@pytest.mark.parametrize("surer", [2, 3])
+def test_between_chains_of_one_cost_the_surer_is_kept_whatever_the_numbering(surer):
+    # SOR 1; records 2 and 3 its by a stored reference; open record 4 scored against both
+    # (equal level, rule, length): the chain through the more probable link is kept, whether
+    # that record's number is the lower or the higher — the probability is published.
+    other = 5 - surer
+    edges = [
+        (1, 2, "rule", "ref", 0),
+        (1, 3, "rule", "ref", 0),
+        (min(surer, 4), max(surer, 4), "probabilistic", None, 10_000, 0.999),
+        (min(other, 4), max(other, 4), "probabilistic", None, 10_000, 0.97),
+    ]
+    assert _tree(edges, [1])[4] == (surer, 2, "ref")
 
 
 def test_the_strongest_chain_prefers_certain_edges_then_strong_rules_then_short():
