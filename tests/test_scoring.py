@@ -475,6 +475,22 @@ def test_a_failed_em_round_is_undone_and_reported(trained, tmp_path, monkeypatch
     assert r.exit_code in (0, 1), r.output
 
 
+def test_training_by_em_writes_the_same_model_json_every_time(trained, tmp_path, monkeypatch):
+    # m by EM sums probabilities in parallel (their last bits vary: three files in four
+    # trainings of the example before m was rounded): the same data, the same bytes.
+    from linker.scoring import training
+
+    monkeypatch.setattr(training, "MIN_LABELS", 10**9)  # force EM instead of labels
+    written = set()
+    for i in range(3):
+        p = copy_project(trained, tmp_path / f"p{i}")
+        (p / "model.json").unlink()
+        res = Project(p).train()
+        assert res["training"]["m"].startswith("m by expectation maximisation")
+        written.add((p / "model.json").read_bytes())
+    assert len(written) == 1
+
+
 def _kept_pairs(pred: str, ids: dict[int, str], org_records: str = "") -> duckdb.DuckDBPyConnection:
     """`_keep_pairs` and `_decide` over a prediction: `pred` the SQL VALUES of (open rid, known
     rid, known account, probability, weight, name weight, members weight); `ids` the known

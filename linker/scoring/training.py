@@ -26,6 +26,7 @@ from linker.scoring.inputs import (
 from linker.scoring.model import MODEL_FORMAT, Model, NotEnoughData, save_model
 
 MIN_LABELS = 50  # fewer label pairs than this: m by EM instead
+M_DIGITS = 10  # significant digits an m by EM is kept to (_round_m)
 MIN_KNOWN = 200  # fewer linked records than this: too little to learn what a non-match looks like
 SEED = 42
 # Random pairs for u: 20 per record, at least U_MIN_PAIRS, at most the pairs that exist; the cap
@@ -104,7 +105,8 @@ def train(
             hint="the first blocking rules must find candidate pairs and leave some compared "
             "fields unblocked",
         )
-        trained = _saved_settings(linker)
+    if n_labels < MIN_LABELS:
+        _round_m(trained)
     _floor_unobserved(trained, n_labels, max_pairs)
     # The prior: EM over the candidate pairs with m and u fixed, rescaled to all pairs.
     note(f"the prior: every candidate pair of {counts['open']:,} open records")
@@ -241,6 +243,20 @@ def _labels(con, config: Config) -> int:
 
 def _saved_settings(linker) -> dict:
     return splink_api.settings_dict(linker)
+
+
+def _round_m(settings: dict) -> None:
+    """m by EM, to M_DIGITS significant digits: EM's m are sums of probabilities over many
+    pairs, which DuckDB adds up in parallel, so their last bits differ from one training to
+    the next (three model.json files in four trainings of the example). Rounded — as the prior
+    is — the same data trains the same bytes, but for a value that falls on a rounding
+    boundary (about one in 10^(16 - M_DIGITS) per value). m from label pairs are ratios of
+    counts: the same every time, not rounded."""
+    for comp in settings["comparisons"]:
+        for level in comp["comparison_levels"]:
+            m = level.get("m_probability")
+            if m is not None:
+                level["m_probability"] = float(f"{m:.{M_DIGITS}g}")
 
 
 def _floor_unobserved(settings: dict, n_labels: int, max_pairs: int) -> None:
