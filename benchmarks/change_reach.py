@@ -6,21 +6,29 @@ Reads DIR's `.linker/state.duckdb` (run `linker run -p DIR` first). For each sha
 of that share of the account records (chosen by a hash of their rid and the seed), then its
 closure: every account record that shares a key with one in the set — name + country, a domain,
 an email, a VAT or registration number held by two or more account records — or sits in the
-same component (before cuts), round after round until nothing is added. A run that re-derives
-only this closure's rule keys, edges and components and keeps everything else as the last run
-left it does that much of the rules' and the resolve's work. What contacts say of account
-records (SOR users' emails and domains, members) is not counted here and widens the closure.
-Prints each round; the last line is one JSON object.
+same component (before cuts), round after round until nothing is added. With `--contacts`,
+an account record also holds its contacts' emails and email domains as keys (what the
+`user_email` rule and the contacts' evidence — members, their domains — read: a SOR user's
+email ties its account's record to every record with a contact writing from it). A run that
+re-derives only this closure's rule keys, edges and components and keeps everything else as the
+last run left it does that much of the rules' and the resolve's work. Prints each round; the
+last line is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import duckdb
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from linker.project import Project  # noqa: E402
 
 KEYS = """
 CREATE OR REPLACE TEMP TABLE _keys AS
@@ -57,11 +65,43 @@ def reach(con: duckdb.DuckDBPyConnection, share: float, seed: int) -> dict:
             return {"share": share, "changed": sizes[0], "reached": sizes[-1], "rounds": sizes}
 
 
+def _contact_keys(con: duckdb.DuckDBPyConnection, project: Path) -> None:
+    """Add to _keys each account record's contacts' emails and email domains (a contact's
+    account record: the record of its source's `account` source it names)."""
+    links = [
+        (s.name, s.account.source)
+        for s in Project(project).config.sources_of("contacts")
+        if s.account is not None
+    ]
+    if not links:
+        return
+    pairs = ", ".join(f"('{c}', '{a}')" for c, a in links)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _keys AS
+        SELECT rid, key FROM (
+            SELECT rid, key FROM _keys
+            UNION ALL
+            SELECT acc.rid, k.key FROM (
+                SELECT c.source, c.account_ref, 'email:' || c.email AS key FROM s.records c
+                WHERE c.entity = 'contacts' AND c.email IS NOT NULL
+                UNION ALL
+                SELECT c.source, c.account_ref, 'domain:' || unnest(c.domain) FROM s.records c
+                WHERE c.entity = 'contacts' AND c.domain IS NOT NULL
+            ) k
+            JOIN (VALUES {pairs}) l(contacts, accounts) ON l.contacts = k.source
+            JOIN s.records acc ON acc.source = l.accounts AND acc.id = k.account_ref
+        ) QUALIFY count(*) OVER (PARTITION BY key) >= 2
+        """
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--project", type=Path, required=True)
     ap.add_argument("--shares", type=float, nargs="+", default=[0.001, 0.01])
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--contacts", action="store_true", help="contacts' emails and domains too")
     args = ap.parse_args()
     con = duckdb.connect()
     con.execute(f"ATTACH '{args.project / '.linker' / 'state.duckdb'}' AS s (READ_ONLY)")
@@ -72,6 +112,8 @@ def main() -> None:
         "WHERE r.entity = 'accounts'"
     )
     con.execute(KEYS)
+    if args.contacts:
+        _contact_keys(con, args.project)
     n = con.execute("SELECT count(*) FROM _acc").fetchone()[0]
     print(f"{n:,} account records ({time.perf_counter() - t0:.1f} s to read their keys)")
     out = []
