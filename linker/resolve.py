@@ -217,11 +217,15 @@ def assign_accounts(con: duckdb.DuckDBPyConnection, config: Config) -> None:
 
 # A chain's cost: its least certain edge kind, then its weakest rule, then its length.
 _SCORE = "((path_level + 1)::BIGINT * 1000000000 + (path_rank + 2)::BIGINT * 1000000 + depth)"
-# Between chains of one cost, the surer: the higher probability of its least probable edge (a
-# chain of rules has none). What is published of a record's chain (its method, rule and
-# probability) is then the same whichever of equal chains is kept: the parent's rid, a
-# numbering, breaks only ties that publish the same.
-_SURE = "coalesce(path_probability, -1.0)"
+
+
+def _sure(chain: str = "") -> str:
+    """SQL: how sure a chain is, which decides between chains of one cost — the probability of
+    its least probable edge, higher is surer (a chain of rules has none: least sure). What is
+    published of a record's chain (its method, rule and probability) is then the same whichever
+    of equal chains is kept: the parent's rid, a numbering, breaks only ties that publish the
+    same. `chain`: a table alias with its dot, or none."""
+    return f"coalesce({chain}path_probability, -1.0)"
 
 
 def _strongest_chains(con: duckdb.DuckDBPyConnection, stat: str = "comp_stat") -> None:
@@ -258,14 +262,13 @@ def _strongest_chains(con: duckdb.DuckDBPyConnection, stat: str = "comp_stat") -
                        least(t.path_probability, e.probability) AS path_probability
                 FROM _frontier t JOIN _nbe e ON e.v = t.rid
             ) c
-            QUALIFY row_number() OVER (PARTITION BY rid ORDER BY {_SCORE}, {_SURE} DESC, parent) = 1
+            QUALIFY row_number() OVER (PARTITION BY rid ORDER BY {_SCORE}, {_sure()} DESC, parent) = 1
             """
         )
         con.execute(
             "DELETE FROM _better b WHERE EXISTS (SELECT 1 FROM tree t WHERE t.rid = b.rid AND "
             "(t.score < b.score OR (t.score = b.score AND ("
-            f"{_SURE.replace('path_', 't.path_')} > {_SURE.replace('path_', 'b.path_')} OR "
-            f"({_SURE.replace('path_', 't.path_')} = {_SURE.replace('path_', 'b.path_')} AND "
+            f"{_sure('t.')} > {_sure('b.')} OR ({_sure('t.')} = {_sure('b.')} AND "
             "(t.parent IS NOT DISTINCT FROM b.parent OR t.parent < b.parent)))) "
             "OR t.parent IS NULL))"
         )
