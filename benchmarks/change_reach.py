@@ -30,17 +30,20 @@ sys.path.insert(0, str(HERE.parent))
 
 from linker.project import Project  # noqa: E402
 
+# Every key of every account record (_all_keys); _keys keeps those two or more rows hold.
 KEYS = """
+CREATE OR REPLACE TEMP TABLE _all_keys AS
+SELECT rid, 'name:' || name || ' / ' || country AS key FROM _acc
+WHERE name IS NOT NULL AND country IS NOT NULL
+UNION ALL SELECT rid, 'domain:' || unnest(domain) FROM _acc WHERE domain IS NOT NULL
+UNION ALL SELECT rid, 'email:' || email FROM _acc WHERE email IS NOT NULL
+UNION ALL SELECT rid, 'vat:' || vat FROM _acc WHERE vat IS NOT NULL
+UNION ALL SELECT rid, 'reg:' || registration_number FROM _acc
+WHERE registration_number IS NOT NULL
+"""
+SHARED = """
 CREATE OR REPLACE TEMP TABLE _keys AS
-SELECT rid, key FROM (
-    SELECT rid, 'name:' || name || ' / ' || country AS key FROM _acc
-    WHERE name IS NOT NULL AND country IS NOT NULL
-    UNION ALL SELECT rid, 'domain:' || unnest(domain) FROM _acc WHERE domain IS NOT NULL
-    UNION ALL SELECT rid, 'email:' || email FROM _acc WHERE email IS NOT NULL
-    UNION ALL SELECT rid, 'vat:' || vat FROM _acc WHERE vat IS NOT NULL
-    UNION ALL SELECT rid, 'reg:' || registration_number FROM _acc
-    WHERE registration_number IS NOT NULL
-) QUALIFY count(*) OVER (PARTITION BY key) >= 2
+SELECT rid, key FROM _all_keys QUALIFY count(*) OVER (PARTITION BY key) >= 2
 """
 GROW = """
 CREATE OR REPLACE TEMP TABLE _reach AS
@@ -66,7 +69,7 @@ def reach(con: duckdb.DuckDBPyConnection, share: float, seed: int) -> dict:
 
 
 def _contact_keys(con: duckdb.DuckDBPyConnection, project: Path) -> None:
-    """Add to _keys each account record's contacts' emails and email domains (a contact's
+    """Add to _all_keys each account record's contacts' emails and email domains (a contact's
     account record: the record of its source's `account` source it names)."""
     links = [
         (s.name, s.account.source)
@@ -78,20 +81,16 @@ def _contact_keys(con: duckdb.DuckDBPyConnection, project: Path) -> None:
     pairs = ", ".join(f"('{c}', '{a}')" for c, a in links)
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _keys AS
-        SELECT rid, key FROM (
-            SELECT rid, key FROM _keys
+        INSERT INTO _all_keys
+        SELECT acc.rid, k.key FROM (
+            SELECT c.source, c.account_ref, 'email:' || c.email AS key FROM s.records c
+            WHERE c.entity = 'contacts' AND c.email IS NOT NULL
             UNION ALL
-            SELECT acc.rid, k.key FROM (
-                SELECT c.source, c.account_ref, 'email:' || c.email AS key FROM s.records c
-                WHERE c.entity = 'contacts' AND c.email IS NOT NULL
-                UNION ALL
-                SELECT c.source, c.account_ref, 'domain:' || unnest(c.domain) FROM s.records c
-                WHERE c.entity = 'contacts' AND c.domain IS NOT NULL
-            ) k
-            JOIN (VALUES {pairs}) l(contacts, accounts) ON l.contacts = k.source
-            JOIN s.records acc ON acc.source = l.accounts AND acc.id = k.account_ref
-        ) QUALIFY count(*) OVER (PARTITION BY key) >= 2
+            SELECT c.source, c.account_ref, 'domain:' || unnest(c.domain) FROM s.records c
+            WHERE c.entity = 'contacts' AND c.domain IS NOT NULL
+        ) k
+        JOIN (VALUES {pairs}) l(contacts, accounts) ON l.contacts = k.source
+        JOIN s.records acc ON acc.source = l.accounts AND acc.id = k.account_ref
         """
     )
 
@@ -114,6 +113,7 @@ def main() -> None:
     con.execute(KEYS)
     if args.contacts:
         _contact_keys(con, args.project)
+    con.execute(SHARED)
     n = con.execute("SELECT count(*) FROM _acc").fetchone()[0]
     print(f"{n:,} account records ({time.perf_counter() - t0:.1f} s to read their keys)")
     out = []
