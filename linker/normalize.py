@@ -269,18 +269,16 @@ def _normalize_rows(
                coalesce(p.out, nullif(ltrim(regexp_replace(r.phone, '[^0-9]', '', 'g'), '0'), ''))
                    AS phone,
                -- the subscriber part both forms share: "310/246-1501" and "246-1501" agree here
-               CASE WHEN length(regexp_replace(coalesce(p.out, r.phone), '[^0-9]', '', 'g')) >= 7
-                    THEN right(regexp_replace(coalesce(p.out, r.phone), '[^0-9]', '', 'g'), 7)
-                    END AS phone_tail,
+               CASE WHEN length(x.digits) >= 7 THEN right(x.digits, 7) END AS phone_tail,
                (p.out IS NULL AND regexp_matches(r.phone, '[0-9]')) AS phone_invalid,
                c.code AS country,
                -- one key for a city's spellings: "München", "Muenchen" and "Munich" agree
-               coalesce(ci.city, norm_text(r.city)) AS city,
-               norm_text(r.address) AS address,
+               coalesce(ci.city, x.city) AS city,
+               x.address,
                -- the house number and the street apart: "3801 S Wabash" is not "4301 S Wabash"
-               nullif(regexp_extract(norm_text(r.address), '(^| )([0-9]+[a-z]?)( |$)', 2), '')
+               nullif(regexp_extract(x.address, '(^| )([0-9]+[a-z]?)( |$)', 2), '')
                    AS address_number,
-               nullif(trim(regexp_replace(norm_text(r.address), '(^| )[0-9]+[a-z]?( |$)', ' ')), '')
+               nullif(trim(regexp_replace(x.address, '(^| )[0-9]+[a-z]?( |$)', ' ')), '')
                    AS address_street,
                nullif(upper(regexp_replace(r.postcode, '[^0-9A-Za-z]', '', 'g')), '') AS postcode,
                v.out AS vat,
@@ -289,10 +287,9 @@ def _normalize_rows(
                nullif(upper(regexp_replace(r.registration_number, '[^0-9A-Za-z]', '', 'g')), '')
                    AS registration_number,
                r.join_date,
-               norm_text(r.first_name) AS first_name,
-               norm_text(r.last_name) AS last_name,
-               coalesce(norm_text(r.full_name),
-                        nullif(concat_ws(' ', norm_text(r.first_name), norm_text(r.last_name)), ''))
+               x.first_name,
+               x.last_name,
+               coalesce(norm_text(r.full_name), nullif(concat_ws(' ', x.first_name, x.last_name), ''))
                    AS full_name,
                r.account_ref
                {custom}
@@ -302,7 +299,13 @@ def _normalize_rows(
         LEFT JOIN _vat v ON v.raw = r.vat AND v.country IS NOT DISTINCT FROM c.code
         LEFT JOIN _phone p ON p.raw = r.phone AND p.country IS NOT DISTINCT FROM c.code
         LEFT JOIN _name n ON n.raw = r.name
-        LEFT JOIN _city ci ON ci.country = c.code AND ci.key = norm_text(r.city)
+        -- each text the columns above read more than once, computed once (0.3 s at 1M)
+        CROSS JOIN LATERAL (
+            SELECT norm_text(r.city) AS city, norm_text(r.address) AS address,
+                   norm_text(r.first_name) AS first_name, norm_text(r.last_name) AS last_name,
+                   regexp_replace(coalesce(p.out, r.phone), '[^0-9]', '', 'g') AS digits
+        ) x
+        LEFT JOIN _city ci ON ci.country = c.code AND ci.key = x.city
         ORDER BY r.rid
         """
     )
