@@ -89,9 +89,17 @@ def load_scope(con: duckdb.DuckDBPyConnection, state: str, sor: str) -> None:
     con.execute(
         f"CREATE OR REPLACE TABLE raw_refs AS SELECT * FROM {state}.raw_refs WHERE rid IN {scope}"
     )
+    # One semi join on the rids wanted (an OR of two IN tests scanned all records: 0.5 s at 1M).
     con.execute(
-        f"CREATE OR REPLACE TABLE records AS SELECT * FROM {state}.records WHERE rid IN {scope} "
-        "OR (source = ? AND id IN (SELECT value FROM raw_refs WHERE target = ?))",
+        f"""
+        CREATE OR REPLACE TABLE records AS SELECT * FROM {state}.records r SEMI JOIN (
+            SELECT rid FROM _scope
+            UNION ALL
+            SELECT s.rid FROM {state}.records s
+            SEMI JOIN (SELECT value FROM raw_refs WHERE target = ?) x ON x.value = s.id
+            WHERE s.source = ?
+        ) w ON w.rid = r.rid
+        """,
         [sor, sor],
     )
     con.execute(
