@@ -169,22 +169,30 @@ def _impact(con, config: Config, q: str = "review_queue") -> None:
         s.name: s.account.source for s in config.sources_of("contacts") if s.account is not None
     }
     cases = " ".join(f"WHEN {literal(c)} THEN {literal(a)}" for c, a in sorted(links.items()))
+    # Only the queued components' records are looked up (counting every account record's
+    # contacts first: 0.26 s at 1M for a publish of 100 decisions).
+    queued = (
+        f"SELECT rid, comp FROM account_result WHERE method <> 'sor' "
+        f"AND comp IN (SELECT comp FROM {q})"
+    )
     contacts = (
         f"""SELECT a.rid, count(*) AS n FROM records c
-            JOIN records a ON a.source = (CASE c.source {cases} END) AND a.id = c.account_ref
+            JOIN (SELECT r.rid, r.source, r.id FROM records r SEMI JOIN _queued w ON w.rid = r.rid) a
+              ON a.source = (CASE c.source {cases} END) AND a.id = c.account_ref
             WHERE c.entity = 'contacts' GROUP BY a.rid"""
         if links
         else "SELECT NULL::BIGINT AS rid, 0 AS n WHERE false"
     )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _queued AS {queued}")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _impact AS
         SELECT ar.comp, count(*) + coalesce(sum(c.n), 0) AS impact
-        FROM account_result ar LEFT JOIN ({contacts}) c USING (rid)
-        WHERE ar.method <> 'sor' AND ar.comp IN (SELECT comp FROM {q})
+        FROM _queued ar LEFT JOIN ({contacts}) c USING (rid)
         GROUP BY ar.comp
         """
     )
+    con.execute("DROP TABLE _queued")
 
 
 def _pairs(con, q: str = "review_queue", scope: str | None = None) -> None:
