@@ -151,11 +151,21 @@ def _user_candidates(
     keys, kcols, notnull = key_columns(rule.equal)
     on = " AND ".join(f"x.{k} = s.{k}" for k in kcols)
     sor = literal(config.contacts_sor or "")
-    scoped = "" if only is None else f"AND (source = {sor} OR rid IN ({only}))"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _k AS SELECT DISTINCT * FROM (SELECT rid, source, {keys} "
-        f"FROM records WHERE entity = 'contacts' {scoped}) WHERE {notnull}"
-    )
+
+    def keyed(where: str) -> str:
+        return (
+            f"SELECT DISTINCT * FROM (SELECT rid, source, {keys} FROM records "
+            f"WHERE entity = 'contacts' AND {where}) WHERE {notnull}"
+        )
+
+    if only is None:
+        k = keyed("true")
+    else:  # the contacts resolved again, and only the SOR users sharing a key with one
+        # (every SOR user's keys: 0.2 s at 1M for a publish of 1,000 decisions)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _mine AS {keyed(f'rid IN ({only})')}")
+        shared = " AND ".join(f"m.{c} = u.{c}" for c in kcols)
+        k = f"FROM _mine UNION FROM ({keyed(f'source = {sor}')}) u SEMI JOIN _mine m ON {shared}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _k AS {k}")
     key_text = " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
     if only is None:  # the SOR users' keys: the same whatever is resolved again
         con.execute(
@@ -179,6 +189,7 @@ def _user_candidates(
         [rule.name, ord_],
     )
     con.execute("DROP TABLE _k")
+    con.execute("DROP TABLE IF EXISTS _mine")
 
 
 def _email_domain_candidates(
