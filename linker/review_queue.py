@@ -81,14 +81,16 @@ def build_review_queue(
     shown = [f for f in (*SHOWN_FIELDS, *custom_fields) if f in have]
     fields = "to_json({" + ", ".join(f"'{f}': r.{f}" for f in shown) + "})"
     near = (
-        ""  # the scope's records and the other ends of their candidate pairs
+        ""  # the scope's records and the other ends of their candidate pairs, by one semi
+        # join (an OR of two IN tests scanned every record: 0.1 s at 1M)
         if scope is None
-        else f"AND (rid IN ({scope}) OR rid IN (SELECT unnest([a, b]) FROM edges "
-        f"WHERE method = 'candidate' AND (a IN ({scope}) OR b IN ({scope}))))"
+        else f"SEMI JOIN (FROM ({scope}) UNION ALL SELECT unnest([a, b]) FROM edges "
+        f"WHERE method = 'candidate' AND (a IN ({scope}) OR b IN ({scope}))) w(rid) "
+        "ON w.rid = r.rid"
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _fields AS SELECT rid, CAST({fields} AS VARCHAR) AS fields "
-        f"FROM records r WHERE entity = 'accounts' {near}"
+        f"FROM records r {near} WHERE entity = 'accounts'"
     )
     has_scores = has_table(con, "score_evidence")
     con.execute("CREATE OR REPLACE TEMP TABLE _chain_rids (comp BIGINT, rid BIGINT, pos INTEGER)")
