@@ -19,8 +19,10 @@ from linker.config_model import (
     ACCOUNT_FIELDS,
     CONTACT_FIELDS,
     DUPLICATE_POLICIES,
+    ENGINES,
     MEMORY_LIMIT,
     Config,
+    EngineConfig,
     PublishConfig,
     Source,
 )
@@ -42,7 +44,7 @@ CONFIG_NAME = "linker.toml"
 
 # --- loading --------------------------------------------------------------------------
 
-_TOP = ("project", "sources", "rules", "scoring", "duplicates", "quality", "publish")
+_TOP = ("project", "sources", "rules", "scoring", "duplicates", "quality", "publish", "engine")
 
 
 def find_config(project: Path) -> Path:
@@ -78,15 +80,18 @@ def load_config(project: Path) -> Config:
     return parse_config(data, file, digest=answer_digest(data))
 
 
-# [project] keys that say how a run uses the machine, not what it answers.
+# [project] keys that say how a run uses the machine, not what it answers (the older spelling
+# of [engine] memory_limit).
 RESOURCE_KEYS = ("memory_limit",)
 
 
 def answer_digest(data: dict[str, Any]) -> str:
     """The config's digest, which the run id hashes: what it says (comments, spacing and the
-    order of keys aside), less the resource keys — a run under another memory budget gives
-    the same answer, under the same run id, in the same bytes, and does not recompute it."""
-    kept = dict(data)
+    order of keys aside), less the resource keys and [engine] — a run under another memory
+    budget, thread count or spill directory gives the same answer, under the same run id, in
+    the same bytes, and does not recompute it. (DuckDB is the only engine; a second one,
+    whose probabilities may differ in the last digits, will enter the run id by its name.)"""
+    kept = {k: v for k, v in data.items() if k != "engine"}
     if isinstance(kept.get("project"), dict):
         kept["project"] = {k: v for k, v in kept["project"].items() if k not in RESOURCE_KEYS}
     text = json.dumps(kept, sort_keys=True, default=str, ensure_ascii=False)
@@ -109,7 +114,7 @@ def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:
     accounts_sor = c.str_(proj, "project", "accounts_sor")
     contacts_sor = c.str_(proj, "project", "contacts_sor")
     default_country = _country_code(c, c.str_(proj, "project", "default_country"))
-    memory_limit = _memory_limit(c, c.str_(proj, "project", "memory_limit"))
+    engine = _parse_engine(c, data.get("engine", {}), proj, root)
 
     srcs = c.table(data["sources"], "sources")
     if not srcs:
@@ -175,7 +180,7 @@ def parse_config(data: dict[str, Any], file: Path, digest: str = "") -> Config:
         contacts_sor=contacts_sor,
         sources=sources,
         default_country=default_country,
-        memory_limit=memory_limit,
+        engine=engine,
         rules=rules,
         scoring=scoring,
         duplicates_policy=policy,
@@ -215,14 +220,51 @@ def _no_case_clashes(c: _Checker, sources: dict[str, Source]) -> None:
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 
 
-def _memory_limit(c: _Checker, value: str | None) -> str:
+def _parse_engine(c: _Checker, raw: Any, proj: dict[str, Any], root: Path) -> EngineConfig:
+    """[engine]; `memory_limit` may also be in [project] (its older place), not in both."""
+    eng = c.table(raw, "engine")
+    c.keys(eng, "engine", ("name", "memory_limit", "threads", "temp_directory"))
+    name = c.str_(eng, "engine", "name", "duckdb")
+    if name not in ENGINES:
+        raise c.fail(
+            "engine.name",
+            f"expected 'duckdb', got {name!r}"
+            + (
+                ": linker runs on DuckDB only; a Spark engine is planned, not built"
+                if name.lower() == "spark"
+                else ""
+            ),
+            "remove the key (DuckDB is the default)",
+        )
+    if "memory_limit" in eng and "memory_limit" in proj:
+        raise c.fail(
+            "project.memory_limit",
+            "the memory budget is set twice, in [project] and in [engine]",
+            "keep [engine] memory_limit and remove [project] memory_limit",
+        )
+    where = "engine" if "memory_limit" in eng else "project"
+    memory_limit = _memory_limit(
+        c,
+        c.str_(eng if where == "engine" else proj, where, "memory_limit"),
+        f"{where}.memory_limit",
+    )
+    temp = c.str_(eng, "engine", "temp_directory")
+    return EngineConfig(
+        name=name,
+        memory_limit=memory_limit,
+        threads=c.number(eng, "engine", "threads", None, integer=True, lo=1, hi=1024),
+        temp_directory=None if temp is None else (root / Path(temp).expanduser()).resolve(),
+    )
+
+
+def _memory_limit(c: _Checker, value: str | None, key: str = "engine.memory_limit") -> str:
     """DuckDB's memory budget as it spells sizes ("2GB", "512 MiB"); the default when unset."""
     if value is None:
         return MEMORY_LIMIT
     m = _SIZE.fullmatch(value.strip())
     if m is None:
         raise c.fail(
-            "project.memory_limit",
+            key,
             f"expected a size such as '2GB' or '512MB', got {value!r}",
             "DuckDB spills to .linker/tmp beyond it; raise it to trade memory for time",
         )

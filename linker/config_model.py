@@ -32,6 +32,8 @@ DUPLICATE_POLICIES = ("report", "merge")  # [duplicates] policy
 # data, 2 cores), DuckDB's own default (80 % of RAM) peaked at 4.8 GB; 2GB peaked at 2.3 GB
 # for 6 % more time (BENCHMARKS.md). A machine with memory to spare raises it.
 MEMORY_LIMIT = "2GB"
+# [engine] name: what runs the SQL. Only DuckDB today; a Spark engine is planned, not built.
+ENGINES = ("duckdb",)
 COMPARISON_KINDS = ("name", "exact", "jaro_winkler", "levenshtein", "email", "date", "postcode")
 # `email` (an account email shared between systems) is not in the default order: measured on
 # data with multi-site organizations, 3 of its 14 links were right (a shared accounts mailbox
@@ -137,6 +139,17 @@ class QualityConfig:
 
 
 @dataclass(frozen=True)
+class EngineConfig:
+    """[engine]: what runs the SQL and how it may use the machine. None of it changes the
+    answer, so none of it is part of the run id."""
+
+    name: str = "duckdb"  # the only engine today (ENGINES)
+    memory_limit: str = MEMORY_LIMIT  # DuckDB's memory budget; it spills beyond it
+    threads: int | None = None  # None: DuckDB's default, one per core
+    temp_directory: Path | None = None  # where it spills; None: .linker/tmp
+
+
+@dataclass(frozen=True)
 class PublishConfig:
     out: Path = Path("crosswalk")
     keep: int = 10
@@ -151,7 +164,7 @@ class Config:
     contacts_sor: str | None
     sources: dict[str, Source]
     default_country: str | None = None  # ISO 3166 alpha-2, for records that carry none
-    memory_limit: str = MEMORY_LIMIT  # DuckDB's memory budget; it spills beyond it
+    engine: EngineConfig = EngineConfig()
     rules: RulesConfig = RulesConfig()
     scoring: ScoringConfig = ScoringConfig()
     duplicates_policy: str = "report"
@@ -159,6 +172,10 @@ class Config:
     publish: PublishConfig = PublishConfig()
     digest: str = ""
     warnings: tuple[str, ...] = ()
+
+    @property
+    def memory_limit(self) -> str:
+        return self.engine.memory_limit
 
     def sources_of(self, entity: str) -> list[Source]:
         return [s for s in self.sources.values() if s.entity == entity]

@@ -62,9 +62,7 @@ _DOC = {
     "project.contacts_sor": "Contacts source whose ids are the user_ids (it needs an `account`).",
     "project.default_country": "ISO 3166 two-letter code (any case), the country of records that "
     "carry none (their phones and VAT numbers are read in it).",
-    "project.memory_limit": "DuckDB's memory budget for a run (a size: '2GB', '512MB'); beyond "
-    "it DuckDB spills to .linker/tmp. Raise it on a machine with memory to spare. Not part of "
-    "the run id: another budget gives the same answer, in the same bytes.",
+    "project.memory_limit": "The older place of [engine] memory_limit (still read; not both).",
     "sources": "The inputs, one table each, named by letters, digits and _ (names ignore case).",
     "sources.<name>": "A source: a file (`path`) or a DuckDB query (`query`).",
     "sources.<name>.entity": "What the records are.",
@@ -123,6 +121,16 @@ _DOC = {
     "publish": "The crosswalk (publish.md).",
     "publish.out": "Default target of `linker publish` (relative to the project).",
     "publish.keep": "Previous publications kept under OUT/_history/.",
+    "engine": "What runs the SQL and how it may use the machine; none of it is part of the run "
+    "id (another budget, thread count or spill directory gives the same answer, in the same "
+    "bytes).",
+    "engine.name": "The engine: DuckDB, embedded (a Spark engine is planned, not built).",
+    "engine.memory_limit": "DuckDB's memory budget for a run (a size: '2GB', '512MB'); beyond "
+    "it DuckDB spills to `temp_directory`. Raise it on a machine with memory to spare.",
+    "engine.threads": "DuckDB's threads, and the most worker processes normalization starts "
+    "(default: one per core).",
+    "engine.temp_directory": "Where DuckDB spills beyond its budget, relative to the project "
+    "(default: .linker/tmp); made if missing. A fast local disk with room to spare.",
 }
 # What each canonical field holds (configuration.md: Canonical fields, Normalization).
 _FIELD_DOCS = {
@@ -152,7 +160,9 @@ def _canonical(f: str) -> Key:
 
 def _default(cls: Any, name: str) -> Any:
     """The default of a config dataclass's field, read (MISSING when it has none)."""
-    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    f = next((f for f in dataclasses.fields(cls) if f.name == name), None)
+    if f is None:  # not a field of its own (a property, as Config.memory_limit)
+        return dataclasses.MISSING
     return f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
 
 
@@ -179,7 +189,10 @@ TABLES: tuple[Table, ...] = (
         "",
         Key("project", TABLE, required=True),
         Key("sources", TABLE, required=True),
-        *(Key(name, TABLE) for name in ("rules", "scoring", "duplicates", "quality", "publish")),
+        *(
+            Key(name, TABLE)
+            for name in ("rules", "scoring", "duplicates", "quality", "publish", "engine")
+        ),
     ),
     _table(
         "project",
@@ -187,7 +200,7 @@ TABLES: tuple[Table, ...] = (
         Key("accounts_sor", STRING, required=True, example="product"),
         Key("contacts_sor", STRING, example="users"),
         Key("default_country", STRING, example="US"),
-        Key("memory_limit", STRING, example="4GB"),
+        Key("memory_limit", STRING, default=model.MEMORY_LIMIT, example="4GB"),
         defaults=model.Config,
     ),
     _table(
@@ -294,6 +307,14 @@ TABLES: tuple[Table, ...] = (
         Key("out", STRING),
         Key("keep", INTEGER, minimum=0, maximum=10_000),
         defaults=model.PublishConfig,
+    ),
+    _table(
+        "engine",
+        Key("name", STRING, enum=model.ENGINES),
+        Key("memory_limit", STRING, example="4GB"),
+        Key("threads", INTEGER, minimum=1, maximum=1024, example=2),
+        Key("temp_directory", STRING, example="/scratch/linker"),
+        defaults=model.EngineConfig,
     ),
 )
 BY_PATH = {t.path: t for t in TABLES}

@@ -65,7 +65,7 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that never downloads or loads an extension by itself (a `query`
     naming https:// fails clearly instead of installing httpfs); `memory_limit` bounds DuckDB's
-    memory ([project] memory_limit), beyond which it spills to `temp_dir`."""
+    memory ([engine] memory_limit), beyond which it spills to `temp_dir`."""
     con = duckdb.connect(
         str(path) if path else ":memory:",
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},

@@ -110,8 +110,8 @@ def environment_problem(e: BaseException) -> EnvironmentProblem | None:
     ):
         return EnvironmentProblem(
             f"DuckDB ran out of its memory budget ({text.splitlines()[0][:200]})",
-            key="project.memory_limit",
-            hint="raise [project] memory_limit in linker.toml (it is the budget DuckDB spills to "
+            key="engine.memory_limit",
+            hint="raise [engine] memory_limit in linker.toml (it is the budget DuckDB spills to "
             "disk beyond; most of a run spills, a few steps cannot), then rerun; nothing "
             "published was changed",
         )

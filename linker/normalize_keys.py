@@ -83,8 +83,10 @@ def _map_distinct(
         start += n
 
 
-def _computed_keys(rows: pa.Table, job_sizes: list[int]) -> pa.ChunkedArray:
-    workers = min(os.cpu_count() or 1, 8)
+def _computed_keys(rows: pa.Table, job_sizes: list[int], threads: int) -> pa.ChunkedArray:
+    """`threads`: DuckDB's ([engine] threads; by default one per core), which caps the worker
+    processes too."""
+    workers = min(os.cpu_count() or 1, 8, threads)
     if len(rows) < PARALLEL_MIN or workers < 2:
         return apply_keys(rows)
     return _in_workers(rows, job_sizes, workers)
@@ -138,7 +140,8 @@ def _cached_keys(
     idx = missing.column("i")
     below = [pc.sum(pc.less(idx, end)).as_py() or 0 for end in itertools.accumulate(job_sizes)]
     sizes = [b - a for a, b in zip([0, *below[:-1]], below, strict=True)]
-    computed = _computed_keys(missing.select(["fn", "a", "b"]), sizes)
+    threads = int(rows_of(con, "SELECT current_setting('threads')")[0][0])
+    computed = _computed_keys(missing.select(["fn", "a", "b"]), sizes, threads)
     con.register("_key_new", pa.table({"i": missing.column("i"), "out": computed}))
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _key_all AS "

@@ -68,9 +68,18 @@ class ProjectBase:
         return self.root / STATE_DIR
 
     def _duckdb_settings(self) -> dict:
-        """The working database's memory budget ([project] memory_limit) and where it spills:
-        the state directory, the one place a locked-down connection may write."""
-        return {"memory_limit": self.config.memory_limit, "temp_dir": self.state_dir / "tmp"}
+        """The working database's [engine] settings: its memory budget, its threads and where
+        it spills beyond the budget (by default .linker/tmp, inside the state directory; a
+        configured directory is made if missing — DuckDB makes only the last level)."""
+        eng = self.config.engine
+        temp = eng.temp_directory
+        if temp is not None:
+            temp.mkdir(parents=True, exist_ok=True)
+        return {
+            "memory_limit": eng.memory_limit,
+            "threads": eng.threads,
+            "temp_dir": temp if temp is not None else self.state_dir / "tmp",
+        }
 
     @property
     def state_db(self) -> Path:

@@ -572,9 +572,9 @@ def test_a_run_parses_only_the_domains_vat_numbers_and_phones_it_has_not_seen(ti
     computed: list[list[int]] = []
     real = normalize_keys._computed_keys
 
-    def spy(rows, sizes):
+    def spy(rows, sizes, threads):
         computed.append(sizes)
-        return real(rows, sizes)
+        return real(rows, sizes, threads)
 
     monkeypatch.setattr(normalize_keys, "_computed_keys", spy)
     p = Project(tiny)
@@ -617,7 +617,7 @@ def test_a_publish_after_new_decisions_keeps_what_the_next_run_compares_with(tin
     monkeypatch.setattr(
         normalize_keys,
         "_computed_keys",
-        lambda rows, sizes: computed.append(sizes) or real(rows, sizes),
+        lambda rows, sizes, threads: computed.append(sizes) or real(rows, sizes, threads),
     )
     since = _since(tiny)
     assert since["compared"] and all(n["changed"] == 0 for n in since["sources"].values())
@@ -634,3 +634,20 @@ def test_publish_says_what_changed_since_the_previous_publication(tiny):
     again = invoke("publish", "-p", str(tiny), "--full")  # resolved again, written
     assert again.exit_code == 0, again.output
     assert re.search(r"changes since run [0-9a-f]{16}: nothing \(changes\.parquet\)", again.stdout)
+
+
+def test_engine_settings_change_how_a_run_uses_the_machine_not_what_it_publishes(tiny):
+    other = tiny.parent / "other"
+    shutil.copytree(tiny, other)
+    toml = other / "linker.toml"
+    toml.write_text(
+        toml.read_text()
+        + '\n[engine]\nthreads = 1\nmemory_limit = "256MB"\ntemp_directory = "spill/here"\n'
+    )
+    runs = [invoke("run", "-p", str(p), "--publish", "--json") for p in (tiny, other)]
+    assert [r.exit_code for r in runs] == [0, 0], runs[1].output
+    ids = [json.loads(r.stdout)["run_id"] for r in runs]
+    assert ids[0] == ids[1]  # the same answer under the same run id
+    for f in ("accounts.parquet", "contacts.parquet", "accounts_wide.parquet"):
+        assert (tiny / "crosswalk" / f).read_bytes() == (other / "crosswalk" / f).read_bytes()
+    assert (other / "spill" / "here").is_dir()

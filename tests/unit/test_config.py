@@ -677,3 +677,55 @@ def test_the_working_database_keeps_to_its_memory_budget_and_spills_in_the_state
         "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
     ).fetchall()[0]
     assert limit in ("953.6 MiB", "1.0 GB", "1000.0 MB") and temp == str(tmp_path / "tmp")
+
+
+ENGINE = BASE + '[engine]\nmemory_limit = "1GB"\nthreads = 1\ntemp_directory = "../scratch"\n'
+
+
+def test_engine_settings_are_read_and_are_not_part_of_the_run_id(tmp_path):
+    plain, engine = load(tmp_path / "a", BASE), load(tmp_path / "p", ENGINE)
+    assert engine.engine.name == "duckdb" and engine.memory_limit == "1GB"
+    assert engine.engine.threads == 1 and engine.engine.temp_directory == tmp_path / "scratch"
+    assert plain.engine.threads is None and plain.engine.temp_directory is None
+    assert plain.digest == engine.digest  # same answer, same run id, same bytes
+
+
+def test_the_working_database_gets_the_engine_settings_and_makes_the_spill_directory(tmp_path):
+    from linker import Project
+    from linker.db import connect
+
+    load(tmp_path / "p", ENGINE)
+    settings = Project(tmp_path / "p")._duckdb_settings()
+    assert (tmp_path / "scratch").is_dir()
+    con = connect(**settings)
+    threads, temp = con.execute(
+        "SELECT current_setting('threads'), current_setting('temp_directory')"
+    ).fetchall()[0]
+    assert threads == 1 and temp == str(tmp_path / "scratch")
+
+
+@pytest.mark.parametrize(
+    ("engine", "key", "says"),
+    [
+        ('name = "spark"', "engine.name", "a Spark engine is planned, not built"),
+        ('name = "sqlite"', "engine.name", "expected 'duckdb', got 'sqlite'"),
+        ("threads = 0", "engine.threads", "must be between 1 and 1024, got 0"),
+        ('threads = "2"', "engine.threads", "expected an integer"),
+        ('memory_limit = "lots"', "engine.memory_limit", "'2GB'"),
+        ('temp_directory = ""', "engine.temp_directory", "must not be empty"),
+        ("cores = 2", "engine", "cores"),
+    ],
+)
+def test_a_wrong_engine_setting_names_its_key(tmp_path, engine, key, says):
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path / "p", BASE + f"[engine]\n{engine}\n")
+    assert e.value.key.startswith(key) and says in str(e.value)
+
+
+def test_the_memory_budget_in_both_places_is_refused_naming_the_older_one(tmp_path):
+    toml = (
+        edit('name = "t"', 'name = "t"\nmemory_limit = "1GB"') + '[engine]\nmemory_limit = "2GB"\n'
+    )
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path / "p", toml)
+    assert e.value.key == "project.memory_limit" and "set twice" in str(e.value)
