@@ -242,12 +242,8 @@ def _parse_engine(c: _Checker, raw: Any, proj: dict[str, Any], root: Path) -> En
             "the memory budget is set twice, in [project] and in [engine]",
             "keep [engine] memory_limit and remove [project] memory_limit",
         )
-    where = "engine" if "memory_limit" in eng else "project"
-    memory_limit = _memory_limit(
-        c,
-        c.str_(eng if where == "engine" else proj, where, "memory_limit"),
-        f"{where}.memory_limit",
-    )
+    tbl, where = (eng, "engine") if "memory_limit" in eng else (proj, "project")
+    memory_limit = _memory_limit(c, c.str_(tbl, where, "memory_limit"), f"{where}.memory_limit")
     temp = c.str_(eng, "engine", "temp_directory")
     return EngineConfig(
         name=name,
@@ -257,7 +253,7 @@ def _parse_engine(c: _Checker, raw: Any, proj: dict[str, Any], root: Path) -> En
     )
 
 
-def _memory_limit(c: _Checker, value: str | None, key: str = "engine.memory_limit") -> str:
+def _memory_limit(c: _Checker, value: str | None, key: str) -> str:
     """DuckDB's memory budget as it spells sizes ("2GB", "512 MiB"); the default when unset."""
     if value is None:
         return MEMORY_LIMIT
@@ -266,7 +262,8 @@ def _memory_limit(c: _Checker, value: str | None, key: str = "engine.memory_limi
         raise c.fail(
             key,
             f"expected a size such as '2GB' or '512MB', got {value!r}",
-            "DuckDB spills to .linker/tmp beyond it; raise it to trade memory for time",
+            "DuckDB spills to [engine] temp_directory (default .linker/tmp) beyond it; raise "
+            "it to trade memory for time",
         )
     return f"{m.group(1)}{m.group(2).upper().replace('I', 'i')}"
 
