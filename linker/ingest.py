@@ -22,7 +22,7 @@ import duckdb
 
 from linker.config import ACCOUNT_FIELDS, CONTACT_FIELDS, Config, Source
 from linker.config_model import LIST_FIELDS
-from linker.db import columns, ident, literal, rows, scalar
+from linker.db import attached, columns, has_table, ident, literal, rows, scalar
 from linker.errors import InputError, did_you_mean
 from linker.ingest_files import _has_data_after, _mixed_newlines
 from linker.ingest_readers import Readers
@@ -63,6 +63,9 @@ class Ingestor(Readers):
         self._header_bytes: dict[str, int] = {}  # CSV source -> bytes up to its first row
         self._scratch: list[Path] = []  # temporary copies, removed once their source is read
         self.note: Callable[[str], None] = lambda text: None  # progress within the stage
+        # The last run's state, whose record numbers are kept (_number); whether they were.
+        self.keep_numbers: Path | None = None
+        self.kept_numbers = False
         register_id_macros(con)
 
     # --- reading ----------------------------------------------------------------------
@@ -341,14 +344,7 @@ class Ingestor(Readers):
             "CREATE OR REPLACE TABLE _staged AS " + " UNION ALL BY NAME ".join(selects)
         )
         self._check_ids()
-        # rid: a dense integer per record, stable for the same inputs whatever the row order.
-        # The first row of each id is kept; numbered on the narrow key, then joined back.
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE _keep AS SELECT source_idx, _row, "
-            f"row_number() OVER (ORDER BY {RID_ORDER}) AS rid FROM ("
-            "SELECT source_idx, id, min(_row) AS _row FROM _staged WHERE id IS NOT NULL "
-            "GROUP BY source_idx, id)"
-        )
+        self._number()
         self.con.execute(
             "CREATE OR REPLACE TABLE raw_records AS SELECT k.rid, s.* "
             "FROM _staged s JOIN _keep k USING (source_idx, _row)"
@@ -379,6 +375,38 @@ class Ingestor(Readers):
                     column=s.id,
                     hint=f"is sources.{s.name}.id the right column?",
                 )
+
+    def _number(self) -> None:
+        """Temp table `_keep(source_idx, _row, rid)`: the record each id is (its first row)
+        and its number. Numbered on the narrow key, then joined back (by the caller).
+
+        A record the last run had (`keep_numbers`: its state, when given and readable) keeps
+        that run's number, a new one is numbered after the largest of them in (source, id)
+        order; else every record is numbered in that order from 1. Nothing published depends
+        on the numbers (RID_ORDER); kept, they let a run compare and reuse the last run's
+        tables row by row."""
+        ids = (
+            "SELECT source_idx, source, id, min(_row) AS _row FROM _staged "
+            "WHERE id IS NOT NULL GROUP BY source_idx, source, id"
+        )
+        with attached(self.con, self.keep_numbers, "_numbers") as failed:
+            if failed is None and has_table(self.con, "records", "_numbers"):
+                self.con.execute(
+                    f"""
+                    CREATE OR REPLACE TEMP TABLE _keep AS
+                    WITH k AS ({ids}), p AS (SELECT source, id, rid FROM _numbers.records)
+                    SELECT k.source_idx, k._row, coalesce(p.rid, (SELECT coalesce(max(rid), 0)
+                           FROM p) + row_number() OVER (PARTITION BY p.rid IS NULL
+                                                        ORDER BY {RID_ORDER})) AS rid
+                    FROM k LEFT JOIN p USING (source, id)
+                    """
+                )
+                self.kept_numbers = True
+                return
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE _keep AS SELECT source_idx, _row, "
+            f"row_number() OVER (ORDER BY {RID_ORDER}) AS rid FROM ({ids})"
+        )
 
     def _check_ids(self) -> None:
         cfg = self.config

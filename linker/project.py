@@ -103,11 +103,15 @@ class Project(ProjectPipeline):
                 # read to know the run id: a run with nothing changed reads none.
                 ing = None
                 last_meta = self._last_meta()
+                # The records keep the last run's numbers, unless this run trains: a model is
+                # trained on records numbered afresh (it samples by a hash of their numbers), so
+                # that model.json is the same whatever ran before.
+                keep = self.model_file.exists() or not cfg.scoring.enabled
                 with timer("ingest"):
                     files = self._source_files()
                     unread = None if full else self._unread(files, last_meta[0])
                     if unread is None:
-                        ing, since = self._read(con, compare=True)
+                        ing, since = self._read(con, compare=True, keep_numbers=keep)
                         stats = report.stats_dict(ing.stats)
                     else:
                         stats, since = unread
@@ -137,7 +141,7 @@ class Project(ProjectPipeline):
                     self._remember_files(files, last_meta[0])
                     return self._conclude_unchanged(rep, timer, do_publish, publish_out)
                 if ing is None:  # the same files, but something else changed: read them
-                    ing, since = self._ingest(con, timer, compare=True)
+                    ing, since = self._ingest(con, timer, compare=True, keep_numbers=keep)
                 # Records whose row did not change are not normalized again (unless --full).
                 shape = normalize.shape(con, cfg.default_country)
                 reuse = None if full else self._normalized_as(shape, last_meta[0])

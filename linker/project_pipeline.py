@@ -87,17 +87,22 @@ class ProjectPipeline(ProjectBase):
         return stats, warnings
 
     def _ingest(
-        self, con, timer: _Timer, *, compare: bool = False
+        self, con, timer: _Timer, *, compare: bool = False, keep_numbers: bool = False
     ) -> tuple[Ingestor, SinceLastRun | None]:
         """Stage ingest: read every source; with `compare`, also what changed in them since the
         last run (row_diff)."""
         with timer("ingest"):
-            return self._read(con, compare=compare)
+            return self._read(con, compare=compare, keep_numbers=keep_numbers)
 
-    def _read(self, con, *, compare: bool = False) -> tuple[Ingestor, SinceLastRun | None]:
-        """_ingest's work, in a stage of the caller's."""
+    def _read(
+        self, con, *, compare: bool = False, keep_numbers: bool = False
+    ) -> tuple[Ingestor, SinceLastRun | None]:
+        """_ingest's work, in a stage of the caller's. `keep_numbers`: the records the last
+        run's state holds keep its numbers (Ingestor._number)."""
         ing = Ingestor(con, self.config)
         ing.note = self.progress.note
+        if keep_numbers:
+            ing.keep_numbers = self.state_db
         ing.load_all()
         return ing, self._since_last_run(con) if compare else None
 

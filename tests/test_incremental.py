@@ -539,6 +539,59 @@ def test_a_run_normalizes_only_the_records_whose_row_changed(
     assert _not_cached(*states) == 0
 
 
+def _numbers(root: Path) -> dict[tuple[str, str], int]:
+    with duckdb.connect(str(root / ".linker" / "state.duckdb"), read_only=True) as con:
+        return {
+            (s, i): r for s, i, r in con.execute("SELECT source, id, rid FROM records").fetchall()
+        }
+
+
+def test_a_run_keeps_the_last_runs_record_numbers(acme_run: Path, tmp_path: Path):
+    """A run numbers the records the last run had as it did, and new ones after the largest of
+    those (Ingestor._number), so later runs can compare tables row by row; what it publishes
+    is a run's from no state at all (numbered afresh), byte for byte. A run that trains
+    numbers afresh: model.json does not depend on what ran before."""
+    changed = tmp_path / "data"
+    load_benchmark("source_changes").change_data(acme_run, changed, 0.05, seed=3)
+    kept, fresh = tmp_path / "kept", tmp_path / "fresh"
+    shutil.copytree(acme_run, kept, ignore=shutil.ignore_patterns("data"))
+    shutil.copytree(acme_run, fresh, ignore=shutil.ignore_patterns("data", ".linker", "crosswalk"))
+    for p in (kept, fresh):
+        shutil.copytree(changed, p / "data")
+    before = _numbers(acme_run)
+    Project(kept).run(do_publish=True)
+    Project(fresh).run(do_publish=True)
+    after, afresh = _numbers(kept), _numbers(fresh)
+    assert set(after) == set(afresh)
+    stayed = set(before) & set(after)
+    new = set(after) - set(before)
+    assert len(stayed) > 0.8 * len(after) and new and set(before) - set(after)  # all three kinds
+    assert all(after[k] == before[k] for k in stayed)
+    top = max(before.values())
+    assert sorted(after[k] for k in new) == list(range(top + 1, top + 1 + len(new)))
+    assert after != afresh  # (numbered otherwise indeed)
+    for f in FILES:
+        if f != "changes.parquet":  # (fresh has no previous publication to compare with)
+            assert (kept / "crosswalk" / f).read_bytes() == (
+                fresh / "crosswalk" / f
+            ).read_bytes(), f
+    (kept / "model.json").unlink()
+    Project(kept).run()
+    ranked = sorted(_numbers(kept).items(), key=lambda kv: kv[1])
+    assert [r for _, r in ranked] == list(range(1, len(ranked) + 1))
+    assert (kept / "model.json").read_bytes() == _trained(fresh, tmp_path)
+
+
+def _trained(root: Path, tmp_path: Path) -> bytes:
+    """model.json as a run with no state trains it on `root`'s data."""
+    other = tmp_path / "trained"
+    shutil.copytree(
+        root, other, ignore=shutil.ignore_patterns(".linker", "crosswalk", "model.json")
+    )
+    Project(other).run()
+    return (other / "model.json").read_bytes()
+
+
 def _not_cached(full: Path, inc: Path) -> int:
     """How many rows of `full`'s value cache (key_cache) `inc`'s lacks."""
     con = duckdb.connect()
