@@ -77,9 +77,14 @@ def _new_id(old, k: int, taken: set):
     return new
 
 
-def change_data(project: Path, out: Path, share: float, seed: int) -> dict[str, dict]:
+def change_data(
+    project: Path, out: Path, share: float, seed: int, any_column: bool = False
+) -> dict[str, dict]:
     """data/ of `project` copied to `out` with `share` of each source's records changed; what
-    was changed, per source."""
+    was changed, per source. `any_column`: an edit sets one column of the row (any but the id:
+    a name, domain, VAT number, email, reference, account link, the filter's status...) to
+    another row's value of it (a key shared anew, a record moved to another account), or
+    empties it one time in five."""
     config = tomllib.loads((project / "linker.toml").read_text("utf-8"))
     rng = random.Random(seed)
     shutil.copytree((project / "data").resolve(), out)
@@ -92,6 +97,11 @@ def change_data(project: Path, out: Path, share: float, seed: int) -> dict[str, 
         picked = rng.sample(range(len(rows)), n)
         edit, drop, copy = picked[: n // 2], set(picked[n // 2 : 3 * n // 4]), picked[3 * n // 4 :]
         for i in edit:
+            if any_column:
+                col = rng.choice(sorted(c for c in rows[i] if c != key))
+                other = rows[rng.randrange(len(rows))].get(col)
+                rows[i][col] = other if rng.random() < 0.8 else None
+                continue
             value = rows[i].get(field)
             rows[i][field] = (
                 (f"{value} Group" if src["entity"] == "accounts" else f"x{value}")

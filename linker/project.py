@@ -145,12 +145,20 @@ class Project(ProjectPipeline):
                 # Records whose row did not change are not normalized again (unless --full).
                 shape = normalize.shape(con, cfg.default_country)
                 reuse = None if full else self._normalized_as(shape, last_meta[0])
-                stats, warnings, unchanged = self._link(con, ing, acc_rules, timer, reuse)
+                rules_from = self._rules_as(ing, reuse, last_meta[0])
+                stats, warnings, unchanged = self._link(
+                    con, ing, acc_rules, timer, reuse, rules_from
+                )
                 if unchanged:
                     total = sum(v["records"] for v in stats.values())
                     why += (
                         "; normalized only the records added or changed: "
                         f"{total - unchanged:,} of {total:,} (the others as the last run did)"
+                    )
+                if self.rules_scope is not None:
+                    why += (
+                        "; the account rules of the records the change reaches only: "
+                        f"{self.rules_scope['records']:,} of {self.rules_scope['of']:,}"
                     )
                 scored: dict = {"enabled": False}
                 if cfg.scoring.enabled:

@@ -15,9 +15,19 @@ from pathlib import Path
 import duckdb
 
 from linker import decisions as decisions_log
-from linker import incremental, normalize, report, resolve, row_diff, rules, scoring, state
+from linker import (
+    incremental,
+    normalize,
+    report,
+    resolve,
+    row_diff,
+    rule_reach,
+    rules,
+    scoring,
+    state,
+)
 from linker.config import Config
-from linker.db import has_table, lock_down, rows, scalar
+from linker.db import attached, has_table, lock_down, rows, scalar
 from linker.errors import ConfigError, ProjectBusy
 from linker.graph import components
 from linker.ingest import Ingestor
@@ -67,6 +77,9 @@ class _Timer:
 class ProjectPipeline(ProjectBase):
     """The run's stages, as methods of Project."""
 
+    # What the last _link's rule stage computed, when only what a change reaches (rule_reach)
+    rules_scope: dict | None = None
+
     # --- internals -------------------------------------------------------------------------
 
     def _fields(self) -> list[str]:
@@ -107,11 +120,19 @@ class ProjectPipeline(ProjectBase):
         return ing, self._since_last_run(con) if compare else None
 
     def _link(
-        self, con, ing: Ingestor, acc_rules, timer: _Timer, reuse: Path | None = None
+        self,
+        con,
+        ing: Ingestor,
+        acc_rules,
+        timer: _Timer,
+        reuse: Path | None = None,
+        rules_from: Path | None = None,
     ) -> tuple[dict, list[str], int]:
         """Normalize and the account rules, after _ingest: the ingest figures, the warnings,
         and how many records normalize took unchanged from the last run (`reuse`: its
-        normalize.normalize's)."""
+        normalize.normalize's). `rules_from`: the last run's state, made by the same rules
+        over records numbered as this run's: the rules run for the records the change
+        reaches only (rule_reach; what they did in `self.rules_scope`)."""
         cfg = self.config
         # From here on, SQL from the config (rules, blocking) cannot reach files or the network.
         lock_down(con, [self.state_dir])
@@ -125,9 +146,38 @@ class ProjectPipeline(ProjectBase):
                 reuse,
             )
         with timer("rules"):
-            rules.run_account_rules(con, cfg, acc_rules, self.progress.note)
+            self.rules_scope = None
+            if rules_from is not None:
+                with attached(con, rules_from, "_prev") as failed:
+                    if failed is None and rule_reach.usable(con, "_prev"):
+                        self.rules_scope = rule_reach.run_reached(
+                            con, cfg, acc_rules, "_prev", self.progress.note
+                        )
+            if self.rules_scope is None:
+                rules.run_account_rules(con, cfg, acc_rules, self.progress.note)
         warnings = [*cfg.warnings, *ing.warnings, *_phone_warnings(con, cfg)]
         return report.stats_dict(ing.stats), warnings, unchanged
+
+    def _rules_as(
+        self, ing: Ingestor, reuse: Path | None, made: dict[str, str] | None
+    ) -> Path | None:
+        """The state, when the last run's rule tables can stand for the records a change does
+        not reach (rule_reach): its records normalized as this run's (`reuse`, _normalized_as)
+        and numbered as this run's (`ing`), by the same config and rules."""
+        if reuse is None or not ing.kept_numbers or made is None:
+            return None
+        inputs = json.loads(made.get("inputs") or "{}")
+        if (
+            inputs.get("config") != self.config.digest
+            or inputs.get("rules") != self._rules_digest()
+        ):
+            return None
+        return reuse
+
+    def _rules_digest(self) -> str:
+        """The rule files' digest, as `_run_identity` keeps it."""
+        files = [Path(r.file) for r in rules.available_rules(self.config).values()]
+        return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
 
     def _last_meta(self) -> tuple[dict[str, str] | None, str]:
         """The last run's meta table (key -> value), read once for what a run compares with

@@ -59,14 +59,30 @@ def run_account_rules(
 ) -> dict[str, int]:
     """Create `edges`, `suggestions`, `rule_trust` and `key_report`; return the number of
     edges each rule made."""
+    context_tables(con, config)
+    return run_rules(con, config, rules, note)
+
+
+def context_tables(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """What the rules read of the whole data besides the records: `record_contacts`,
+    `record_domains`, `sor_domains`, `sor_names`."""
+    record_contacts(con, config)
+    record_domains(con, config)
+
+
+def run_rules(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    rules: list[Rule],
+    note: Callable[[str], None] = lambda text: None,
+) -> dict[str, int]:
+    """run_account_rules after context_tables (rule_reach runs it on some records only)."""
     con.execute(EDGES_DDL)
     con.execute(SUGGESTIONS_DDL)
     con.execute(KEY_REPORT_DDL)
     con.execute(RULE_TRUST_DDL)
     for r in rules:
         con.execute("INSERT INTO rule_trust VALUES (?, ?)", [r.name, r.trust])
-    record_contacts(con, config)
-    record_domains(con, config)
     made: dict[str, int] = {}
     seen = None  # the rank up to which `_pcomp` holds the edges' components
     for rank, rule in enumerate(rules):

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linker import incremental, ingest, normalize, publish
+from linker import incremental, ingest, normalize, publish, rule_reach
 from linker.project import Project
 from linker.project_pipeline import ProjectPipeline
 
@@ -590,6 +590,40 @@ def _trained(root: Path, tmp_path: Path) -> bytes:
     )
     Project(other).run()
     return (other / "model.json").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "case, share, seed",
+    [("acme", 0.003, 1), ("acme", 0.01, 2), ("acme", 0.02, 3), ("acme", 0.01, 4),
+     ("traps", 0.005, 5), ("traps", 0.02, 6)],
+)  # fmt: skip
+def test_a_runs_rules_for_what_a_change_reaches_equal_running_every_rule(
+    acme_run: Path, traps: Path, tmp_path: Path, monkeypatch, case: str, share: float, seed: int
+):
+    """After a small change to the sources (any column of some rows of every source set to
+    another row's value or emptied — names, domains, VAT numbers, emails, references, account
+    links —, rows deleted and added) and new decisions, a run computes the account rules of
+    the records the change reaches only (rule_reach) and keeps the last run's for the others:
+    the same publication and state as computing every rule (`run --full`), byte for byte."""
+    origin = traps if case == "traps" else acme_run
+    changed = tmp_path / "data"
+    load_benchmark("source_changes").change_data(origin, changed, share, seed, any_column=True)
+    batch = _random_decisions(random.Random(seed), origin / ".linker" / "state.duckdb", [], 5)
+    inc, full = tmp_path / "inc", tmp_path / "full"
+    for p in (inc, full):
+        shutil.copytree(origin, p, ignore=shutil.ignore_patterns("data"))
+        shutil.copytree(changed, p / "data")
+    _append_decisions((inc, full), batch)
+    scoped = _returns(monkeypatch, rule_reach, "run_reached")
+    res_inc = Project(inc).run(do_publish=True)
+    res_full = Project(full).run(do_publish=True, full=True)
+    assert len(scoped) == 1 and scoped[0] is not None  # the inc run took the short way, once
+    assert 0 < scoped[0]["records"] < 0.3 * scoped[0]["of"]
+    assert res_inc.run_id == res_full.run_id
+    for f in FILES:
+        assert (inc / "crosswalk" / f).read_bytes() == (full / "crosswalk" / f).read_bytes(), f
+    states = [p / ".linker" / "state.duckdb" for p in (full, inc)]
+    assert [d for d in _table_differences(*states) if not d.startswith("main.key_cache:")] == []
 
 
 def _not_cached(full: Path, inc: Path) -> int:
