@@ -162,7 +162,25 @@ class Project(ProjectPipeline):
                     )
                 scored: dict = {"enabled": False}
                 if cfg.scoring.enabled:
-                    scored = self._score(con, timer, warnings)
+                    # Scores stand for what the change does not reach when the rules' did,
+                    # under the same model.json (scoring/reach.py).
+                    same_model = (
+                        json.loads(last_meta[0]["inputs"]).get("model") == inputs["model"]
+                        if last_meta[0] is not None and "inputs" in last_meta[0]
+                        else False
+                    )
+                    scored = self._score(
+                        con,
+                        timer,
+                        warnings,
+                        rules_from if self.rules_scope is not None and same_model else None,
+                    )
+                    if self.score_scope is not None:
+                        why += (
+                            "; scored only the open records the change reaches: "
+                            f"{self.score_scope['open_records']:,} of "
+                            f"{self.score_scope['of']:,}"
+                        )
                 # again: a run that trained made model.json
                 run_id, inputs = self._run_identity(stats)
                 inputs["files"] = files  # what the next run compares before reading (_unread)

@@ -79,6 +79,10 @@ class ProjectPipeline(ProjectBase):
 
     # What the last _link's rule stage computed, when only what a change reaches (rule_reach)
     rules_scope: dict | None = None
+    # What the last _score scored, when only the open records a change reaches (scoring.reach)
+    score_scope: dict | None = None
+    # Score everything with the last run's term frequencies (tests: what a scoped run equals)
+    frozen_statistics: bool = False
 
     # --- internals -------------------------------------------------------------------------
 
@@ -283,10 +287,16 @@ class ProjectPipeline(ProjectBase):
         row_diff.hash_rows(con)
         return row_diff.since_last_run(con, self.state_db, list(self.config.sources))
 
-    def _score(self, con, timer: _Timer, warnings: list[str]) -> dict:
+    def _score(self, con, timer: _Timer, warnings: list[str], last: Path | None = None) -> dict:
         """A first resolve says which records are open; Splink scores them (training first
         when there is no model.json). The first resolve's account results are kept as the
-        rules-only baseline `linker evaluate` measures the lift against."""
+        rules-only baseline `linker evaluate` measures the lift against.
+
+        `last`: the last run's state, made with this model over records numbered as this
+        run's, whose rules stood for what the change does not reach: only the open records
+        the change reaches are scored, with its term frequencies (scoring/reach.py; what was
+        done in `self.score_scope`). With `frozen_statistics`, every record is scored with
+        them."""
         cfg = self.config
         with timer("first_resolve"):
             self._apply_decisions(con)
@@ -336,8 +346,22 @@ class ProjectPipeline(ProjectBase):
                     f"({self.model_file}); commit it so later runs reuse it"
                 )
                 trained = True
-        with timer("scoring"):
-            out = scoring.score(con, cfg, model, predicted=trained, note=self.progress.note)
+        self.score_scope = None
+        frozen = self.frozen_statistics and not trained and self.state_db.exists()
+        with (
+            timer("scoring"),
+            attached(con, last or (self.state_db if frozen else None), "_last") as failed,
+        ):
+            out = scoring.score(
+                con,
+                cfg,
+                model,
+                predicted=trained,
+                note=self.progress.note,
+                last="_last" if (last or frozen) and failed is None else None,
+                scoped=last is not None and not frozen,
+            )
+        self.score_scope = out.pop("scope", None)
         return {"enabled": True, "trained_now": trained, **out}
 
     def _resolve_touched(self, con, attached: str) -> dict:

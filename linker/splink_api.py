@@ -146,6 +146,26 @@ def predicting_only(linker, columns: str) -> Iterator[None]:
         del db._setup_for_execute_sql
 
 
+def tf_columns(linker) -> list[str]:
+    """The input columns whose term frequencies the model's comparisons adjust by (private:
+    `_term_frequency_columns`)."""
+    return sorted(c.unquote().name for c in linker._settings_obj._term_frequency_columns)
+
+
+def compute_tf(linker, column: str) -> str:
+    """Splink's term-frequency table of `column` over the linker's inputs, computed and kept in
+    its cache for the prediction: its table's name."""
+    return linker.table_management.compute_tf_table(column).physical_name
+
+
+def use_tf(linker, column: str, table: str) -> None:
+    """The prediction takes `column`'s term frequencies from `table` (its columns: `column`
+    and `tf_<column>`, as compute_tf makes them) instead of computing them from its inputs
+    (private: the linker's `_db_api`, where the table is registered)."""
+    sdf = linker._db_api.register(table, table_name=f"__linker_tf_{column}")
+    linker.table_management.register_term_frequency_lookup(sdf, column)
+
+
 def chart_libraries() -> dict[str, str]:
     """Vega, Vega-Lite and Vega-Embed sources Splink ships, for a page that needs no network."""
     from splink.internals.html_utils import load_chart_libraries

@@ -15,6 +15,7 @@ import pytest
 from linker import incremental, ingest, normalize, publish, rule_reach
 from linker.project import Project
 from linker.project_pipeline import ProjectPipeline
+from linker.scoring import scores
 
 from .conftest import REPO, load_benchmark, load_datasets
 
@@ -597,7 +598,7 @@ def _trained(root: Path, tmp_path: Path) -> bytes:
     [("acme", 0.003, 1), ("acme", 0.01, 2), ("acme", 0.02, 3), ("acme", 0.01, 4),
      ("traps", 0.005, 5), ("traps", 0.02, 6)],
 )  # fmt: skip
-def test_a_runs_rules_for_what_a_change_reaches_equal_running_every_rule(
+def test_a_runs_rules_and_scores_for_what_a_change_reaches_equal_computing_everything(
     acme_run: Path, traps: Path, tmp_path: Path, monkeypatch, case: str, share: float, seed: int
 ):
     """After a small change to the sources (any column of some rows of every source set to
@@ -615,10 +616,17 @@ def test_a_runs_rules_for_what_a_change_reaches_equal_running_every_rule(
         shutil.copytree(changed, p / "data")
     _append_decisions((inc, full), batch)
     scoped = _returns(monkeypatch, rule_reach, "run_reached")
+    scored = _returns(monkeypatch, scores, "_scope")
     res_inc = Project(inc).run(do_publish=True)
-    res_full = Project(full).run(do_publish=True, full=True)
     assert len(scoped) == 1 and scoped[0] is not None  # the inc run took the short way, once
     assert 0 < scoped[0]["records"] < 0.3 * scoped[0]["of"]
+    assert len(scored) == 1  # and scored what the change reaches, unless that is too much
+    if share <= 0.01:
+        assert scored[0] is not None and 0 < scored[0] <= 0.3 * res_inc.report["scoring"]["open"]
+    twin = Project(full)
+    # every record scored, with the last run's term frequencies when the inc run took them
+    twin.frozen_statistics = scored[0] is not None
+    res_full = twin.run(do_publish=True, full=True)
     assert res_inc.run_id == res_full.run_id
     for f in FILES:
         assert (inc / "crosswalk" / f).read_bytes() == (full / "crosswalk" / f).read_bytes(), f

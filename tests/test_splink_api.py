@@ -80,6 +80,40 @@ def test_predicting_only_keeps_the_columns_asked_with_the_same_figures(linker):
     assert len(got) == 4 and got == want
 
 
+def test_term_frequencies_computed_kept_and_used_again_give_the_same_figures():
+    # A run keeps the frequencies its prediction used (compute_tf); a later one predicts a
+    # subset of the records with them (use_tf): the same figures as the whole data's, and
+    # not the figures the subset's own frequencies would give.
+    con = _tables(("acme", "acme", "globex"), ("acme", "initech", "globex"))
+    cols = "unique_id_l, unique_id_r, match_weight, match_probability"
+    with splink_api.quiet():
+        whole = splink_api.linker_for(con, SETTINGS, ("score_open", "score_known"))
+        assert splink_api.tf_columns(whole) == ["name"]
+        computed = splink_api.compute_tf(whole, "name")
+        con.execute(f"CREATE TABLE kept_tf AS FROM {computed}")
+        want = con.execute(
+            f"SELECT {cols} FROM {whole.inference.predict().physical_name} "
+            "WHERE 3 IN (unique_id_l, unique_id_r) ORDER BY ALL"
+        ).fetchall()
+        con.execute("CREATE VIEW one_open AS FROM score_open WHERE unique_id = 3")
+        frozen = splink_api.linker_for(con, SETTINGS, ("one_open", "score_known"))
+        splink_api.use_tf(frozen, "name", "kept_tf")
+        got = con.execute(
+            f"SELECT {cols} FROM {frozen.inference.predict().physical_name} ORDER BY ALL"
+        ).fetchall()
+        own = splink_api.linker_for(con, SETTINGS, ("one_open", "score_known"))
+        theirs = con.execute(
+            f"SELECT {cols} FROM {own.inference.predict().physical_name} ORDER BY ALL"
+        ).fetchall()
+    assert con.execute("SELECT name, tf_name FROM kept_tf ORDER BY 1").fetchall() == [
+        ("acme", 3 / 6),
+        ("globex", 2 / 6),
+        ("initech", 1 / 6),
+    ]
+    assert len(want) == 3 and got == want
+    assert theirs != want  # (the subset's own frequencies: other weights)
+
+
 def test_predicting_only_names_records_by_their_id_and_finds_the_same_pairs():
     # Blocking on the name's words (an exploded array: Splink's marginal tables) and on the
     # name (a join): Splink names each record `source_dataset || '-__-' || unique_id`; within

@@ -18,6 +18,7 @@ from linker.comparisons import (
 from linker.config import Comparison, Config
 from linker.config_model import LIST_FIELDS
 from linker.db import columns, has_table, ident, literal, rows, scalar
+from linker.scoring import reach
 from linker.scoring.inputs import (
     PREDICTED,
     _drop_splink_tables,
@@ -48,11 +49,17 @@ def score(
     *,
     predicted: bool = False,
     note: Callable[[str], None] = lambda text: None,
+    last: str | None = None,
+    scoped: bool = False,
 ) -> dict:
     """Score open x known pairs; add `probabilistic` and `candidate` edges; keep the evidence.
 
     `predicted`: `model` was trained by this run with `keep_prediction`, whose inputs and
-    prediction are read instead of made again.
+    prediction are read instead of made again. `last`: the last run's state, attached under
+    that name, made with this model: its term frequencies are used (frozen, reach.py); with
+    `scoped`, only the open records the change reaches are scored again, the others keep
+    the last run's scores (unless they are more than reach.MAX_SHARE of them): the stats'
+    `scope` says how many were scored (for the run's summary, not its report).
 
     Tables: `score_pairs` (kept pairs: the best two accounts of each open record and every
     pair >= KEEP_PROBABILITY), `score_evidence` (per pair and comparison: level, weight,
@@ -71,25 +78,49 @@ def score(
         counts = prepare(con, config, comps)
     stats = {**counts, "blocked_pairs": 0, "scored_pairs": 0, "linked": 0, "review": 0}
     _create_score_tables(con, comps)
+    reach.create_candidates(con)
+    reach.hash_inputs(con)
+    scope = None
     if counts["open"] and counts["known"]:
         if predicted:
             _keep_pairs(con, TRAIN_PREDICTION, comps)
             drop_prediction(con)
+            with quiet_splink():  # the frequencies the training's prediction used, kept
+                reach.tf_tables(con, splink_linker(con, model.settings), None)
         else:
-            note(f"candidate pairs of {counts['open']:,} open records")
+            if last is not None:
+                with quiet_splink():
+                    if not reach.has_tf_tables(con, splink_linker(con, model.settings), last):
+                        last = None  # (a state without them: fresh frequencies)
+            if scoped and last is not None:
+                scope = _scope(con, model, last, counts["open"], note)
+                if scope is None:  # too much changed: everything, with fresh frequencies
+                    last = None
+            note(
+                f"candidate pairs of {counts['open']:,} open records"
+                if scope is None
+                else f"candidate pairs of {scope:,} of {counts['open']:,} open records"
+            )
             with quiet_splink():
-                linker = splink_linker(con, model.settings)
+                inputs = ("score_open" if scope is None else "_score_open_scope", "score_known")
+                linker = splink_api.linker_for(con, model.settings, inputs)
+                reach.tf_tables(con, linker, last)
                 with splink_api.predicting_only(linker, PREDICTED):
                     pred = linker.inference.predict()
                 _keep_pairs(con, pred.physical_name, comps)
-        stats["blocked_pairs"] = scalar(con, "SELECT count(*) FROM _pred_all")
+        reach.add_candidates(con)
         con.execute("DROP TABLE _pred_all")
         _drop_splink_tables(con)
-        stats["scored_pairs"] = scalar(con, "SELECT count(*) FROM score_pairs")
-        note(f"{stats['blocked_pairs']:,} pairs scored; deciding")
+        note("deciding")
         # An untrained model ranks candidates but never decides: nothing above 1.
         accept = sc.accept if not model.meta.get("untrained") else 1.1
         _decide(con, comps, accept, sc.review, sc.margin)
+        if scope is not None and last is not None:
+            reach.keep_the_rest(con, last)
+            reach.drop(con)
+            stats["scope"] = {"open_records": scope, "of": counts["open"]}
+        stats["blocked_pairs"] = scalar(con, f"SELECT count(*) FROM {reach.BLOCKED}")
+        stats["scored_pairs"] = scalar(con, "SELECT count(*) FROM score_pairs")
         stats["linked"] = scalar(con, "SELECT count(*) FROM score_decision WHERE decision = 'link'")
         stats["review"] = scalar(
             con, "SELECT count(*) FROM score_decision WHERE decision = 'review'"
@@ -108,6 +139,32 @@ def score(
     # Splink's inputs are spent; the pairs, evidence and decisions above are what is kept.
     drop_inputs(con)
     return stats
+
+
+def _scope(con, model: Model, last: str, n_open: int, note) -> int | None:
+    """reach.SCOPE: the open records a change reaches (see reach.py), when they are at most
+    reach.MAX_SHARE of the open ones and the last state holds what is kept; else None."""
+    if not reach.usable(con, last):
+        return None
+    n_changed = reach.changed_known(con, last)
+    reach.first_scope(con, last)
+    if n_changed and reach.scope_size(con) <= reach.MAX_SHARE * n_open:
+        note(f"open records blocked with {n_changed:,} known records that changed")
+        with quiet_splink():
+            linker = splink_api.linker_for(
+                con, model.settings, ("score_open", "_score_known_changed")
+            )
+            reach.tf_tables(con, linker, last)
+            with splink_api.predicting_only(linker, PREDICTED):
+                pred = linker.inference.predict()
+            n = reach.add_blocked(con, pred.physical_name)
+        _drop_splink_tables(con)
+    else:
+        n = reach.add_blocked(con, None)
+    if n > reach.MAX_SHARE * n_open:
+        reach.drop(con)
+        return None
+    return n
 
 
 def _create_score_tables(con, comps: list[Comparison]) -> None:
