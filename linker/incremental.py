@@ -20,7 +20,7 @@ from __future__ import annotations
 import duckdb
 
 from linker.config import Config
-from linker.db import literal, rows, scalar
+from linker.db import has_table, literal, rows, scalar
 
 # The tables account resolution writes, with the column that places a row in the scope.
 ACCOUNT_TABLES = (
@@ -118,6 +118,24 @@ def splice(con: duckdb.DuckDBPyConnection, scratch: str) -> None:
     for table, col in ACCOUNT_TABLES:
         con.execute(f"DELETE FROM {table} WHERE {col} IN {scope}")
         con.execute(f"INSERT INTO {table} FROM {scratch}.{table} WHERE {col} IN {scope}")
+
+
+def take_rest(con: duckdb.DuckDBPyConnection, state: str, scratch: str) -> None:
+    """In the current database: each of ACCOUNT_TABLES made of the rows of the state
+    attached as `state` out of the scope and the ones resolved in `scratch` for it."""
+    scope = "(SELECT rid FROM _scope)"
+    for table, col in ACCOUNT_TABLES:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS FROM {state}.{table} WHERE {col} NOT IN {scope}"
+        )
+        con.execute(f"INSERT INTO {table} FROM {scratch}.{table}")
+
+
+def usable(con: duckdb.DuckDBPyConnection, state: str) -> bool:
+    """Whether the state attached as `state` holds every table take_rest reads."""
+    return all(has_table(con, t, state) for t, _ in ACCOUNT_TABLES) and has_table(
+        con, "decision_pairs", state
+    )
 
 
 def changed_results(con: duckdb.DuckDBPyConnection, state: str, scratch: str) -> int:

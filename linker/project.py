@@ -174,6 +174,7 @@ class Project(ProjectPipeline):
                         timer,
                         warnings,
                         rules_from if self.rules_scope is not None and same_model else None,
+                        reached=rules_from if self.rules_scope is not None else None,
                     )
                     if self.score_scope is not None:
                         why += (

@@ -287,7 +287,14 @@ class ProjectPipeline(ProjectBase):
         row_diff.hash_rows(con)
         return row_diff.since_last_run(con, self.state_db, list(self.config.sources))
 
-    def _score(self, con, timer: _Timer, warnings: list[str], last: Path | None = None) -> dict:
+    def _score(
+        self,
+        con,
+        timer: _Timer,
+        warnings: list[str],
+        last: Path | None = None,
+        reached: Path | None = None,
+    ) -> dict:
         """A first resolve says which records are open; Splink scores them (training first
         when there is no model.json). The first resolve's account results are kept as the
         rules-only baseline `linker evaluate` measures the lift against.
@@ -296,11 +303,20 @@ class ProjectPipeline(ProjectBase):
         run's, whose rules stood for what the change does not reach: only the open records
         the change reaches are scored, with its term frequencies (scoring/reach.py; what was
         done in `self.score_scope`). With `frozen_statistics`, every record is scored with
-        them."""
+        them. `reached`: the last run's state, when the rules ran for what the change
+        reaches only: the first resolve too (_resolve_reached)."""
         cfg = self.config
         with timer("first_resolve"):
             self._apply_decisions(con)
-            self._resolve_accounts(con)
+            done = False
+            if reached is not None:
+                with attached(con, reached, "_prev") as failed:
+                    if failed is None and incremental.usable(con, "_prev"):
+                        self._resolve_reached(con, "_prev")
+                        done = True
+            con.execute(f"DROP TABLE IF EXISTS {rule_reach.REACHED}")
+            if not done:
+                self._resolve_accounts(con)
             # The contacts' rules-only resolution is computed by `linker evaluate` when asked.
             con.execute("CREATE OR REPLACE TABLE account_result_rules AS FROM account_result")
         trained = False
@@ -431,6 +447,42 @@ class ProjectPipeline(ProjectBase):
         finally:
             con.execute("USE memory")
             con.execute("DETACH _scratch")
+
+    def _resolve_reached(self, con, prev: str) -> None:
+        """The first resolve, after the rules ran for the records a change reaches only
+        (rule_reach): the components (before cuts, in the last run's state attached as `prev`)
+        holding a reached record, a record of a decision made or taken back, or a record of
+        a pair the last run scored (its rows there are the second resolve's, not the first's)
+        are resolved in a scratch database (incremental.py); every other component has the
+        edges and decisions it had in the last run, and its rows are the last run's."""
+        ends = incremental.changed_decision_ends(con, f"{prev}.decision_pairs", "decision_pairs")
+        ends += [
+            r[0]
+            for r in rows(
+                con,
+                f"SELECT rid FROM {rule_reach.REACHED} UNION "
+                f"SELECT unnest([a, b]) FROM {prev}.edges WHERE method <> 'rule'",
+            )
+        ]
+        incremental.scope_of(con, prev, sorted(set(ends)))
+        # (records new since the last run are reached; they have no component there)
+        con.execute(
+            f"INSERT INTO _scope SELECT rid FROM {rule_reach.REACHED} ANTI JOIN _scope USING (rid)"
+        )
+        n = scalar(con, "SELECT count(*) FROM _scope")
+        self.progress.note(f"resolving the {n:,} account records of the components reached")
+        con.execute("ATTACH ':memory:' AS _scratch")
+        try:
+            con.execute("USE _scratch")
+            con.execute("CREATE TABLE decision_pairs AS FROM memory.decision_pairs")
+            incremental.load_scope(con, "memory", self.config.accounts_sor)
+            self._resolve_accounts(con)
+            con.execute("USE memory")
+            incremental.take_rest(con, prev, "_scratch")
+        finally:
+            con.execute("USE memory")
+            con.execute("DETACH _scratch")
+        con.execute("DROP TABLE _scope")
 
     def _apply_decisions(self, con) -> list[str]:
         log, dec_warnings = decisions_log.read_log(self.decisions_file)

@@ -46,6 +46,8 @@ NEEDS = ("records", "raw_refs", "row_hashes", "edges", "suggestions", "key_repor
 # A change reaching more than this share of the account records computes every rule again:
 # the scoped run's bookkeeping would cost more than it saves.
 MAX_SHARE = 0.3
+# Temp table (rid): the account records run_reached computed the rules of.
+REACHED = "_rules_reach"
 
 
 def _link_case(config: Config, alias: str) -> str | None:
@@ -347,6 +349,8 @@ def run_reached(
     finally:
         con.execute("USE memory")
         con.execute("DETACH _rules")
-    for t in ("_reach", "_held"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.execute("DROP TABLE IF EXISTS _held")
+    # the reached records stay, for the first resolve (ProjectPipeline._resolve_reached)
+    con.execute(f"DROP TABLE IF EXISTS {REACHED}")
+    con.execute(f"ALTER TABLE _reach RENAME TO {REACHED}")
     return {"records": n, "of": of, "rounds": rounds}
