@@ -83,6 +83,8 @@ class ProjectPipeline(ProjectBase):
     score_scope: dict | None = None
     # Score everything with the last run's term frequencies (tests: what a scoped run equals)
     frozen_statistics: bool = False
+    # The last run's state, when this run's second resolve can take its rows (_resolve_scored)
+    second_from: Path | None = None
 
     # --- internals -------------------------------------------------------------------------
 
@@ -306,6 +308,7 @@ class ProjectPipeline(ProjectBase):
         them. `reached`: the last run's state, when the rules ran for what the change
         reaches only: the first resolve too (_resolve_reached)."""
         cfg = self.config
+        self.second_from = None
         with timer("first_resolve"):
             self._apply_decisions(con)
             done = False
@@ -314,7 +317,6 @@ class ProjectPipeline(ProjectBase):
                     if failed is None and incremental.usable(con, "_prev"):
                         self._resolve_reached(con, "_prev")
                         done = True
-            con.execute(f"DROP TABLE IF EXISTS {rule_reach.REACHED}")
             if not done:
                 self._resolve_accounts(con)
             # The contacts' rules-only resolution is computed by `linker evaluate` when asked.
@@ -378,6 +380,8 @@ class ProjectPipeline(ProjectBase):
                 scoped=last is not None and not frozen,
             )
         self.score_scope = out.pop("scope", None)
+        # The second resolve's rows stand where nothing changed, too (_resolve_scored).
+        self.second_from = reached if done and self.score_scope is not None else None
         return {"enabled": True, "trained_now": trained, **out}
 
     def _resolve_touched(self, con, attached: str) -> dict:
@@ -423,7 +427,14 @@ class ProjectPipeline(ProjectBase):
         a scratch database, from their own records, edges and decisions (incremental.py), and
         their rows replace the first resolve's. Every other component has the edges and
         decisions it had in the first resolve, so its rows stand (one resolve of the whole
-        data per run, not two; tests/test_incremental.py holds it to resolving everything)."""
+        data per run, not two; tests/test_incremental.py holds it to resolving everything).
+        After a first resolve and scoring of what a change reaches only (`second_from`): the
+        components the change reaches, from the last run's final rows (_resolve_reached)."""
+        if self.second_from is not None:
+            with attached(con, self.second_from, "_prev") as failed:
+                if failed is None:
+                    self._resolve_reached(con, "_prev", second=True)
+                    return
         ends = [
             r[0]
             for r in rows(  # every edge not a rule's is one scoring added
@@ -448,29 +459,35 @@ class ProjectPipeline(ProjectBase):
             con.execute("USE memory")
             con.execute("DETACH _scratch")
 
-    def _resolve_reached(self, con, prev: str) -> None:
-        """The first resolve, after the rules ran for the records a change reaches only
-        (rule_reach): the components (before cuts, in the last run's state attached as `prev`)
-        holding a reached record, a record of a decision made or taken back, or a record of
-        a pair the last run scored (its rows there are the second resolve's, not the first's)
+    def _resolve_reached(self, con, prev: str, *, second: bool = False) -> None:
+        """A resolve after the rules ran for the records a change reaches only (rule_reach):
+        the components (before cuts, in the last run's state attached as `prev`) holding a
+        reached record, a record of a decision made or taken back, or
+
+        - the first resolve: a record of a pair the last run scored (its rows there are the
+          second resolve's, not the first's);
+        - the second (after scoring only what the change reaches, scoring/reach.py): a record
+          of an edge the last run did not have or had and this one has not;
+
         are resolved in a scratch database (incremental.py); every other component has the
-        edges and decisions it had in the last run, and its rows are the last run's."""
+        records, edges and decisions it had in the last run, and its rows are the last run's
+        (`second`: its final ones)."""
         ends = incremental.changed_decision_ends(con, f"{prev}.decision_pairs", "decision_pairs")
-        ends += [
-            r[0]
-            for r in rows(
-                con,
-                f"SELECT rid FROM {rule_reach.REACHED} UNION "
-                f"SELECT unnest([a, b]) FROM {prev}.edges WHERE method <> 'rule'",
-            )
-        ]
+        edges = (
+            "SELECT unnest([a, b]) FROM ((FROM edges EXCEPT ALL FROM {p}.edges) UNION ALL "
+            "(FROM {p}.edges EXCEPT ALL FROM edges))"
+            if second
+            else "SELECT unnest([a, b]) FROM {p}.edges WHERE method <> 'rule'"
+        ).format(p=prev)
+        ends += [r[0] for r in rows(con, f"SELECT rid FROM {rule_reach.REACHED} UNION {edges}")]
         incremental.scope_of(con, prev, sorted(set(ends)))
         # (records new since the last run are reached; they have no component there)
         con.execute(
             f"INSERT INTO _scope SELECT rid FROM {rule_reach.REACHED} ANTI JOIN _scope USING (rid)"
         )
         n = scalar(con, "SELECT count(*) FROM _scope")
-        self.progress.note(f"resolving the {n:,} account records of the components reached")
+        of = scalar(con, "SELECT count(*) FROM records WHERE entity = 'accounts'")
+        self.progress.note(f"{n:,} of {of:,} account records in the components the change reaches")
         con.execute("ATTACH ':memory:' AS _scratch")
         try:
             con.execute("USE _scratch")

@@ -617,16 +617,17 @@ def test_a_runs_rules_and_scores_for_what_a_change_reaches_equal_computing_every
     _append_decisions((inc, full), batch)
     scoped = _returns(monkeypatch, rule_reach, "run_reached")
     scored = _returns(monkeypatch, scores, "_scope")
-    first: list[str] = []  # per call of _resolve_reached: the state it read
+    first: list[str] = []  # per call of _resolve_reached: which resolve
     real_first = ProjectPipeline._resolve_reached
 
-    def resolve_reached(self, con, prev):
-        real_first(self, con, prev)
-        first.append(prev)
+    def resolve_reached(self, con, prev, *, second=False):
+        real_first(self, con, prev, second=second)
+        first.append("second" if second else "first")
 
     monkeypatch.setattr(ProjectPipeline, "_resolve_reached", resolve_reached)
     res_inc = Project(inc).run(do_publish=True)
-    assert len(first) == 1  # the first resolve took the short way too
+    # both resolves took the short way too (the second when scoring did)
+    assert first == (["first", "second"] if scored[0] is not None else ["first"])
     assert len(scoped) == 1 and scoped[0] is not None  # the inc run took the short way, once
     assert 0 < scoped[0]["records"] < 0.3 * scoped[0]["of"]
     assert len(scored) == 1  # and scored what the change reaches, unless that is too much
