@@ -84,13 +84,19 @@ def same_files(a: Path, b: Path) -> bool:
 
 
 def side_by_side(
-    command: list[str], copies: list[Path], full_run: dict, name: str, full_name: str
+    command: list[str],
+    copies: list[Path],
+    full_run: dict,
+    name: str,
+    full_name: str,
+    full_flags: tuple[str, ...] = ("--full",),
 ) -> tuple[dict, dict]:
     """`linker COMMAND… --json` on the first of two twin projects and the same with `--full`
-    on the second, both measured, their crosswalk files compared: the figures of a row (keys
-    `NAME_s`, `FULL_NAME_s`, … and the share of `full_run`), and the first one's report."""
+    (`full_flags`) on the second, both measured, their crosswalk files compared: the figures of
+    a row (keys `NAME_s`, `FULL_NAME_s`, … and the share of `full_run`), and the first one's
+    report."""
     measured = []
-    for project, extra in zip(copies, ([], ["--full"]), strict=True):
+    for project, extra in zip(copies, ([], list(full_flags)), strict=True):
         m = run_measured([str(LINKER), *command, "-p", str(project), "--json", *extra])
         measured.append((m, json.loads(m["stdout"])))
     (inc, rep), (full, _) = measured

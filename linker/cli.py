@@ -331,11 +331,20 @@ def run(
             help="Recompute even when nothing changed since the last run (its results stand).",
         ),
     ] = False,
+    keep_frequencies: Annotated[
+        bool,
+        typer.Option(
+            "--keep-frequencies",
+            help="Score with the last run's term frequencies (as a run after a small change "
+            "does) instead of computing them afresh: with --full, what such a run must equal.",
+        ),
+    ] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Ingest, normalize, apply the rules, resolve; print a summary per source."""
     p = _project(project, quiet)  # --json: stdout is the JSON; progress stays on stderr
+    p.frozen_statistics = keep_frequencies
     if dry_run:
         if publish:
             raise ConfigError("--dry-run writes nothing: it cannot --publish", key="--dry-run")

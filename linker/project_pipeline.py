@@ -9,7 +9,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -447,6 +447,12 @@ class ProjectPipeline(ProjectBase):
         n = incremental.scope_of(con, "memory", ends)
         of = scalar(con, "SELECT count(*) FROM account_result")
         self.progress.note(f"{n:,} of {of:,} account records in the components scored pairs touch")
+        self._resolve_in_scratch(con, lambda: incremental.splice(con, "_scratch"))
+
+    def _resolve_in_scratch(self, con, put: Callable[[], None]) -> None:
+        """The accounts of `_scope`'s components resolved in a scratch database (`_scratch`)
+        from this run's records, edges and decisions (incremental.load_scope); then `put()`,
+        in memory, puts their rows in."""
         con.execute("ATTACH ':memory:' AS _scratch")
         try:
             con.execute("USE _scratch")
@@ -454,7 +460,7 @@ class ProjectPipeline(ProjectBase):
             incremental.load_scope(con, "memory", self.config.accounts_sor)
             self._resolve_accounts(con)
             con.execute("USE memory")
-            incremental.splice(con, "_scratch")
+            put()
         finally:
             con.execute("USE memory")
             con.execute("DETACH _scratch")
@@ -488,17 +494,7 @@ class ProjectPipeline(ProjectBase):
         n = scalar(con, "SELECT count(*) FROM _scope")
         of = scalar(con, "SELECT count(*) FROM records WHERE entity = 'accounts'")
         self.progress.note(f"{n:,} of {of:,} account records in the components the change reaches")
-        con.execute("ATTACH ':memory:' AS _scratch")
-        try:
-            con.execute("USE _scratch")
-            con.execute("CREATE TABLE decision_pairs AS FROM memory.decision_pairs")
-            incremental.load_scope(con, "memory", self.config.accounts_sor)
-            self._resolve_accounts(con)
-            con.execute("USE memory")
-            incremental.take_rest(con, prev, "_scratch")
-        finally:
-            con.execute("USE memory")
-            con.execute("DETACH _scratch")
+        self._resolve_in_scratch(con, lambda: incremental.take_rest(con, prev, "_scratch"))
         con.execute("DROP TABLE _scope")
 
     def _apply_decisions(self, con) -> list[str]:

@@ -693,3 +693,49 @@ def test_the_publication_does_not_depend_on_how_the_records_are_numbered(
     for name in FILES:
         written = [(p / "crosswalk" / name).read_bytes() for p in (ahead, back)]
         assert written[0] == written[1], name
+
+
+def test_run_full_keep_frequencies_is_what_a_run_after_a_change_equals(
+    acme_run: Path, tmp_path: Path
+):
+    """Through the CLI: a run after a small change scores what the change reaches with the last
+    run's term frequencies; `run --full --keep-frequencies` recomputes everything with them
+    and publishes the same bytes; the summary says what was scored."""
+    from typer.testing import CliRunner
+
+    from linker.cli import app
+
+    changed = tmp_path / "data"
+    load_benchmark("source_changes").change_data(acme_run, changed, 0.005, 9, any_column=True)
+    inc, full = tmp_path / "inc", tmp_path / "full"
+    for p in (inc, full):
+        shutil.copytree(acme_run, p, ignore=shutil.ignore_patterns("data"))
+        shutil.copytree(changed, p / "data")
+    runner = CliRunner()
+    res = runner.invoke(app, ["run", "-p", str(inc), "--publish", "--json"])
+    assert res.exit_code == 0, res.output
+    why = json.loads(res.stdout)["resolved"]["why"]
+    assert "scored only the open records the change reaches" in why
+    res = runner.invoke(
+        app, ["run", "-p", str(full), "--publish", "--full", "--keep-frequencies", "-q"]
+    )
+    assert res.exit_code == 0, res.output
+    for f in FILES:
+        assert (inc / "crosswalk" / f).read_bytes() == (full / "crosswalk" / f).read_bytes(), f
+    # both kept the frequencies the run before them computed
+    con = duckdb.connect()
+    try:
+        for name, p in (("s_base", acme_run), ("s_inc", inc), ("s_full", full)):
+            con.execute(f"ATTACH '{p / '.linker' / 'state.duckdb'}' AS {name} (READ_ONLY)")
+        tables = [
+            f"{db}.score_tf_name"
+            for (db,) in con.execute(
+                "SELECT DISTINCT database_name FROM duckdb_tables() WHERE table_name = "
+                "'score_tf_name' ORDER BY 1"
+            ).fetchall()
+        ]
+        assert len(tables) == 3
+        got = {tuple(con.execute(f"FROM {t} ORDER BY ALL").fetchall()) for t in tables}
+        assert len(got) == 1 and len(next(iter(got))) > 0
+    finally:
+        con.close()
