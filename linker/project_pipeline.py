@@ -304,8 +304,8 @@ class ProjectPipeline(ProjectBase):
         `last`: the last run's state, made with this model over records numbered as this
         run's, whose rules stood for what the change does not reach: only the open records
         the change reaches are scored, with its term frequencies (scoring/reach.py; what was
-        done in `self.score_scope`). With `frozen_statistics`, every record is scored with
-        them. `reached`: the last run's state, when the rules ran for what the change
+        done in `self.score_scope`). With `frozen_statistics`, a run that scores every record
+        (not scoped, or a scope too large) scores with them too. `reached`: the last run's state, when the rules ran for what the change
         reaches only: the first resolve too (_resolve_reached)."""
         cfg = self.config
         self.second_from = None
@@ -377,7 +377,8 @@ class ProjectPipeline(ProjectBase):
                 predicted=trained,
                 note=self.progress.note,
                 last="_last" if (last or frozen) and failed is None else None,
-                scoped=last is not None and not frozen,
+                scoped=last is not None,
+                keep_frequencies=frozen,
             )
         self.score_scope = out.pop("scope", None)
         # The second resolve's rows stand where nothing changed, too (_resolve_scored).

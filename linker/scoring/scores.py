@@ -51,6 +51,7 @@ def score(
     note: Callable[[str], None] = lambda text: None,
     last: str | None = None,
     scoped: bool = False,
+    keep_frequencies: bool = False,
 ) -> dict:
     """Score open x known pairs; add `probabilistic` and `candidate` edges; keep the evidence.
 
@@ -58,8 +59,9 @@ def score(
     prediction are read instead of made again. `last`: the last run's state, attached under
     that name, made with this model: its term frequencies are used (frozen, reach.py); with
     `scoped`, only the open records the change reaches are scored again, the others keep
-    the last run's scores (unless they are more than reach.MAX_SHARE of them): the stats'
-    `scope` says how many were scored (for the run's summary, not its report).
+    the last run's scores (unless they are more than reach.MAX_SHARE of them: then every
+    record, with fresh frequencies unless `keep_frequencies`): the stats' `scope` says how
+    many were scored (for the run's summary, not its report).
 
     Tables: `score_pairs` (kept pairs: the best two accounts of each open record and every
     pair >= KEEP_PROBABILITY), `score_evidence` (per pair and comparison: level, weight,
@@ -94,8 +96,8 @@ def score(
                         last = None  # (a state without them: fresh frequencies)
             if scoped and last is not None:
                 scope = _scope(con, model, last, counts["open"], note)
-                if scope is None:  # too much changed: everything, with fresh frequencies
-                    last = None
+                if scope is None and not keep_frequencies:
+                    last = None  # too much changed: everything, with fresh frequencies
             note(
                 f"candidate pairs of {counts['open']:,} open records"
                 if scope is None
