@@ -262,11 +262,12 @@ def trials(n: int, seed: int, source_project: Path) -> dict:
     counts["final_publication_ok"] = bool(check_publication(out)[0])
     counts["final_same_as_full"] = same_as_full(project, work, ["publish", "--full", "--force"])
     # and a run after them all: a source changed once more, what it normalizes and what it
-    # takes from the state against a run computing everything
+    # takes from the state against a run computing everything (with the term frequencies
+    # that run scored with: the last state's, which a run after a small change keeps)
     edit_source(project, n)
     last = run(["run", "--publish"], project)
     counts["final_run_same_as_full"] = last.returncode == 0 and same_as_full(
-        project, work, ["run", "--publish", "--full"]
+        project, work, ["run", "--publish", "--full", "--keep-frequencies"]
     )
     shutil.rmtree(work, ignore_errors=True)
     return counts
