@@ -42,25 +42,32 @@ SCOPE = "_score_scope"  # temp table (o): the open records scored again
 _TABLES = ("score_pairs", "score_evidence", "score_decision", "edges", HASHES, BLOCKED)
 
 
-def tf_tables(con: duckdb.DuckDBPyConnection, linker, frozen: str | None) -> None:
-    """The term frequencies `linker`'s prediction uses, kept as `score_tf_<column>` tables
-    (saved with the state): `frozen`'s (an attached state), or computed from the linker's
-    inputs (Splink's own computation, which the prediction then reuses)."""
-    for col in splink_api.tf_columns(linker):
+def take_tf(con: duckdb.DuckDBPyConnection, linker, state: str) -> bool:
+    """The attached `state`'s frequency tables of linker's columns copied as this run's
+    `score_tf_<column>` (kept with the state), for tf_tables to use; False, copying nothing,
+    when it lacks one."""
+    cols = splink_api.tf_columns(linker)
+    if not all(has_table(con, TF_PREFIX + col, database=state) for col in cols):
+        return False
+    for col in cols:
         table = ident(TF_PREFIX + col)
-        if frozen is not None:
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS FROM {frozen}.{table}")
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS FROM {state}.{table}")
+    return True
+
+
+def tf_tables(con: duckdb.DuckDBPyConnection, linker, frozen: bool) -> None:
+    """The term frequencies `linker`'s prediction uses: `frozen`, the `score_tf_<column>`
+    tables take_tf copied; else computed from the linker's inputs (Splink's own computation,
+    which the prediction then reuses) and kept as those tables (saved with the state)."""
+    for col in splink_api.tf_columns(linker):
+        if frozen:
             splink_api.use_tf(linker, col, TF_PREFIX + col)
         else:
             computed = splink_api.compute_tf(linker, col)
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS FROM {ident(computed)} ORDER BY 1")
-
-
-def has_tf_tables(con: duckdb.DuckDBPyConnection, linker, state: str) -> bool:
-    """Whether the attached `state` holds a frequency table for each of linker's columns."""
-    return all(
-        has_table(con, TF_PREFIX + col, database=state) for col in splink_api.tf_columns(linker)
-    )
+            con.execute(
+                f"CREATE OR REPLACE TABLE {ident(TF_PREFIX + col)} AS FROM {ident(computed)} "
+                "ORDER BY 1"
+            )
 
 
 def usable(con: duckdb.DuckDBPyConnection, state: str) -> bool:

@@ -88,11 +88,11 @@ def score(
             _keep_pairs(con, TRAIN_PREDICTION, comps)
             drop_prediction(con)
             with quiet_splink():  # the frequencies the training's prediction used, kept
-                reach.tf_tables(con, splink_linker(con, model.settings), None)
+                reach.tf_tables(con, splink_linker(con, model.settings), False)
         else:
             if last is not None:
                 with quiet_splink():
-                    if not reach.has_tf_tables(con, splink_linker(con, model.settings), last):
+                    if not reach.take_tf(con, splink_linker(con, model.settings), last):
                         last = None  # (a state without them: fresh frequencies)
             if scoped and last is not None:
                 scope = _scope(con, model, last, counts["open"], note)
@@ -106,7 +106,7 @@ def score(
             with quiet_splink():
                 inputs = ("score_open" if scope is None else "_score_open_scope", "score_known")
                 linker = splink_api.linker_for(con, model.settings, inputs)
-                reach.tf_tables(con, linker, last)
+                reach.tf_tables(con, linker, last is not None)
                 with splink_api.predicting_only(linker, PREDICTED):
                     pred = linker.inference.predict()
                 _keep_pairs(con, pred.physical_name, comps)
@@ -156,7 +156,7 @@ def _scope(con, model: Model, last: str, n_open: int, note) -> int | None:
             linker = splink_api.linker_for(
                 con, model.settings, ("score_open", "_score_known_changed")
             )
-            reach.tf_tables(con, linker, last)
+            reach.tf_tables(con, linker, True)
             with splink_api.predicting_only(linker, PREDICTED):
                 pred = linker.inference.predict()
             n = reach.add_blocked(con, pred.physical_name)
