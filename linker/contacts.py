@@ -22,12 +22,15 @@ def resolve_contacts(
     *,
     only: str | None = None,
     out: str = "contact_result",
+    report: bool | None = None,
 ) -> None:
     """Table `out` (`contact_result`): user_id, account_id, account_via ... per contact record.
 
     `only`: SQL selecting the rids of the contacts to resolve (the others are left out of
-    `out`; the SOR users and every account result are still read whole, and `key_report`
-    is not written: incremental.py). Same rows for those contacts as without it."""
+    `out`; the SOR users and every account result are still read whole: incremental.py).
+    Same rows for those contacts as without it. `report`: the user rules' rows of
+    `key_report` (the SOR users' keys that are two users') are written; by default unless
+    `only` (a publish keeps the run's)."""
     csor = config.contacts_sor
     link_of = {s.name: s.account.source for s in config.sources_of("contacts") if s.account}
     # The account record each contact's own link points at (per contacts source).
@@ -55,6 +58,8 @@ def resolve_contacts(
         "CREATE OR REPLACE TEMP TABLE _cand (rid BIGINT, rule VARCHAR, ord INTEGER, "
         "user_rid BIGINT, account_id VARCHAR)"
     )
+    if report is None:
+        report = only is None
     for ord_, rule in enumerate(rules):
         if rule.kind == "own_account":
             con.execute(
@@ -67,7 +72,7 @@ def resolve_contacts(
         elif rule.kind == "in_account":
             continue  # needs the contact's account: applied below, once it is known
         elif csor is not None:
-            _user_candidates(con, config, rule, ord_, only)
+            _user_candidates(con, config, rule, ord_, only, report)
     # The SOR users themselves: their own user_id and their own account.
     con.execute(
         f"""
@@ -145,7 +150,12 @@ def _users_in_account(
 
 
 def _user_candidates(
-    con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ord_: int, only: str | None
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    rule: Rule,
+    ord_: int,
+    only: str | None,
+    report: bool,
 ) -> None:
     """An equal rule on contacts: the contact's key equals exactly one SOR user's key."""
     keys, kcols, notnull = key_columns(rule.equal)
@@ -166,13 +176,9 @@ def _user_candidates(
         shared = " AND ".join(f"m.{c} = u.{c}" for c in kcols)
         k = f"FROM _mine UNION FROM ({keyed(f'source = {sor}')}) u SEMI JOIN _mine m ON {shared}"
     con.execute(f"CREATE OR REPLACE TEMP TABLE _k AS {k}")
-    key_text = " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
-    if only is None:  # the SOR users' keys: the same whatever is resolved again
-        con.execute(
-            f"INSERT INTO key_report SELECT ?, {key_text}, count(*), count(*), 'ambiguous' "
-            f"FROM _k WHERE source = {sor} GROUP BY ALL HAVING count(DISTINCT rid) > 1",
-            [rule.name],
-        )
+    if report:  # the SOR users' keys: the same whatever is resolved again
+        users = "_k" if only is None else f"({keyed(f'source = {sor}')})"
+        user_key_report(con, rule, f"SELECT * FROM {users} WHERE source = {sor}")
     where = rule.and_where
     con.execute(
         f"""
@@ -190,6 +196,22 @@ def _user_candidates(
     )
     con.execute("DROP TABLE _k")
     con.execute("DROP TABLE IF EXISTS _mine")
+
+
+def key_text(kcols: list[str]) -> str:
+    """SQL for a key as key_report spells it (`a / b`), from the key columns `kcols`."""
+    return " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
+
+
+def user_key_report(con: duckdb.DuckDBPyConnection, rule: Rule, users: str) -> None:
+    """A user rule's key_report rows: each key two or more SOR users hold, of `users` (SQL
+    selecting distinct (rid, key columns...) rows of SOR users)."""
+    _, kcols, _ = key_columns(rule.equal)
+    con.execute(
+        f"INSERT INTO key_report SELECT ?, {key_text(kcols)}, count(*), count(*), 'ambiguous' "
+        f"FROM ({users}) GROUP BY ALL HAVING count(DISTINCT rid) > 1",
+        [rule.name],
+    )
 
 
 def _email_domain_candidates(

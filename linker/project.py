@@ -200,6 +200,7 @@ class Project(ProjectPipeline):
                     # the accounts were resolved before scoring: what scoring touched, again
                     rescored=cfg.scoring.enabled,
                     inputs=inputs,
+                    contacts_from=rules_from if self.rules_scope is not None else None,
                 )
                 with timer("save_state"):
                     state.write_meta(con, f"linker {__version__}")

@@ -85,6 +85,12 @@ class ProjectPipeline(ProjectBase):
     frozen_statistics: bool = False
     # The last run's state, when this run's second resolve can take its rows (_resolve_scored)
     second_from: Path | None = None
+    # run(): how many contacts were resolved again after a change, of how many (None: all)
+    contacts_scope: dict | None = None
+    # The last run's state, when this run's second resolve resolved only the components a
+    # change reaches (their records in temp table `_review_scope`): the review items of the
+    # others are its (_resolve_and_record)
+    review_from: Path | None = None
 
     # --- internals -------------------------------------------------------------------------
 
@@ -308,7 +314,7 @@ class ProjectPipeline(ProjectBase):
         (not scoped, or a scope too large) scores with them too. `reached`: the last run's state, when the rules ran for what the change
         reaches only: the first resolve too (_resolve_reached)."""
         cfg = self.config
-        self.second_from = None
+        self.second_from = self.review_from = None
         with timer("first_resolve"):
             self._apply_decisions(con)
             done = False
@@ -435,6 +441,7 @@ class ProjectPipeline(ProjectBase):
             with attached(con, self.second_from, "_prev") as failed:
                 if failed is None:
                     self._resolve_reached(con, "_prev", second=True)
+                    self.review_from = self.second_from
                     return
         ends = [
             r[0]
@@ -496,7 +503,37 @@ class ProjectPipeline(ProjectBase):
         of = scalar(con, "SELECT count(*) FROM records WHERE entity = 'accounts'")
         self.progress.note(f"{n:,} of {of:,} account records in the components the change reaches")
         self._resolve_in_scratch(con, lambda: incremental.take_rest(con, prev, "_scratch"))
-        con.execute("DROP TABLE _scope")
+        if second:  # the review items of these records only are built again (_review_queue)
+            con.execute("DROP TABLE IF EXISTS _review_scope")
+            con.execute("ALTER TABLE _scope RENAME TO _review_scope")
+        else:
+            con.execute("DROP TABLE _scope")
+
+    def _contacts_reached(self, con, contact_rules, last: Path) -> dict | None:
+        """The contacts a change since the last run (state at `last`) can move
+        (incremental.contact_reach, which writes the user rules' key report rows) resolved
+        again, every other one's row the last run's. Returns how many of how many, or None having resolved
+        every contact (the config's links say the reach cannot be followed)."""
+        cfg = self.config
+        names = [r.name for r in contact_rules]
+        con.execute("DELETE FROM key_report WHERE rule IN (SELECT unnest(?))", [names])
+        with attached(con, last, "_prev") as failed:
+            n = None
+            if failed is None:
+                n = incremental.contact_reach(con, cfg, contact_rules, "_prev")
+            if n is None:
+                resolve.resolve_contacts(con, cfg, contact_rules)
+                return None
+            only = "SELECT rid FROM _contact_scope"
+            resolve.resolve_contacts(
+                con, cfg, contact_rules, only=only, out="_contacts", report=False
+            )
+            incremental.take_contacts(con, "_prev", "_contacts")
+        con.execute("DROP TABLE _contacts")
+        con.execute("DROP TABLE _contact_scope")
+        of = scalar(con, "SELECT count(*) FROM contact_result")
+        self.progress.note(f"{n:,} of {of:,} contacts resolved again (the change reaches them)")
+        return {"records": n, "of": of}
 
     def _apply_decisions(self, con) -> list[str]:
         log, dec_warnings = decisions_log.read_log(self.decisions_file)
@@ -530,6 +567,7 @@ class ProjectPipeline(ProjectBase):
         rescored: bool = False,
         inputs: dict | None = None,
         same_records: dict | None = None,
+        contacts_from: Path | None = None,
     ) -> dict:
         """Apply the decisions log, resolve accounts and contacts, build and save the report.
 
@@ -539,7 +577,9 @@ class ProjectPipeline(ProjectBase):
         `rescored`: the accounts were resolved before scoring (`_score`), and only the
         components the scored pairs reach are resolved again (`_resolve_scored`).
         `inputs`: a run's (`_run_identity`), kept with the state. `same_records`: a report
-        of the same records (a publish: the run's), report.build_report's."""
+        of the same records (a publish: the run's), report.build_report's. `contacts_from`:
+        the last run's state, when the rules ran for what a change reaches only: the contacts
+        it can move are resolved again, the others keep their rows (_contacts_reached)."""
         cfg = self.config
         if touched is None:
             with timer("resolve"):
@@ -557,8 +597,16 @@ class ProjectPipeline(ProjectBase):
             warnings = [*warnings, *touched.pop("warnings")]
             resolved = {"scope": "touched", **touched}
         with timer("contacts"):
+            self.contacts_scope = None
             only = None if touched is None else incremental.contact_scope(con, cfg)
-            if only is None:
+            if only is None and contacts_from is not None:
+                self.contacts_scope = self._contacts_reached(con, contact_rules, contacts_from)
+                if self.contacts_scope is not None:
+                    resolved["why"] += (
+                        "; the contacts the change reaches only: "
+                        f"{self.contacts_scope['records']:,} of {self.contacts_scope['of']:,}"
+                    )
+            elif only is None:
                 con.execute(
                     "DELETE FROM key_report WHERE rule IN (SELECT unnest(?))",
                     [[r.name for r in contact_rules]],
@@ -576,7 +624,21 @@ class ProjectPipeline(ProjectBase):
                 con.execute("DROP TABLE _contacts")
         with timer("review_queue"):
             scope = None if touched is None else "SELECT rid FROM _scope"
+            if scope is None and self.review_from is not None:
+                # after a second resolve of what a change reaches: the review items of the
+                # records resolved again are built again, the others are the last run's
+                with attached(con, self.review_from, "_prev") as failed:
+                    if failed is None:
+                        con.execute(
+                            "CREATE OR REPLACE TABLE review_queue AS FROM _prev.review_queue"
+                        )
+                        scope = "SELECT rid FROM _review_scope"
+                        n = scalar(con, "SELECT count(*) FROM _review_scope")
+                        resolved["why"] += (
+                            f"; the review items of the {n:,} account records resolved again only"
+                        )
             pending = build_review_queue(con, cfg, self._custom_fields(), scope)
+            self.review_from = None
         rep = report.build_report(con, cfg, stats, same_records)
         rep.update(
             run_id=run_id,

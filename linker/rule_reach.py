@@ -48,9 +48,12 @@ NEEDS = ("records", "raw_refs", "row_hashes", "edges", "suggestions", "key_repor
 MAX_SHARE = 0.3
 # Temp table (rid): the account records run_reached computed the rules of.
 REACHED = "_rules_reach"
+# Temp tables: the records whose row changed, as they are and as they were (changed_records;
+# reach makes them, and they stay after run_reached for incremental.contact_reach).
+CHANGED_NOW, CHANGED_BEFORE = "_changed_now", "_changed_before"
 
 
-def _link_case(config: Config, alias: str) -> str | None:
+def link_case(config: Config, alias: str) -> str | None:
     """SQL naming the account source a contact record (`alias`) links to; None when no
     contact source links to accounts."""
     link_of = {s.name: s.account.source for s in config.sources_of("contacts") if s.account}
@@ -125,9 +128,10 @@ def _key_texts(config: Config, rules: list[Rule], recs: str, scope: str) -> str:
     return " UNION ".join(parts) or "SELECT NULL AS rule, NULL AS key WHERE false"
 
 
-def _seeds(con: duckdb.DuckDBPyConnection, config: Config, prev: str) -> None:
-    """Temp table `_seed(rid)` (see the module's docstring), from `records` and `row_hashes`
-    (this run's) and the last run's state attached as `prev`."""
+def changed_records(con: duckdb.DuckDBPyConnection, prev: str) -> None:
+    """Temp tables CHANGED_NOW and CHANGED_BEFORE: the records whose row changed (added,
+    changed, removed: this run's row_hashes against the last run's, in the state attached as
+    `prev`), as they are and as they were."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _dirty AS
@@ -136,28 +140,33 @@ def _seeds(con: duckdb.DuckDBPyConnection, config: Config, prev: str) -> None:
         WHERE n.hash IS DISTINCT FROM o.hash
         """
     )
-    # The changed records as they are and as they were.
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _was AS
-        FROM {prev}.records SEMI JOIN _dirty USING (source, id)
-        """
+        f"CREATE OR REPLACE TEMP TABLE {CHANGED_BEFORE} AS "
+        f"FROM {prev}.records SEMI JOIN _dirty USING (source, id)"
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _is AS FROM records SEMI JOIN _dirty USING (source, id)"
+        f"CREATE OR REPLACE TEMP TABLE {CHANGED_NOW} AS "
+        "FROM records SEMI JOIN _dirty USING (source, id)"
     )
-    both = "(SELECT * FROM _is UNION ALL BY NAME SELECT * FROM _was)"
+    con.execute("DROP TABLE _dirty")
+
+
+def _seeds(con: duckdb.DuckDBPyConnection, config: Config, prev: str) -> None:
+    """Temp table `_seed(rid)` (see the module's docstring), from `records` and `row_hashes`
+    (this run's) and the last run's state attached as `prev`."""
+    changed_records(con, prev)
+    both = f"(SELECT * FROM {CHANGED_NOW} UNION ALL BY NAME SELECT * FROM {CHANGED_BEFORE})"
     sor = literal(config.accounts_sor)
     parts = [f"SELECT rid FROM {both} WHERE entity = 'accounts'"]
-    link = _link_case(config, "c")
+    link = link_case(config, "c")
     if link is not None:
         # the account record a changed contact names now, and the one it named
         parts.append(
-            f"SELECT a.rid FROM _is c JOIN records a ON a.source = {link} AND a.id = c.account_ref "
+            f"SELECT a.rid FROM {CHANGED_NOW} c JOIN records a ON a.source = {link} AND a.id = c.account_ref "
             "WHERE c.entity = 'contacts'"
         )
         parts.append(
-            f"SELECT a.rid FROM _was c JOIN {prev}.records a ON a.source = {link} "
+            f"SELECT a.rid FROM {CHANGED_BEFORE} c JOIN {prev}.records a ON a.source = {link} "
             "AND a.id = c.account_ref WHERE c.entity = 'contacts'"
         )
     # the names of changed SOR records: which names are a SOR record's (sor_names)
@@ -263,7 +272,7 @@ def reach(
         if not n:
             break
         con.execute("INSERT INTO _reach FROM _front")
-    for t in ("_tok", "_front", "_front_tok", "_seen_tok", "_dirty", "_is", "_was", "_dom"):
+    for t in ("_tok", "_front", "_front_tok", "_seen_tok", "_dom"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     con.execute("DROP TABLE IF EXISTS _mail")
     return scalar(con, "SELECT count(*) FROM _reach"), rounds
@@ -288,7 +297,8 @@ def run_reached(
     of = scalar(con, "SELECT count(*) FROM records WHERE entity = 'accounts'")
     note(f"the change reaches {n:,} of {of:,} account records ({rounds} rounds)")
     if n > MAX_SHARE * of:
-        con.execute("DROP TABLE _reach")
+        for t in ("_reach", CHANGED_NOW, CHANGED_BEFORE):
+            con.execute(f"DROP TABLE {t}")
         return None
     reached = "(SELECT rid FROM _reach)"
     # What the rules read of the whole data, over the whole data.

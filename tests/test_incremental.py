@@ -604,8 +604,9 @@ def test_a_runs_rules_and_scores_for_what_a_change_reaches_equal_computing_every
     """After a small change to the sources (any column of some rows of every source set to
     another row's value or emptied — names, domains, VAT numbers, emails, references, account
     links —, rows deleted and added) and new decisions, a run computes the account rules of
-    the records the change reaches only (rule_reach) and keeps the last run's for the others:
-    the same publication and state as computing every rule (`run --full`), byte for byte."""
+    the records the change reaches only (rule_reach) and keeps the last run's for the others,
+    and so do scoring, both resolves and the contacts: the same publication and state as
+    computing everything (`run --full`), byte for byte."""
     origin = traps if case == "traps" else acme_run
     changed = tmp_path / "data"
     load_benchmark("source_changes").change_data(origin, changed, share, seed, any_column=True)
@@ -617,6 +618,7 @@ def test_a_runs_rules_and_scores_for_what_a_change_reaches_equal_computing_every
     _append_decisions((inc, full), batch)
     scoped = _returns(monkeypatch, rule_reach, "run_reached")
     scored = _returns(monkeypatch, scores, "_scope")
+    contacts = _returns(monkeypatch, incremental, "contact_reach")
     first: list[str] = []  # per call of _resolve_reached: which resolve
     real_first = ProjectPipeline._resolve_reached
 
@@ -631,6 +633,13 @@ def test_a_runs_rules_and_scores_for_what_a_change_reaches_equal_computing_every
     assert len(scoped) == 1 and scoped[0] is not None  # the inc run took the short way, once
     assert 0 < scoped[0]["records"] < 0.3 * scoped[0]["of"]
     assert len(scored) == 1  # and scored what the change reaches, unless that is too much
+    n_contacts = res_inc.report["sources"]
+    n_contacts = sum(e["records"] for e in n_contacts.values() if e["entity"] == "contacts")
+    assert len(contacts) == 1 and 0 < contacts[0] < 0.5 * n_contacts  # the contacts too
+    # and the review items, after the second resolve of what the change reaches
+    assert ("the review items of the" in res_inc.report["resolved"]["why"]) == (
+        scored[0] is not None
+    )
     if share <= 0.01:
         assert scored[0] is not None and 0 < scored[0] <= 0.3 * res_inc.report["scoring"]["open"]
     twin = Project(full)
