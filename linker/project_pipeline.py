@@ -35,7 +35,7 @@ from linker.normalize_keys import key_version
 from linker.project_state import MODEL_FILE, ProjectBase
 from linker.publish import Before, rows_sql, sha256
 from linker.results import Progress, RunResult, SinceLastRun
-from linker.review_queue import build_review_queue
+from linker.review_queue import add_raw_changes, build_review_queue
 
 
 def _phone_warnings(con, cfg: Config) -> list[str]:
@@ -633,6 +633,7 @@ class ProjectPipeline(ProjectBase):
                             "CREATE OR REPLACE TABLE review_queue AS FROM _prev.review_queue"
                         )
                         scope = "SELECT rid FROM _review_scope"
+                        add_raw_changes(con, cfg, "_prev", "_review_scope")
                         n = scalar(con, "SELECT count(*) FROM _review_scope")
                         resolved["why"] += (
                             f"; the review items of the {n:,} account records resolved again only"

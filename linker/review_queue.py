@@ -164,6 +164,58 @@ def _raw_rows(con, config: Config, q: str = "review_queue") -> None:
         )
 
 
+def add_raw_changes(con: duckdb.DuckDBPyConnection, config: Config, prev: str, scope: str) -> int:
+    """Add to temp table `scope(rid)` the records of every component (account_result's
+    `comp`) of the last run's review queue (in the state attached as `prev`) holding a record
+    whose row in its source changed in a column linker.toml does not map (the queue shows the
+    whole row; a change to a mapped column reaches the record otherwise). Returns how many
+    records were added."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _shown AS
+        SELECT r.rid, r.source, r._row, p._row AS old_row FROM records r
+        JOIN {prev}.records p USING (rid)
+        WHERE r.rid IN (SELECT rid FROM account_result WHERE comp IN (
+            SELECT comp FROM {prev}.review_queue UNION
+            SELECT comp FROM account_result WHERE rid IN (
+                SELECT left_rid FROM {prev}.review_queue UNION
+                SELECT right_rid FROM {prev}.review_queue)))
+        """
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _raw_changed (rid BIGINT)")
+    for s in config.sources_of("accounts"):
+        table = f"src.{ident(s.name)}"
+        cols = [c for c in columns(con, table) if c != "_row"]
+        if not cols:
+            continue
+        mine = f"SELECT rid FROM _shown WHERE source = {literal(s.name)}"
+        if not has_table(con, s.name, prev) or list(
+            columns(con, f"{prev}.{table}").items()
+        ) != list(columns(con, table).items()):  # (other columns: every row is shown anew)
+            con.execute(f"INSERT INTO _raw_changed {mine}")
+            continue
+        same = " AND ".join(f"t.{ident(c)} IS NOT DISTINCT FROM o.{ident(c)}" for c in cols)
+        con.execute(
+            f"""
+            INSERT INTO _raw_changed SELECT w.rid FROM _shown w
+            JOIN {table} t ON t._row = w._row
+            LEFT JOIN {prev}.{table} o ON o._row = w.old_row AND {same}
+            WHERE w.source = {literal(s.name)} AND o._row IS NULL
+            """
+        )
+    n = rows(con, "SELECT count(*) FROM _raw_changed")[0][0]
+    con.execute(
+        f"""
+        INSERT INTO {scope} SELECT rid FROM account_result
+        WHERE comp IN (SELECT comp FROM account_result SEMI JOIN _raw_changed USING (rid))
+          AND rid NOT IN (SELECT rid FROM {scope})
+        """
+    )
+    con.execute("DROP TABLE _shown")
+    con.execute("DROP TABLE _raw_changed")
+    return n
+
+
 def _impact(con, config: Config, q: str = "review_queue") -> None:
     """`_impact` per component: its non-SOR account records and the contacts attached to them
     (through their own account link), all of whose accounts wait on a reviewer."""

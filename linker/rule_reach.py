@@ -10,8 +10,9 @@ the records the change reaches, `_reach(rid)`, are those of:
 - the seeds: the account records whose row changed (added, changed, removed: row_hashes
   against the last run's), the account records of a contact whose row changed (the one it
   named before and the one it names now), and every account record holding a value whose
-  statistic can have moved — the name of a changed SOR record, a domain of any changed record,
-  the email of a changed SOR user or of a user of a changed SOR record;
+  statistic can have moved — the name of a changed SOR record, a domain of any changed record
+  or of a changed SOR record's contacts, the email of a changed SOR user or of a user of a
+  changed SOR record;
 - closed under sharing a rule key (each equal rule's, a SOR user's lent ones included, as the
   rule computes them; the changed records' keys both as they were and as they are) and a
   stored reference. Every edge joins records sharing one, so the components, anchors and
@@ -175,9 +176,20 @@ def _seeds(con: duckdb.DuckDBPyConnection, config: Config, prev: str) -> None:
         f"(SELECT name FROM {both} WHERE source = {sor} AND name IS NOT NULL)"
     )
     # the domains of changed records: which accounts hold a domain (sor_domains, record_domains)
+    # -- and those of a changed SOR record's contacts, as they are and were: the SOR record
+    # holds them too, under its country (rule_sql.record_domains' holders)
+    dom = [f"SELECT unnest(domain) AS d FROM {both} WHERE domain IS NOT NULL"]
+    if link is not None:
+        dom += [
+            f"SELECT unnest(c.domain) FROM {db}records c WHERE c.entity = 'contacts' "
+            f"AND c.domain IS NOT NULL AND {link} = {sor} "
+            f"AND c.account_ref IN (SELECT id FROM {both} WHERE source = {sor})"
+            for db in ("", f"{prev}.")
+        ]
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _dom AS SELECT DISTINCT unnest(domain) AS d FROM "
-        f"{both} WHERE domain IS NOT NULL"
+        "CREATE OR REPLACE TEMP TABLE _dom AS SELECT DISTINCT d FROM ("
+        + " UNION ALL ".join(dom)
+        + ") WHERE d IS NOT NULL"
     )
     parts.append(
         "SELECT DISTINCT rid FROM (SELECT rid, unnest(domain) AS d FROM records "

@@ -4,6 +4,7 @@ resolving everything again (`publish --full`), byte for byte."""
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 import shutil
@@ -748,3 +749,52 @@ def test_run_full_keep_frequencies_is_what_a_run_after_a_change_equals(
         assert len(got) == 1 and len(next(iter(got))) > 0
     finally:
         con.close()
+
+
+def test_a_review_item_shows_its_records_row_as_the_source_has_it_now(
+    acme_run: Path, tmp_path: Path
+):
+    """A run after a change builds again the review items of the records it resolved again
+    only, but an item also shows its records' whole rows, columns linker.toml does not map
+    included: a change to one of those (a product account's `status`) rebuilds that item too
+    (review_queue.add_raw_changes), as computing everything would show it."""
+    con = duckdb.connect(str(acme_run / ".linker" / "state.duckdb"), read_only=True)
+    try:
+        shown, far = con.execute(
+            "SELECT (SELECT min(right_id) FROM review_queue WHERE kind = 'pair' "
+            "AND right_source = 'product'), (SELECT max(id) FROM account_result "
+            "WHERE source = 'product' AND comp NOT IN (SELECT comp FROM review_queue))"
+        ).fetchone()
+    finally:
+        con.close()
+    assert shown is not None and far is not None
+    inc, full = tmp_path / "inc", tmp_path / "full"
+    for p in (inc, full):
+        shutil.copytree(acme_run, p)
+        path = p / "data" / "product_accounts.csv"
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        for r in rows:
+            if r["id"] == shown:  # a column no field maps (the filter keeps both values)
+                r["status"] = "trial" if r["status"] == "active" else "active"
+            if r["id"] == far:  # and a change that makes the run compute
+                r["company_name"] += " Holdings"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    res = Project(inc).run(do_publish=True)
+    assert "the review items of the" in res.report["resolved"]["why"]  # the short way
+    twin = Project(full)
+    twin.frozen_statistics = True
+    twin.run(do_publish=True, full=True)
+    states = [p / ".linker" / "state.duckdb" for p in (full, inc)]
+    assert [d for d in _table_differences(*states) if not d.startswith("main.key_cache:")] == []
+    con = duckdb.connect(str(states[1]), read_only=True)
+    try:
+        raw = con.execute(
+            "SELECT right_raw FROM review_queue WHERE right_id = ? AND kind = 'pair'", [shown]
+        ).fetchall()
+    finally:
+        con.close()
+    assert raw and all('"status":"active"' in r[0] or '"status":"trial"' in r[0] for r in raw)
