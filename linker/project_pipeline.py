@@ -503,7 +503,8 @@ class ProjectPipeline(ProjectBase):
         of = scalar(con, "SELECT count(*) FROM records WHERE entity = 'accounts'")
         self.progress.note(f"{n:,} of {of:,} account records in the components the change reaches")
         self._resolve_in_scratch(con, lambda: incremental.take_rest(con, prev, "_scratch"))
-        if second:  # the review items of these records only are built again (_review_queue)
+        if second:  # the review items of these records only are built again
+            # (_resolve_and_record, after the contacts)
             con.execute("DROP TABLE IF EXISTS _review_scope")
             con.execute("ALTER TABLE _scope RENAME TO _review_scope")
         else:
@@ -512,8 +513,9 @@ class ProjectPipeline(ProjectBase):
     def _contacts_reached(self, con, contact_rules, last: Path) -> dict | None:
         """The contacts a change since the last run (state at `last`) can move
         (incremental.contact_reach, which writes the user rules' key report rows) resolved
-        again, every other one's row the last run's. Returns how many of how many, or None having resolved
-        every contact (the config's links say the reach cannot be followed)."""
+        again, every other one's row the last run's. Returns how many of how many; None,
+        having resolved every contact, when the config's links say the reach cannot be
+        followed or the last state cannot be read."""
         cfg = self.config
         names = [r.name for r in contact_rules]
         con.execute("DELETE FROM key_report WHERE rule IN (SELECT unnest(?))", [names])

@@ -163,7 +163,8 @@ def _seeds(con: duckdb.DuckDBPyConnection, config: Config, prev: str) -> None:
     if link is not None:
         # the account record a changed contact names now, and the one it named
         parts.append(
-            f"SELECT a.rid FROM {CHANGED_NOW} c JOIN records a ON a.source = {link} AND a.id = c.account_ref "
+            f"SELECT a.rid FROM {CHANGED_NOW} c JOIN records a ON a.source = {link} "
+            "AND a.id = c.account_ref "
             "WHERE c.entity = 'contacts'"
         )
         parts.append(
