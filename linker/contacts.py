@@ -11,7 +11,7 @@ import duckdb
 
 from linker.config import Config
 from linker.db import literal
-from linker.rule_sql import key_columns
+from linker.rule_sql import key_columns, key_text
 from linker.rules import Rule
 
 
@@ -196,11 +196,6 @@ def _user_candidates(
     )
     con.execute("DROP TABLE _k")
     con.execute("DROP TABLE IF EXISTS _mine")
-
-
-def key_text(kcols: list[str]) -> str:
-    """SQL for a key as key_report spells it (`a / b`), from the key columns `kcols`."""
-    return " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
 
 
 def user_key_report(con: duckdb.DuckDBPyConnection, rule: Rule, users: str) -> None:

@@ -24,7 +24,7 @@ import duckdb
 from linker import contacts, rule_reach
 from linker.config import Config
 from linker.db import has_table, literal, rows, scalar
-from linker.rule_sql import key_columns
+from linker.rule_sql import key_columns, key_text
 
 if TYPE_CHECKING:
     from linker.rules import Rule
@@ -330,7 +330,7 @@ def _user_key_reports(
         )
         con.execute(
             f"INSERT INTO key_report FROM {prev}.key_report WHERE rule = ? "
-            f"AND key NOT IN (SELECT {contacts.key_text(kcols)} FROM _held)",
+            f"AND key NOT IN (SELECT {key_text(kcols)} FROM _held)",
             [rule.name],
         )
         on = " AND ".join(f"u.{k} = h.{k}" for k in kcols)

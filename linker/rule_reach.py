@@ -37,7 +37,7 @@ import duckdb
 from linker import rule_sql
 from linker.config import Config
 from linker.db import has_table, literal, scalar
-from linker.rule_sql import key_columns
+from linker.rule_sql import key_columns, key_text
 
 if TYPE_CHECKING:
     from linker.rules import Rule
@@ -112,7 +112,7 @@ def _key_texts(config: Config, rules: list[Rule], recs: str, scope: str) -> str:
         if rule.kind == "ref":
             continue
         keys, kcols, notnull = key_columns(rule.equal)
-        text = " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
+        text = key_text(kcols)
         parts.append(
             f"SELECT {literal(rule.name)} AS rule, {text} AS key FROM (SELECT rid, {keys} "
             f"FROM {recs} WHERE entity = 'accounts' AND rid IN ({scope})) WHERE {notnull}"

@@ -160,6 +160,11 @@ def key_columns(fields: tuple[str, ...], alias: str = "") -> tuple[str, list[str
     return exprs, kcols, " AND ".join(f"{k} IS NOT NULL" for k in kcols)
 
 
+def key_text(kcols: list[str]) -> str:
+    """SQL for a key as key_report spells it (`a / b`), from the key columns `kcols`."""
+    return " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
+
+
 def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, rank: int) -> None:
     keys, kcols, notnull = key_columns(rule.equal)
     is_sor = f"(source = {literal(config.accounts_sor)})"
@@ -219,9 +224,9 @@ def _equal_edges(con: duckdb.DuckDBPyConnection, config: Config, rule: Rule, ran
     # accounts (two customers both called "Julien Fontaine" in France), cannot tell accounts
     # apart: like a key two SOR records share, it makes no edge.
     blocked = f"n_sor >= 2 OR n > {int(limit)} OR (n_sor = 0 AND n_anchor >= 2)"
-    key_text = " || ' / ' || ".join(f"CAST({k} AS VARCHAR)" for k in kcols)
+    text = key_text(kcols)
     con.execute(
-        f"INSERT INTO key_report SELECT ?, {key_text}, n, greatest(n_sor, n_anchor), "
+        f"INSERT INTO key_report SELECT ?, {text}, n, greatest(n_sor, n_anchor), "
         f"CASE WHEN n > {int(limit)} THEN 'too_many_records' ELSE 'ambiguous' END "
         f"FROM _keystat WHERE {blocked}",
         [rule.name],
